@@ -1,0 +1,117 @@
+# rzgate: the front door. `make help` lists the targets.
+#
+# Every target provisions what it needs (toolchain, kernels, plugin) and each step is
+# incremental: a second run rebuilds only what changed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+OUT ?= $(CURDIR)/out
+export OUT
+RZGATE_CACHE ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/rzgate
+export RZGATE_CACHE
+
+# Matrix selection (DESIGN.md contract): make run KERNELS=a,b TESTS=x,y TEMP=<°C> ADC=<v0,...,v7>
+KERNELS ?=
+TESTS ?=
+TEMP ?=
+ADC ?=
+ON_ABORT ?=
+LOOPS ?=
+JOBS ?=
+REPEAT ?=
+VARIANT ?= upstream
+TEST ?= boot
+BASE ?= upstream
+PATCH ?=
+
+CARGO ?= cargo
+RUNNER := $(CURDIR)/target/release/rzgate-runner
+PLUGIN := $(CURDIR)/target/release/librzgate.so
+
+comma := ,
+# ADC values may be given with commas (as DESIGN.md writes them) or colons.
+run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS)) \
+	$(if $(TEMP),--temp=$(TEMP)) $(if $(ADC),--adc $(subst $(comma),:,$(ADC))) \
+	$(if $(ON_ABORT),--on-abort $(ON_ABORT)) $(if $(LOOPS),--loops $(LOOPS)) \
+	$(if $(JOBS),--jobs $(JOBS)) $(if $(REPEAT),--repeat $(REPEAT))
+kernel_list = $(if $(KERNELS),$(subst $(comma), ,$(KERNELS)))
+
+.PHONY: help toolchain kernels initramfs plugin build run test unit-test matrix boot \
+	validate bench fmt lint clean distclean
+
+help:
+	@echo "rzgate: RZ/G3S power-gating checks for Linux drivers under QEMU 11"
+	@echo
+	@echo "  make run        provision, build, run the default matrix, print the verdict table"
+	@echo "                  (KERNELS=a,b TESTS=x,y TEMP=<degC> ADC=<v0,..,v7> ON_ABORT=continue|halt|serror LOOPS=N)"
+	@echo "  make test       unit tests, then the matrix against its expectations (non-zero on mismatch)"
+	@echo "  make validate   PATCH=FILE [BASE=upstream|prefix]: does the patch add or remove aborts?"
+	@echo "  make boot       VARIANT=<kernel> [TEST=<id>]: boot one kernel, stream its console"
+	@echo "  make bench      plugin overhead and matrix wall time (out/bench/bench.json)"
+	@echo "  make toolchain  QEMU 11, cross gcc, dtc, busybox, linux-source (Debian 13 root)"
+	@echo "  make kernels    build the kernel variants of guest-tests/variants (KERNEL_SRC=/path for your tree)"
+	@echo "  make initramfs  pack the guest initramfs"
+	@echo "  make plugin     build librzgate.so and the runner"
+	@echo "  make lint       cargo fmt --check and clippy -D warnings"
+	@echo "  make clean      remove out/ and target/ (the cache in $(RZGATE_CACHE) stays)"
+	@echo "  make distclean  also remove the cache (toolchain root, kernel trees)"
+
+toolchain:
+	@bash ci/toolchain.sh
+
+kernels: toolchain
+	@bash ci/kernels.sh $(kernel_list)
+
+# The initramfs carries the kernel's own DT selftest, so it needs the unpacked source.
+initramfs: kernels
+	@bash ci/initramfs.sh
+
+plugin build:
+	@$(CARGO) build --release --locked -p rzgate -p rzgate-runner
+
+# Everything a matrix run needs.
+prepare: toolchain kernels initramfs plugin
+
+run: prepare
+	@$(RUNNER) run $(run_args)
+
+unit-test:
+	@$(CARGO) test --workspace --locked
+
+# The matrix compared with guest-tests/matrix.yaml, plus the end-to-end checks of the
+# product (guest-tests/e2e.sh: plugin arguments, validate, probes).
+matrix: prepare
+	@$(RUNNER) run $(run_args)
+
+test: unit-test prepare
+	@$(RUNNER) run $(run_args)
+	@bash guest-tests/e2e.sh
+
+boot: toolchain plugin
+	@bash ci/kernels.sh $(VARIANT)
+	@bash ci/initramfs.sh
+	@$(RUNNER) boot --kernel $(VARIANT) --test $(TEST) $(if $(TEMP),--temp=$(TEMP)) \
+		$(if $(ADC),--adc $(subst $(comma),:,$(ADC))) $(if $(ON_ABORT),--on-abort $(ON_ABORT))
+
+validate: toolchain plugin
+	@bash ci/kernels.sh $(BASE)
+	@bash ci/initramfs.sh
+	@bash ci/validate.sh "$(PATCH)" "$(BASE)"
+
+bench: prepare
+	@bash ci/bench.sh
+
+fmt:
+	@$(CARGO) fmt --all
+
+lint:
+	@$(CARGO) fmt --all -- --check
+	@$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+clean:
+	rm -rf $(OUT) target
+
+distclean: clean
+	@if mountpoint -q "$(RZGATE_CACHE)/root-trixie/proc" 2>/dev/null; then umount "$(RZGATE_CACHE)/root-trixie/proc"; fi
+	rm -rf $(RZGATE_CACHE)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Pack the guest initramfs: static arm64 busybox, /init, the test library and every
+# test script of guest-tests/tests/. The test to run is chosen on the kernel command line.
+#   output: $OUT/initramfs.cpio.gz (written atomically)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[ -f "$RZGATE_CACHE/toolchain.env" ] || die "toolchain not provisioned: run 'make toolchain'"
+source "$RZGATE_CACHE/toolchain.env"
+[ -x "$BUSYBOX" ] || die "static arm64 busybox missing at $BUSYBOX: run 'make toolchain'"
+
+staging=$ROOT/tmp/rzgate-initramfs
+rm -rf "$staging"
+mkdir -p "$staging"/{bin,sbin,proc,sys,dev,tmp,etc,lib/rzgate,tests,root}
+cp "$BUSYBOX" "$staging/bin/busybox"
+ln -s busybox "$staging/bin/sh"
+install -m 0755 "$RZGATE_TOP/guest-tests/initramfs/init" "$staging/init"
+install -m 0644 "$RZGATE_TOP/guest-tests/initramfs/lib.sh" "$staging/lib/rzgate/lib.sh"
+for t in "$RZGATE_TOP"/guest-tests/tests/*.sh; do
+    sh -n "$t" || die "$t: shell syntax error"
+    install -m 0644 "$t" "$staging/tests/"
+done
+
+# The kernel's own DT selftest (tools/testing/selftests/dt), taken from the same source
+# the kernels are built from, with the compatible list its Makefile would generate, and
+# our ignore list for the virt nodes rzgate does not drive.
+ksrc=$(ls -d "$ROOT"/work/pristine-* 2>/dev/null | head -n1)
+[ -n "$ksrc" ] || die "no unpacked kernel source under $ROOT/work: run 'make kernels' first"
+compat_cache=$ksrc/.rzgate-compatible_list
+if [ ! -s "$compat_cache" ]; then
+    in_root sh -c "cd /work/$(basename "$ksrc") && python3 scripts/dtc/dt-extract-compatibles -d . > .rzgate-compatible_list.tmp" ||
+        die "scripts/dtc/dt-extract-compatibles failed in $ksrc"
+    mv "$compat_cache.tmp" "$compat_cache"
+fi
+mkdir -p "$staging/selftests/dt" "$staging/selftests/kselftest"
+cp "$ksrc/tools/testing/selftests/dt/test_unprobed_devices.sh" "$staging/selftests/dt/"
+cp "$ksrc/tools/testing/selftests/kselftest/ktap_helpers.sh" "$staging/selftests/kselftest/"
+cp "$compat_cache" "$staging/selftests/dt/compatible_list"
+cat "$ksrc/tools/testing/selftests/dt/compatible_ignore_list" \
+    "$RZGATE_TOP/guest-tests/dt-ignore-virt" | grep -v '^#' >"$staging/selftests/dt/compatible_ignore_list"
+
+mkdir -p "$OUT"
+in_root sh -c 'cd /tmp/rzgate-initramfs && find . | LC_ALL=C sort | cpio --quiet -o -H newc --owner=0:0 --reproducible' |
+    gzip -9n >"$OUT/initramfs.cpio.gz.tmp"
+mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
+rm -rf "$staging"
+say "initramfs: $OUT/initramfs.cpio.gz ($(stat -c %s "$OUT/initramfs.cpio.gz") bytes)"

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Build the guest kernel variants (guest-tests/variants) from Debian's linux-source
+# (or KERNEL_SRC=/path/to/linux) inside the Debian 13 root.
+#   usage: ci/kernels.sh [VARIANT...]            default: every variant
+#          EXTRA_PATCHES="a.patch b.patch" NAME=x ci/kernels.sh --base VARIANT
+#             builds variant NAME = VARIANT's patches + EXTRA_PATCHES (make validate)
+# Layout (cache, outside the work tree):
+#   $ROOT/work/pristine-<version>   the unpacked source, never modified
+#   $ROOT/work/src-<variant>        hard-link copy + the variant's patches
+#   $ROOT/work/build-<variant>      O= build directory (incremental)
+# Products: $OUT/kernels/<variant>/{Image,System.map,config,kernel.json}
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+[ -f "$RZGATE_CACHE/toolchain.env" ] || die "toolchain not provisioned: run 'make toolchain'"
+source "$RZGATE_CACHE/toolchain.env"
+
+VARIANTS_FILE=$RZGATE_TOP/guest-tests/variants
+PATCH_DIR=$RZGATE_TOP/guest-tests/patches
+FRAGMENT=$RZGATE_TOP/guest-tests/kernel.config
+JOBS=${JOBS:-$(nproc)}
+WORK=$ROOT/work
+mkdir -p "$WORK" "$OUT/kernels"
+
+variant_patches() { # name -> patch file names
+    awk -v v="$1" '$1 == v { for (i = 2; i <= NF; i++) print $i; found = 1 } END { exit !found }' \
+        <(grep -v '^[[:space:]]*#' "$VARIANTS_FILE")
+}
+all_variants() { grep -v '^[[:space:]]*#' "$VARIANTS_FILE" | awk 'NF { print $1 }'; }
+
+# The pristine tree: Debian's tarball unpacked once, or the user's tree copied in (the
+# build runs in the root, which cannot see the host's paths). tar keeps mtimes, so make
+# stays incremental across re-syncs.
+if [ -n "${KERNEL_SRC:-}" ]; then
+    [ -f "$KERNEL_SRC/Makefile" ] && [ -d "$KERNEL_SRC/drivers/base" ] ||
+        die "KERNEL_SRC=$KERNEL_SRC is not a Linux source tree (no Makefile / drivers/base)"
+    src_id=user-$(printf '%s' "$(realpath "$KERNEL_SRC")" | sha256sum | cut -c1-12)
+    pristine=$WORK/pristine-$src_id
+    say "syncing $KERNEL_SRC into the build root"
+    mkdir -p "$pristine"
+    tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
+    kernel_version="user tree $KERNEL_SRC ($(make -s -C "$KERNEL_SRC" kernelversion 2>/dev/null || echo unknown))"
+else
+    deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
+    src_id=$deb_version
+    pristine=$WORK/pristine-$deb_version
+    if [ ! -f "$pristine/.rzgate-unpacked" ]; then
+        say "unpacking $(basename "$KERNEL_TARBALL") ($deb_version)"
+        rm -rf "$pristine" "$WORK/unpack.partial"
+        mkdir -p "$WORK/unpack.partial"
+        tar -C "$WORK/unpack.partial" -xf "$KERNEL_TARBALL"
+        mv "$WORK/unpack.partial"/linux-source-* "$pristine"
+        rm -rf "$WORK/unpack.partial"
+        touch "$pristine/.rzgate-unpacked"
+    fi
+    kernel_version="linux-source-${KERNEL_SERIES:-7.2} $deb_version"
+fi
+
+touched_files() { # patch files -> the paths they modify
+    for p in "$@"; do sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p"; done | sort -u
+}
+
+# Make src-<name> = pristine + patches. Rebuilt only when the patch stack changes; every
+# file the old or the new stack touched gets a fresh mtime so make recompiles it.
+prepare_tree() { # name patch-paths...
+    local name=$1; shift
+    local src=$WORK/src-$name stamp
+    stamp=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; } | sha256sum | cut -c1-16)
+    if [ -f "$src/.rzgate-stamp" ] && [ "$(cat "$src/.rzgate-stamp")" = "$stamp" ]; then
+        return 0
+    fi
+    local old_files=""
+    [ -f "$src/.rzgate-files" ] && old_files=$(cat "$src/.rzgate-files")
+    rm -rf "$src" "$src.partial"
+    cp -al "$pristine" "$src.partial"
+    local p
+    for p in "$@"; do
+        # GNU patch writes a new file and renames it over the old one, so the hard
+        # links to the pristine tree are broken, never written through.
+        if ! out=$(cd "$src.partial" && patch -p1 --forward --batch --no-backup-if-mismatch <"$p" 2>&1); then
+            rm -rf "$src.partial"
+            echo "$out" | grep -E 'FAILED|malformed|can.t find|Reversed|Skipping' >&2 || echo "$out" >&2
+            die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
+        fi
+    done
+    touched_files "$@" >"$src.partial/.rzgate-files"
+    (cd "$src.partial" && { echo "$old_files"; cat .rzgate-files; } | sort -u | while read -r f; do
+        [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
+    echo "$stamp" >"$src.partial/.rzgate-stamp"
+    mv "$src.partial" "$src"
+}
+
+# Run a command in the root with src-<name> and build-<name> bind-mounted at the fixed
+# paths /work/linux and /work/build, in a private mount namespace that vanishes with the
+# command. Every variant is thus compiled from the same paths: Kbuild's recorded command
+# lines and dependencies match across variants, so a new variant's build directory can be
+# seeded from another's and only what its patches change is recompiled.
+in_build_ns() { # name command
+    mkdir -p "$WORK/linux" "$WORK/build"
+    unshare --mount --propagation private sh -c '
+        mount --bind "$1/src-$2" "$1/linux" && mount --bind "$1/build-$2" "$1/build" || exit 97
+        shift 2
+        exec chroot "$0" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 sh -c "$1"
+    ' "$ROOT" "$WORK" "$1" "$2"
+}
+
+build_variant() { # name patch-paths...
+    local name=$1; shift
+    prepare_tree "$name" "$@"
+    local build=/work/build-$name
+    if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-${SEED_VARIANT:-upstream}/.rzgate-fragment" ]; then
+        cp -a "$WORK/build-${SEED_VARIANT:-upstream}" "$ROOT$build"
+    fi
+    mkdir -p "$ROOT$build"
+    local kmake="make -s -C /work/linux O=/work/build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j$JOBS"
+    local frag_hash
+    frag_hash=$(sha256sum <"$FRAGMENT" | cut -c1-16)
+    if [ ! -f "$ROOT$build/.config" ] || [ "$(cat "$ROOT$build/.rzgate-fragment" 2>/dev/null)" != "$frag_hash" ]; then
+        cp "$FRAGMENT" "$ROOT$build/rzgate.fragment"
+        in_build_ns "$name" "$kmake KCONFIG_ALLCONFIG=/work/build/rzgate.fragment allnoconfig >/dev/null" ||
+            die "kernel configuration failed for variant '$name'"
+        local sym missing=""
+        for sym in $(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$/\1/p' "$FRAGMENT"); do
+            grep -q "^$sym=y$" "$ROOT$build/.config" || missing="$missing $sym"
+        done
+        [ -z "$missing" ] || die "guest-tests/kernel.config: these symbols did not stick in the $name kernel's .config (missing dependency or renamed):$missing"
+        echo "$frag_hash" >"$ROOT$build/.rzgate-fragment"
+    fi
+    say "building kernel '$name'"
+    local start=$SECONDS
+    if ! in_build_ns "$name" "$kmake Image >/work/build/build.log 2>&1"; then
+        grep -E 'error|Error' "$ROOT$build/build.log" | head -n 20 >&2
+        die "kernel build failed for variant '$name' (log: $ROOT$build/build.log)"
+    fi
+    local dest=$OUT/kernels/$name
+    mkdir -p "$dest.partial"
+    cp "$ROOT$build/arch/arm64/boot/Image" "$ROOT$build/System.map" "$dest.partial/"
+    cp "$ROOT$build/.config" "$dest.partial/config"
+    cat >"$dest.partial/kernel.json" <<JSON
+{"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$ROOT$build/vmlinux", "build_dir": "$ROOT$build"}
+JSON
+    rm -rf "$dest" && mv "$dest.partial" "$dest"
+    say "kernel '$name' ready in $((SECONDS - start)) s: $dest/Image"
+}
+
+if [ "${1:-}" = "--base" ]; then
+    base=${2:?--base needs a variant}
+    name=${NAME:?NAME= is required with --base}
+    mapfile -t base_patches < <(variant_patches "$base") || die "unknown base variant '$base' (guest-tests/variants lists: $(all_variants | tr '\n' ' '))"
+    paths=()
+    for p in "${base_patches[@]}"; do paths+=("$PATCH_DIR/$p"); done
+    for p in ${EXTRA_PATCHES:-}; do
+        [ -f "$p" ] || die "patch file '$p' does not exist"
+        paths+=("$(realpath "$p")")
+    done
+    # Start from the base's objects: only what the extra patches touch recompiles.
+    SEED_VARIANT=$base build_variant "$name" "${paths[@]}"
+    exit 0
+fi
+
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || mapfile -t variants < <(all_variants)
+for v in "${variants[@]}"; do
+    mapfile -t patches < <(variant_patches "$v") || die "unknown kernel variant '$v' (guest-tests/variants lists: $(all_variants | tr '\n' ' '))"
+    paths=()
+    for p in "${patches[@]}"; do
+        [ -f "$PATCH_DIR/$p" ] || die "guest-tests/variants: variant '$v' names $p, which is not in guest-tests/patches/"
+        paths+=("$PATCH_DIR/$p")
+    done
+    build_variant "$v" "${paths[@]}"
+done

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# End-to-end checks of the product with the real QEMU 11 and the real kernels, run by
+# `make test` after the matrix (whose report some checks read). Each check asserts
+# behaviour and can fail; the last line is "N passed, N failed".
+#   usage: guest-tests/e2e.sh [CHECK...]     default: every check
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source ci/lib.sh
+source "$RZGATE_CACHE/toolchain.env"
+
+RUNNER=target/release/rzgate-runner
+PLUGIN=target/release/librzgate.so
+SOC=socs/r9a08g045.yaml
+E2E=$OUT/e2e
+MATRIX_REPORT=$OUT/matrix/report.json
+mkdir -p "$E2E"
+
+passed=0
+failed=0
+failures=()
+
+# jq-free JSON queries: python3 is on every machine this runs on.
+json() { # file python-expression-over-`r`
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+cell() { # report kernel test -> python expr selecting that cell
+    echo "[c for c in r['cells'] if c['kernel']=='$1' and c['test']=='$2'][0]"
+}
+
+check_plugin_rejects() { # args expected-word
+    local out status
+    out=$(timeout 20 "$QEMU" ${QEMU_DATADIR:+-L "$QEMU_DATADIR"} -M virt -cpu cortex-a55 -m 1G \
+        -display none -monitor none -serial none -no-reboot \
+        -plugin "$PLUGIN,$1" -kernel /dev/null 2>&1)
+    status=$?
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || { echo "QEMU exited $status with plugin args '$1'"; return 1; }
+    echo "$out" | grep -q -- "$2" || { echo "the error does not name '$2': $out"; return 1; }
+}
+
+t_plugin_rejects_unknown_argument() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,bogus=1" bogus; }
+t_plugin_rejects_bad_temperature() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,temp=hot" temp; }
+t_plugin_rejects_out_of_range_adc() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,adc=5000" adc; }
+t_plugin_rejects_missing_soc_file() { check_plugin_rejects "soc=/nonexistent.yaml,events=$E2E/ev.jsonl" /nonexistent.yaml; }
+t_plugin_rejects_unknown_fault() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,faults=melt" melt; }
+
+t_plugin_rejects_malformed_soc() {
+    sed 's/^\(\s*\)offset:/\1offest:/' "$SOC" >"$E2E/malformed.yaml"
+    check_plugin_rejects "soc=$E2E/malformed.yaml,events=$E2E/ev.jsonl" offest
+}
+
+run_cells() { # out-dir runner-args...
+    local dir=$1
+    shift
+    $RUNNER run --out "$dir" "$@" >"$dir.log" 2>&1
+}
+
+thermal_at() { # °C
+    run_cells "$E2E/thermal$1" --kernels upstream --tests thermal --temp="$1" ||
+        { tail -n 30 "$E2E/thermal$1.log"; return 1; }
+}
+t_thermal_minus_40() { thermal_at -40; }
+t_thermal_125() { thermal_at 125; }
+t_thermal_minus_12_3() { thermal_at -12.3; }
+
+t_adc_reads_host_values() {
+    run_cells "$E2E/adc-values" --kernels upstream --tests adc-read --adc 0:1:4095:2048:17:3000:1234:999 ||
+        { tail -n 30 "$E2E/adc-values.log"; return 1; }
+}
+
+# Forensics on the matrix's own prefix cells: the root abort names the driver function,
+# the register, the gating cause and a call chain through runtime PM and devres.
+t_prefix_adc_unbind_root_abort() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    local c
+    c=$(cell prefix adc-unbind)
+    json "$MATRIX_REPORT" "$c['outcome']" | grep -qx abort || { echo "prefix/adc-unbind is not abort"; return 1; }
+    # The TSU is unbound first (device link), so the ADC's abort is not necessarily the
+    # root: look for the ADC abort among all.
+    local adc
+    adc=$(json "$MATRIX_REPORT" "[a for a in $c['aborts'] if a['device']=='adc'][0]") ||
+        { echo "no ADC abort in prefix/adc-unbind"; return 1; }
+    echo "$adc" | grep -q "'register': 'ADM0'" || { echo "ADC abort not on ADM0: $adc"; return 1; }
+    echo "$adc" | grep -q "rzg2l_adc_pm_runtime_suspend" || { echo "no rzg2l_adc_pm_runtime_suspend: $adc"; return 1; }
+    echo "$adc" | grep -q "pm_runtime_disable_action" || { echo "call chain lacks pm_runtime_disable_action: $adc"; return 1; }
+    echo "$adc" | grep -q "devres_release_all" || { echo "call chain lacks devres_release_all: $adc"; return 1; }
+    echo "$adc" | grep -qE "MSTOP 0xB68 bit 14|CLK_MON 0x728 bit 1" || { echo "gating cause not named: $adc"; return 1; }
+    echo "$adc" | grep -qE "pm_clk|genpd|dev_pm_domain_detach|platform_remove" || { echo "the detach that gated it is not named: $adc"; return 1; }
+}
+
+t_prefix_tsu_unbind_root_abort() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    local root
+    root=$(json "$MATRIX_REPORT" "[a for a in $(cell prefix tsu-unbind)['aborts']][0]") ||
+        { echo "no abort in prefix/tsu-unbind"; return 1; }
+    echo "$root" | grep -q "'register': 'TSU_SM'" || { echo "root abort not on TSU_SM: $root"; return 1; }
+    echo "$root" | grep -q "rzg3s_thermal_change_mode" || { echo "no rzg3s_thermal_change_mode: $root"; return 1; }
+    echo "$root" | grep -q "devm_thermal_of_zone_release" || { echo "call chain lacks devm_thermal_of_zone_release: $root"; return 1; }
+}
+
+t_halt_policy_stops_at_first_abort() {
+    run_cells "$E2E/halt" --kernels prefix --tests adc-unbind --on-abort halt
+    local r=$E2E/halt/report.json
+    [ -f "$r" ] || { tail -n 30 "$E2E/halt.log"; return 1; }
+    json "$r" "$(cell prefix adc-unbind)['outcome']" | grep -qx abort || { echo "outcome is not abort"; return 1; }
+    local n
+    n=$(json "$r" "sum(a.get('count', 1) for a in $(cell prefix adc-unbind)['aborts'])")
+    [ "$n" = 1 ] || { echo "halt recorded $n aborts, expected exactly 1"; return 1; }
+}
+
+validate() { # name patch base
+    bash ci/validate.sh "$2" "$3" >"$E2E/validate-$1.log" 2>&1
+}
+
+t_validate_flags_added_abort() {
+    validate bad guest-tests/validate/adds-gated-access.patch upstream
+    local s=$?
+    [ $s -eq 1 ] || { echo "exit $s, expected 1"; tail -n 30 "$E2E/validate-bad.log"; return 1; }
+    grep -q "rzg2l_adc_log_adm0" "$E2E/validate-bad.log" || { echo "the new abort is not named"; tail -n 30 "$E2E/validate-bad.log"; return 1; }
+}
+
+t_validate_accepts_comment_only_patch() {
+    validate comment guest-tests/validate/comment-only.patch upstream
+    local s=$?
+    [ $s -eq 0 ] || { echo "exit $s, expected 0"; tail -n 30 "$E2E/validate-comment.log"; return 1; }
+}
+
+t_validate_driver_workaround_removes_adc_abort() {
+    validate workaround guest-tests/validate/rzg2l-adc-drop-devm-pm-runtime-enable.patch prefix
+    local s=$?
+    [ $s -eq 0 ] || { echo "exit $s, expected 0"; tail -n 30 "$E2E/validate-workaround.log"; return 1; }
+    json "$OUT/validate/report.json" "r" | grep -q "rzg2l_adc_pm_runtime_suspend" ||
+        { echo "the removed rzg2l_adc_pm_runtime_suspend abort is not reported"; return 1; }
+}
+
+t_validate_rejects_patch_that_does_not_apply() {
+    validate broken guest-tests/validate/broken.patch upstream
+    local s=$?
+    [ $s -eq 2 ] || { echo "exit $s, expected 2"; return 1; }
+    grep -q "broken.patch" "$E2E/validate-broken.log" || { echo "the patch file is not named"; return 1; }
+    grep -qi "hunk" "$E2E/validate-broken.log" || { echo "the failing hunk is not named"; return 1; }
+}
+
+t_missing_toolchain_is_named() {
+    local out
+    out=$(RZGATE_CACHE=$E2E/no-cache bash ci/kernels.sh upstream 2>&1) && { echo "kernels.sh succeeded without a toolchain"; return 1; }
+    echo "$out" | grep -q "make toolchain" || { echo "no hint to run make toolchain: $out"; return 1; }
+}
+
+all_checks=$(declare -F | awk '$3 ~ /^t_/ { print $3 }')
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || read -r -d '' -a selected <<<"$all_checks"
+for t in "${selected[@]}"; do
+    t=t_${t#t_}
+    declare -F "$t" >/dev/null || { echo "e2e: no check named ${t#t_}" >&2; exit 2; }
+    start=$SECONDS
+    if out=$("$t" 2>&1); then
+        passed=$((passed + 1))
+        echo "ok ${t#t_} ($((SECONDS - start)) s)"
+    else
+        failed=$((failed + 1))
+        failures+=("${t#t_}")
+        echo "not ok ${t#t_} ($((SECONDS - start)) s)"
+        echo "$out" | sed 's/^/    /' | tail -n 40
+    fi
+done
+echo
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,158 @@
+# rzgate guest test library (busybox sh). A test script calls `plan N`, then `check`
+# N times; `step` marks what it is about to do, on the console and in the plugin's
+# mailbox, so that every abort is attributed to the step that caused it.
+
+RZGATE_MAILBOX_STEP=0x7ffff000   # docs/contracts.md: mailbox STEP register
+RZGATE_TEST=""
+RZGATE_LOOPS=20
+RZGATE_TEMP_MC=25000
+RZGATE_ADC="1024:1024:1024:1024:1024:1024:1024:1024"
+RZGATE_STEP=0
+RZGATE_CHECK=0
+
+CPG_COMPAT=renesas,r9a08g045-cpg
+ADC_COMPAT=renesas,r9a08g045-adc
+TSU_COMPAT=renesas,r9a08g045-tsu
+ADC_DRIVER=/sys/bus/platform/drivers/rzg2l-adc
+TSU_DRIVER=/sys/bus/platform/drivers/rzg3s-thermal
+
+rzgate_parse_cmdline() {
+    for arg in $(cat /proc/cmdline); do
+        case "$arg" in
+        rzgate.test=*) RZGATE_TEST=${arg#*=} ;;
+        rzgate.loops=*) RZGATE_LOOPS=${arg#*=} ;;
+        rzgate.temp_mc=*) RZGATE_TEMP_MC=${arg#*=} ;;
+        rzgate.adc=*) RZGATE_ADC=${arg#*=} ;;
+        esac
+    done
+}
+
+# Every test ends with the kernel's DT selftest (see dt_selftest), hence the + 1.
+plan() { echo "1..$(($1 + 1))"; }
+
+# The kernel's own tools/testing/selftests/dt/test_unprobed_devices.sh, run after the
+# test (so after boot, and after any unbind/bind loop), reported as a KTAP subtest.
+dt_selftest() {
+    RZGATE_CHECK=$((RZGATE_CHECK + 1))
+    out=$(cd /selftests/dt && sh ./test_unprobed_devices.sh 2>&1)
+    status=$?
+    echo "$out" | sed 's/^/    /'
+    if [ $status -eq 0 ]; then
+        echo "ok $RZGATE_CHECK dt-unprobed-devices"
+    else
+        echo "not ok $RZGATE_CHECK dt-unprobed-devices # $(echo "$out" | grep '^not ok' | sed 's/^not ok [0-9]* //' | tr '\n' ' ' | cut -c1-300)"
+    fi
+}
+
+# check "description" command...: one KTAP result line from the command's exit status;
+# the command's stdout becomes the reason on failure.
+check() {
+    desc=$1
+    shift
+    RZGATE_CHECK=$((RZGATE_CHECK + 1))
+    if out=$("$@" 2>&1); then
+        echo "ok $RZGATE_CHECK $desc"
+    else
+        echo "not ok $RZGATE_CHECK $desc # $(echo "$out" | tr '\n' ' ' | cut -c1-300)"
+    fi
+}
+
+step() {
+    RZGATE_STEP=$((RZGATE_STEP + 1))
+    echo "# rzgate-step $RZGATE_STEP $RZGATE_TEST: $*"
+    devmem "$RZGATE_MAILBOX_STEP" 32 "$RZGATE_STEP"
+}
+
+# The platform device whose DT node carries compatible $1 (the name sysfs gives it).
+dev_by_compat() {
+    for d in /sys/bus/platform/devices/*; do
+        [ -f "$d/of_node/compatible" ] || continue
+        if tr '\0' '\n' <"$d/of_node/compatible" | grep -qx "$1"; then
+            basename "$d"
+            return 0
+        fi
+    done
+    echo "no platform device with compatible $1"
+    return 1
+}
+
+# bound DEVICE DRIVER-NAME: the device is bound to that driver.
+bound() {
+    drv=$(readlink "/sys/bus/platform/devices/$1/driver" 2>/dev/null) || { echo "$1 is not bound to any driver"; return 1; }
+    [ "${drv##*/}" = "$2" ] || { echo "$1 is bound to ${drv##*/}, not $2"; return 1; }
+}
+unbound() {
+    if readlink "/sys/bus/platform/devices/$1/driver" >/dev/null 2>&1; then
+        echo "$1 is still bound to $(basename "$(readlink "/sys/bus/platform/devices/$1/driver")")"
+        return 1
+    fi
+}
+
+# sysfs bind/unbind: a failing write is reported, not hidden.
+unbind() { echo "$2" >"$1/unbind" 2>&1 || { echo "unbind of $2 failed"; return 1; }; }
+bind() { echo "$2" >"$1/bind" 2>&1 || { echo "bind of $2 failed"; return 1; }; }
+
+# Bind unless the driver core already did: when a supplier binds again, its device-link
+# consumers are re-probed from the deferred-probe work, so the TSU may be bound by the
+# time the test asks. The bind write waits for an ongoing probe (device lock), so
+# "already bound" after a failed write is a settled state, not a race.
+bind_if_unbound() {
+    echo "$2" >"$1/bind" 2>/dev/null && return 0
+    bound "$2" "$(basename "$1")" >/dev/null && return 0
+    echo "bind of $2 failed and it is not bound"
+    return 1
+}
+
+# The IIO device directory of the ADC (its name changes across rebinds).
+adc_iio_dir() {
+    for d in /sys/bus/platform/devices/$(dev_by_compat $ADC_COMPAT)/iio:device*; do
+        [ -d "$d" ] && { echo "$d"; return 0; }
+    done
+    echo "the ADC has no IIO device"
+    return 1
+}
+
+adc_expected() { echo "$RZGATE_ADC" | cut -d: -f$(($1 + 1)); }
+
+adc_reads() { # channel expected
+    dir=$(adc_iio_dir) || { echo "$dir"; return 1; }
+    got=$(cat "$dir/in_voltage$1_raw" 2>&1) || { echo "reading in_voltage$1_raw failed: $got"; return 1; }
+    [ "$got" = "$2" ] || { echo "in_voltage$1_raw = $got, expected $2"; return 1; }
+}
+
+# The thermal zone fed by the TSU.
+tsu_zone() {
+    for z in /sys/class/thermal/thermal_zone*; do
+        [ "$(cat "$z/type" 2>/dev/null)" = "cpu-thermal" ] && { echo "$z"; return 0; }
+    done
+    echo "no cpu-thermal zone"
+    return 1
+}
+
+zone_temp_is() { # expected milli-°C, tolerance milli-°C
+    z=$(tsu_zone) || { echo "$z"; return 1; }
+    t=$(cat "$z/temp" 2>&1) || { echo "reading $z/temp failed: $t"; return 1; }
+    d=$((t - $1))
+    [ "$d" -lt 0 ] && d=$((-d))
+    [ "$d" -le "$2" ] || { echo "$z/temp = $t, expected $1 +- $2"; return 1; }
+}
+
+# Wait (bounded) until a device's runtime PM status is $2: autosuspend is 300 ms.
+wait_runtime_status() {
+    i=0
+    while [ "$(cat "/sys/bus/platform/devices/$1/power/runtime_status" 2>/dev/null)" != "$2" ]; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && { echo "$1 runtime_status stays $(cat "/sys/bus/platform/devices/$1/power/runtime_status" 2>/dev/null), expected $2"; return 1; }
+        usleep 20000
+    done
+}
+
+# dmesg lines that report trouble from the drivers under test.
+driver_errors() {
+    dmesg | grep -iE 'rzg2l-cpg|rzg2l-adc|rzg3s-thermal|clock-controller|\.adc|\.thermal|thermal_zone|clk' |
+        grep -iE 'fail|error|timed out|timeout|warn|unable' || true
+}
+no_driver_errors() {
+    errs=$(driver_errors)
+    [ -z "$errs" ] || { echo "$errs"; return 1; }
+}

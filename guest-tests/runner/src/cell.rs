@@ -1,0 +1,576 @@
+//! One cell: one kernel booting one test under QEMU with the plugin, and the report of it.
+//!
+//! A cell never fails the run: whatever goes wrong inside it (QEMU cannot start, the
+//! guest hangs) becomes the cell's outcome `error` with a reason, and the other cells go
+//! on. Its files live in its own directory, which is emptied first so that nothing from
+//! an earlier run can be mistaken for this one's evidence:
+//!
+//! - `qemu.cmd`: the exact command line, shell-quoted (paste it to rerun the cell);
+//! - `console.log`: the guest console, streamed while the cell runs;
+//! - `events.jsonl`: the plugin's events;
+//! - `qemu.stderr`: what QEMU (and the plugin) wrote to stderr.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::console::{self, ConsoleReport};
+use crate::events::{AbortEvent, EventsReport};
+use crate::fsutil;
+use crate::inputs::{KernelBuild, Toolchain};
+use crate::matrix::{Expectation, OnAbort};
+use crate::outcome::{classify, Evidence, Outcome, QemuExit};
+use crate::qemu::{self, CellLaunch};
+use crate::report::{AbortReport, CellReport, GatedSinceReport, KtapReport, StepRef};
+use crate::symbols::SymbolMap;
+
+/// Console lines an error cell carries in its report.
+const CONSOLE_TAIL_LINES: usize = 40;
+/// stderr lines quoted in an error reason (the plugin's refusal is one line).
+const STDERR_TAIL_LINES: usize = 6;
+
+/// What every cell of a run shares.
+#[derive(Debug, Clone)]
+pub struct RunInputs {
+    pub toolchain: Toolchain,
+    pub initramfs: PathBuf,
+    pub dtb: PathBuf,
+    pub plugin: PathBuf,
+    pub soc: PathBuf,
+}
+
+/// Everything that defines one cell.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    pub kernel: KernelBuild,
+    pub symbols: Arc<SymbolMap>,
+    pub test: String,
+    pub faults: Vec<String>,
+    pub loops: u32,
+    pub timeout: Duration,
+    pub temp_c: f64,
+    pub adc: [u16; 8],
+    pub on_abort: OnAbort,
+    pub expected: Option<Expectation>,
+    /// The cell's own directory (`<out>/cells/<kernel>/<test>[/run-<n>]`).
+    pub dir: PathBuf,
+}
+
+impl CellSpec {
+    fn console_file(&self) -> PathBuf {
+        self.dir.join("console.log")
+    }
+    fn events_file(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+    fn cmd_file(&self) -> PathBuf {
+        self.dir.join("qemu.cmd")
+    }
+    fn stderr_file(&self) -> PathBuf {
+        self.dir.join("qemu.stderr")
+    }
+}
+
+/// What a finished QEMU left behind.
+#[derive(Debug)]
+pub struct Recorded {
+    pub exit: QemuExit,
+    pub console: String,
+    pub duration: Duration,
+    pub events: EventsReport,
+    pub qemu_stderr_tail: String,
+}
+
+/// Runs the cell and reports it; problems inside the cell become its `error`. With
+/// `echo`, the console is also streamed to stdout (`boot`).
+pub fn run_cell(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> CellReport {
+    match execute(inputs, spec, echo) {
+        Ok(recorded) => evaluate(spec, recorded),
+        Err(e) => failed_to_run(spec, &format!("{e:#}")),
+    }
+}
+
+fn execute(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Result<Recorded> {
+    if spec.dir.exists() {
+        std::fs::remove_dir_all(&spec.dir)
+            .with_context(|| format!("cannot empty the cell directory {}", spec.dir.display()))?;
+    }
+    std::fs::create_dir_all(&spec.dir)
+        .with_context(|| format!("cannot create the cell directory {}", spec.dir.display()))?;
+
+    // Absolute paths, so that qemu.cmd reruns from anywhere.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (image, system_map) = (
+        absolute(&spec.kernel.image),
+        absolute(&spec.kernel.system_map),
+    );
+    let (initramfs, dtb) = (absolute(&inputs.initramfs), absolute(&inputs.dtb));
+    let (plugin, soc, events_file) = (
+        absolute(&inputs.plugin),
+        absolute(&inputs.soc),
+        absolute(&spec.events_file()),
+    );
+    let launch = CellLaunch {
+        kernel_image: &image,
+        system_map: &system_map,
+        initramfs: &initramfs,
+        dtb: &dtb,
+        plugin: &plugin,
+        soc: &soc,
+        events_file: &events_file,
+        test: &spec.test,
+        loops: spec.loops,
+        temp_c: spec.temp_c,
+        adc: spec.adc,
+        on_abort: spec.on_abort,
+        faults: &spec.faults,
+    };
+    let args = qemu::cell_args(&inputs.toolchain, &launch)?;
+    let program = &inputs.toolchain.qemu;
+    fsutil::write_atomic(
+        &spec.cmd_file(),
+        format!("{}\n", qemu::shell_command_line(program, &args)).as_bytes(),
+    )?;
+
+    let finished = qemu::run(
+        program,
+        &args,
+        &spec.console_file(),
+        &spec.stderr_file(),
+        spec.timeout,
+        echo,
+    )?;
+    let events = EventsReport::load(&spec.events_file())
+        .with_context(|| format!("cannot read {}", spec.events_file().display()))?;
+    Ok(Recorded {
+        exit: finished.exit,
+        console: String::from_utf8_lossy(&finished.console).into_owned(),
+        duration: finished.duration,
+        events,
+        qemu_stderr_tail: qemu::file_tail(&spec.stderr_file(), STDERR_TAIL_LINES),
+    })
+}
+
+fn exit_text(exit: QemuExit) -> String {
+    match exit {
+        QemuExit::Exited(code) => format!("exit status {code}"),
+        QemuExit::Signaled(signal) => format!("killed by signal {signal}"),
+        QemuExit::TimedOut(after) => format!("killed after the {} s timeout", after.as_secs()),
+    }
+}
+
+fn is_ok(expected: Option<&Expectation>, outcome: Outcome) -> bool {
+    match expected {
+        Some(expected) => expected.outcome == outcome,
+        // Without an expectation (validate's patched kernel) only an error is not ok.
+        None => outcome != Outcome::Error,
+    }
+}
+
+/// Builds the cell's report from what QEMU left behind.
+pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
+    let console = ConsoleReport::parse(&recorded.console);
+    let verdict = classify(&Evidence {
+        exit: recorded.exit,
+        console: &console,
+        events: &recorded.events,
+        on_abort: spec.on_abort,
+        requested_faults: &spec.faults,
+        qemu_stderr_tail: &recorded.qemu_stderr_tail,
+    });
+    let aborts = group_aborts(&recorded.events, &spec.symbols, &console);
+    let events = &recorded.events;
+
+    let mut events_notes = events.malformed.clone();
+    if events.truncated_last_line {
+        events_notes.push("the last line is truncated (QEMU ended mid-write); ignored".into());
+    }
+    if let Some(dropped) = events
+        .summary
+        .as_ref()
+        .map(|s| s.channel_full)
+        .filter(|&n| n > 0)
+    {
+        events_notes.push(format!(
+            "{dropped} events were dropped by the plugin (its channel was full)"
+        ));
+    }
+    let summarized_aborts = events.summary.as_ref().map_or(0, |s| s.aborts);
+    if summarized_aborts > events.aborts.len() as u64 {
+        events_notes.push(format!(
+            "the summary counts {summarized_aborts} aborts but only {} abort events were recorded",
+            events.aborts.len()
+        ));
+    }
+
+    let is_error = verdict.outcome == Outcome::Error;
+    CellReport {
+        kernel: spec.kernel.name.clone(),
+        test: spec.test.clone(),
+        outcome: verdict.outcome,
+        expected: spec.expected.as_ref().map(|e| e.outcome),
+        ok: is_ok(spec.expected.as_ref(), verdict.outcome),
+        root_abort: aborts.first().map(AbortReport::one_line),
+        abort_events: events.aborts.len() as u64,
+        aborts,
+        duration_s: round_centis(recorded.duration),
+        rationale: spec.expected.as_ref().and_then(|e| e.rationale.clone()),
+        error: verdict.error,
+        console_tail: is_error.then(|| console::tail(&recorded.console, CONSOLE_TAIL_LINES)),
+        ktap: KtapReport {
+            version: console.ktap_version,
+            plan: console.plan,
+            results: console.results.clone(),
+            steps: console.steps.clone(),
+            done: console.done,
+            panic: console.panic.clone(),
+        },
+        faults_armed: events.faults_armed(),
+        faults_fired: events.faults_fired(),
+        events_notes,
+        exit: exit_text(recorded.exit),
+        loops: spec.loops,
+        events_file: spec.events_file().display().to_string(),
+        console_file: spec.console_file().display().to_string(),
+        qemu_cmd_file: spec.cmd_file().display().to_string(),
+        repetitions: None,
+        flaky: false,
+    }
+}
+
+/// The report of a cell whose QEMU could not even be started.
+fn failed_to_run(spec: &CellSpec, reason: &str) -> CellReport {
+    let recorded = Recorded {
+        exit: QemuExit::Exited(-1),
+        console: String::new(),
+        duration: Duration::ZERO,
+        events: EventsReport {
+            missing: true,
+            ..EventsReport::default()
+        },
+        qemu_stderr_tail: String::new(),
+    };
+    let mut report = evaluate(spec, recorded);
+    report.error = Some(format!("the cell could not run: {reason}"));
+    report.exit = "not started".into();
+    report
+}
+
+fn round_centis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 100.0).round() / 100.0
+}
+
+/// Symbolizes the abort events and groups them: the first abort is the root; a later one
+/// with the same pc, register and access is the same abort happening again and only
+/// raises its group's count. Groups keep the order of their first event.
+pub fn group_aborts(
+    events: &EventsReport,
+    symbols: &SymbolMap,
+    console: &ConsoleReport,
+) -> Vec<AbortReport> {
+    let mut ordered: Vec<&AbortEvent> = events.aborts.iter().collect();
+    ordered.sort_by_key(|e| e.seq);
+    let mut groups: Vec<AbortReport> = Vec::new();
+    for event in ordered {
+        let register = event.register_name();
+        if let Some(group) = groups
+            .iter_mut()
+            .find(|g| g.pc == event.pc && g.register == register && g.access == event.access)
+        {
+            group.count += 1;
+            continue;
+        }
+        // The mailbox reads 0 until the script's first step: boot and initial probes.
+        let step_ref = |n: u32| StepRef {
+            n,
+            text: console.step_text(n).map(str::to_string).or_else(|| {
+                (n == 0).then(|| "before the test's first step (boot, initial probes)".into())
+            }),
+        };
+        let mut notes = Vec::new();
+        let pc = symbols.symbolize(event.pc);
+        notes.extend(pc.note.clone().map(|n| format!("pc: {n}")));
+        let call_chain = event
+            .frames
+            .iter()
+            .map(|&frame| {
+                let s = symbols.symbolize_return_address(frame);
+                notes.extend(s.note.map(|n| format!("frame: {n}")));
+                s.text
+            })
+            .collect();
+        let gated_since = event.gated_since.as_ref().map(|since| GatedSinceReport {
+            seq: since.seq,
+            pc: since.pc,
+            symbol: since.pc.map(|pc| symbols.symbolize(pc).text),
+            step: since.step.map(step_ref),
+            register: since.register.clone(),
+            call_chain: since
+                .seq
+                .and_then(|seq| events.gates.iter().find(|g| g.seq == seq))
+                .map(|gate| {
+                    gate.frames
+                        .iter()
+                        .map(|&f| symbols.symbolize_return_address(f).text)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        groups.push(AbortReport {
+            device: event.device.clone(),
+            register,
+            soc_addr: event.soc_addr,
+            guest_addr: event.guest_addr,
+            access: event.access.clone(),
+            size: event.size,
+            value: event.value,
+            pc: event.pc,
+            symbol: pc.text,
+            function: pc.function,
+            call_chain,
+            unwind: event.unwind.clone(),
+            gated_by: event.gated_by.clone(),
+            step: event.step.map(step_ref),
+            gated_since,
+            count: 1,
+            root: groups.is_empty(),
+            first_seq: event.seq,
+            notes,
+        });
+    }
+    groups
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testdata;
+
+    pub(crate) fn spec(test: &str, on_abort: OnAbort, expected: Option<Outcome>) -> CellSpec {
+        CellSpec {
+            kernel: KernelBuild {
+                name: "prefix".into(),
+                image: "out/kernels/prefix/Image".into(),
+                system_map: "out/kernels/prefix/System.map".into(),
+            },
+            symbols: Arc::new(SymbolMap::parse(testdata::SYSTEM_MAP)),
+            test: test.into(),
+            faults: vec![],
+            loops: 1,
+            timeout: Duration::from_secs(60),
+            temp_c: 42.0,
+            adc: [0x400; 8],
+            on_abort,
+            expected: expected.map(|outcome| Expectation {
+                outcome,
+                rationale: Some("the platform bus detaches the PM domain first".into()),
+            }),
+            dir: "out/matrix/cells/prefix/adc-unbind".into(),
+        }
+    }
+
+    pub(crate) fn recorded(console: &str, events: &str, exit: QemuExit) -> Recorded {
+        Recorded {
+            exit,
+            console: console.into(),
+            duration: Duration::from_millis(2346),
+            events: EventsReport::parse(events),
+            qemu_stderr_tail: String::new(),
+        }
+    }
+
+    #[test]
+    fn prefix_adc_unbind_report_is_grouped_and_symbolized() {
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Abort)),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                testdata::PREFIX_ADC_UNBIND_EVENTS,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!(report.outcome, Outcome::Abort);
+        assert!(report.ok);
+        assert_eq!(report.abort_events, 4);
+        assert_eq!(report.duration_s, 2.35);
+        assert_eq!(report.aborts.len(), 3);
+
+        let root = &report.aborts[0];
+        assert!(root.root);
+        assert_eq!(root.device, "tsu");
+        assert_eq!(root.symbol, "rzg3s_thermal_change_mode+0x2c");
+        assert_eq!(
+            root.call_chain,
+            vec![
+                "devm_thermal_of_zone_release+0x18",
+                "devres_release_all+0x90"
+            ]
+        );
+        assert_eq!(
+            root.step,
+            Some(StepRef {
+                n: 1,
+                text: Some("unbind 10058000.adc from rzg2l-adc".into())
+            })
+        );
+        let since = root.gated_since.as_ref().unwrap();
+        assert_eq!(
+            since.symbol.as_deref(),
+            Some("rzg2l_mod_clock_endisable+0x64")
+        );
+        assert_eq!(since.register.as_deref(), Some("CLK_ON_ADC"));
+
+        let adm0_read = &report.aborts[1];
+        assert!(!adm0_read.root);
+        assert_eq!(
+            adm0_read.count, 2,
+            "the step-2 read has the same pc/register/access"
+        );
+        assert_eq!(adm0_read.symbol, "rzg2l_adc_pm_runtime_suspend+0x14");
+        assert_eq!(
+            adm0_read.identity(),
+            "adc ADM0 read in rzg2l_adc_pm_runtime_suspend"
+        );
+        assert_eq!(adm0_read.call_chain[0], "pm_generic_runtime_suspend+0x2c");
+        // The last frame is beyond _etext: hex with a note.
+        assert_eq!(adm0_read.call_chain[4], "0xffff800081000000");
+        assert!(adm0_read.notes[0].contains("beyond _etext"));
+        assert_eq!(report.aborts[2].access, "write");
+        assert_eq!(report.aborts[2].count, 1);
+
+        assert_eq!(
+            report.root_abort.as_deref(),
+            Some("tsu TSU_SM write at rzg3s_thermal_change_mode+0x2c (step 1)")
+        );
+        assert!(report.error.is_none() && report.console_tail.is_none());
+        assert_eq!(report.ktap.results.len(), 2);
+        assert_eq!(
+            report.rationale.as_deref(),
+            Some("the platform bus detaches the PM domain first")
+        );
+    }
+
+    #[test]
+    fn an_abort_before_the_first_step_says_so() {
+        let events = r#"{"type":"abort","seq":1,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"access":"read","pc":18446603338374971412,"step":0,"gated_by":[],"gated_since":null,"frames":[],"unwind":"end"}"#;
+        let console = ConsoleReport::parse("");
+        let aborts = group_aborts(
+            &EventsReport::parse(events),
+            &SymbolMap::parse(testdata::SYSTEM_MAP),
+            &console,
+        );
+        let step = aborts[0].step.as_ref().unwrap();
+        assert_eq!(step.n, 0);
+        assert!(step
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("before the test's first step"));
+        assert_eq!(aborts[0].gated_since, None);
+    }
+
+    #[test]
+    fn gate_frames_become_the_gating_call_chain() {
+        // 18446603338373988496 = devres_release_all+0x90 in the fixture map.
+        let events = testdata::PREFIX_ADC_UNBIND_EVENTS.replace(
+            "\"register\":\"CLK_ON_ADC\",\"soc_addr\":285280552}",
+            "\"register\":\"CLK_ON_ADC\",\"soc_addr\":285280552,\"frames\":[18446603338373988496]}",
+        );
+        let aborts = group_aborts(
+            &EventsReport::parse(&events),
+            &SymbolMap::parse(testdata::SYSTEM_MAP),
+            &ConsoleReport::parse(""),
+        );
+        let since = aborts[0].gated_since.as_ref().unwrap();
+        assert_eq!(since.call_chain, vec!["devres_release_all+0x90"]);
+    }
+
+    #[test]
+    fn error_cell_carries_reason_and_console_tail() {
+        let long_console: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Clean)),
+            recorded(
+                &long_console,
+                testdata::CLEAN_EVENTS,
+                QemuExit::TimedOut(Duration::from_secs(60)),
+            ),
+        );
+        assert_eq!(report.outcome, Outcome::Error);
+        assert!(!report.ok);
+        assert_eq!(
+            report.error.as_deref(),
+            Some("timeout after 60 s (QEMU killed)")
+        );
+        let tail = report.console_tail.unwrap();
+        assert_eq!(tail.len(), 40);
+        assert_eq!(tail.last().unwrap(), "line 99");
+        assert_eq!(report.exit, "killed after the 60 s timeout");
+    }
+
+    #[test]
+    fn mismatch_is_not_ok_and_no_expectation_means_not_error() {
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Clean)),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                testdata::PREFIX_ADC_UNBIND_EVENTS,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!((report.outcome, report.ok), (Outcome::Abort, false));
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, None),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                testdata::PREFIX_ADC_UNBIND_EVENTS,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert!(report.ok && report.expected.is_none());
+    }
+
+    #[test]
+    fn events_damage_is_noted() {
+        let events = format!(
+            "{}{{\"type\":\"abo",
+            testdata::CLEAN_EVENTS.replace("\"channel_full\":0", "\"channel_full\":7")
+        );
+        let report = evaluate(
+            &spec("boot", OnAbort::Continue, Some(Outcome::Clean)),
+            recorded(
+                testdata::UPSTREAM_ADC_UNBIND_CONSOLE,
+                &events,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!(report.outcome, Outcome::Clean);
+        assert!(report.events_notes.iter().any(|n| n.contains("truncated")));
+        assert!(report
+            .events_notes
+            .iter()
+            .any(|n| n.contains("7 events were dropped")));
+    }
+
+    #[test]
+    fn a_cell_that_cannot_start_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec("boot", OnAbort::Continue, Some(Outcome::Clean));
+        s.dir = dir.path().join("cells/prefix/boot");
+        let inputs = RunInputs {
+            toolchain: Toolchain::parse("QEMU=/nonexistent/qemu-system-aarch64\n").unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+        };
+        let report = run_cell(&inputs, &s, false);
+        assert_eq!(report.outcome, Outcome::Error);
+        assert!(report.error.unwrap().contains("cannot start"));
+        // qemu.cmd was written before the attempt.
+        let cmd = std::fs::read_to_string(s.dir.join("qemu.cmd")).unwrap();
+        assert!(cmd.starts_with("/nonexistent/qemu-system-aarch64 -M virt "));
+    }
+}

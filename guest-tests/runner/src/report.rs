@@ -1,0 +1,908 @@
+//! The run's reports: `report.json` (the contract of DESIGN.md, "Contracts other tools rely
+//! on": field names are never renamed, only added), `report.md` for people, `junit.xml`
+//! for CI, and the verdict table printed to stdout.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::console::{KtapResult, Step};
+use crate::outcome::Outcome;
+
+/// A step as an abort reports it: the number the guest wrote to the mailbox and the text
+/// it printed for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRef {
+    pub n: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatedSinceReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pc: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register: Option<String>,
+    /// The gating access's call chain, when the plugin recorded one on the gate event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub call_chain: Vec<String>,
+}
+
+/// One group of aborts: the first of its identity (pc + register + access) with the
+/// number of times it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbortReport {
+    pub device: String,
+    pub register: String,
+    pub soc_addr: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_addr: Option<u64>,
+    pub access: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    pub value: Option<u64>,
+    pub pc: u64,
+    /// `function+0xoffset` of pc (or the hex address when it is not kernel text).
+    pub symbol: String,
+    /// The function alone, when pc is in kernel text (the identity `validate` compares).
+    pub function: Option<String>,
+    /// Symbolized return addresses, innermost first.
+    pub call_chain: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unwind: Option<String>,
+    pub gated_by: Vec<String>,
+    pub step: Option<StepRef>,
+    pub gated_since: Option<GatedSinceReport>,
+    pub count: u64,
+    /// The first abort of the cell: the one to read; the others may be its consequences.
+    pub root: bool,
+    /// `seq` of the group's first event.
+    pub first_seq: u64,
+    /// Addresses that could not be symbolized, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl AbortReport {
+    /// What `validate` compares between two kernels: device + register + access + the
+    /// faulting function (without offset: the patched kernel is another build).
+    pub fn identity(&self) -> String {
+        format!(
+            "{} {} {} in {}",
+            self.device,
+            self.register,
+            self.access,
+            self.function.as_deref().unwrap_or(&self.symbol)
+        )
+    }
+
+    /// One line: `adc ADM0 read at rzg2l_adc_pm_runtime_suspend+0x14 (step 1)`.
+    pub fn one_line(&self) -> String {
+        let step = self
+            .step
+            .as_ref()
+            .map(|s| format!(" (step {})", s.n))
+            .unwrap_or_default();
+        format!(
+            "{} {} {} at {}{step}",
+            self.device, self.register, self.access, self.symbol
+        )
+    }
+}
+
+/// The guest's KTAP output, kept in every cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KtapReport {
+    pub version: Option<u32>,
+    pub plan: Option<u32>,
+    pub results: Vec<KtapResult>,
+    pub steps: Vec<Step>,
+    pub done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panic: Option<String>,
+}
+
+/// One outcome of a repeated cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Repetition {
+    pub outcome: Outcome,
+    pub ok: bool,
+    pub duration_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_abort: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellReport {
+    pub kernel: String,
+    pub test: String,
+    pub outcome: Outcome,
+    pub expected: Option<Outcome>,
+    pub ok: bool,
+    pub aborts: Vec<AbortReport>,
+    pub duration_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+    /// The root abort in one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_abort: Option<String>,
+    /// Number of abort events (all groups together).
+    pub abort_events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Last 40 console lines, for error cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_tail: Option<Vec<String>>,
+    pub ktap: KtapReport,
+    pub faults_armed: Vec<String>,
+    pub faults_fired: Vec<String>,
+    /// Damage found in the events file (truncated last line, malformed lines, events
+    /// dropped because the plugin's channel was full).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events_notes: Vec<String>,
+    pub exit: String,
+    pub loops: u32,
+    pub events_file: String,
+    pub console_file: String,
+    pub qemu_cmd_file: String,
+    /// With `--repeat`: every repetition's outcome (this cell's details are those of the
+    /// first repetition that missed its expectation, else of the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repetitions: Option<Vec<Repetition>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
+}
+
+impl CellReport {
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.kernel, self.test)
+    }
+
+    pub fn root(&self) -> Option<&AbortReport> {
+        self.aborts.iter().find(|a| a.root)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub cells: usize,
+    pub matched: usize,
+    pub mismatched: usize,
+    pub errors: usize,
+    pub aborting: usize,
+    pub clean: usize,
+    /// Cells whose outcome differed between repetitions.
+    pub flaky: Vec<String>,
+    pub wall_s: f64,
+    pub kernels: Vec<String>,
+    pub tests: Vec<String>,
+    pub repeat: u32,
+    pub jobs: usize,
+    pub on_abort: String,
+    pub temp_c: f64,
+    pub adc: [u16; 8],
+    pub dtb: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    pub cells: Vec<CellReport>,
+    pub summary: Summary,
+}
+
+impl RunReport {
+    /// Every cell matched its expectation and none was flaky.
+    pub fn all_ok(&self) -> bool {
+        self.summary.mismatched == 0 && self.summary.flaky.is_empty()
+    }
+
+    fn cell(&self, kernel: &str, test: &str) -> Option<&CellReport> {
+        self.cells
+            .iter()
+            .find(|c| c.kernel == kernel && c.test == test)
+    }
+}
+
+/// Counts for the summary.
+pub fn summarize_counts(cells: &[CellReport]) -> (usize, usize, usize, usize, usize) {
+    let matched = cells.iter().filter(|c| c.ok).count();
+    let errors = cells.iter().filter(|c| c.outcome == Outcome::Error).count();
+    let aborting = cells.iter().filter(|c| c.outcome == Outcome::Abort).count();
+    let clean = cells.iter().filter(|c| c.outcome == Outcome::Clean).count();
+    (matched, cells.len() - matched, errors, aborting, clean)
+}
+
+/// How a cell reads in a table: the outcome, marked when it is not what was expected.
+fn verdict_text(cell: &CellReport) -> String {
+    let mut text = cell.outcome.to_string();
+    if !cell.ok {
+        match cell.expected {
+            Some(expected) if expected != cell.outcome => {
+                text = format!("*{text} (expected {expected})")
+            }
+            _ => text = format!("*{text}"),
+        }
+    }
+    if cell.flaky {
+        text.push_str(" FLAKY");
+    }
+    text
+}
+
+/// The verdict table for the terminal: one row per test, one column per kernel.
+pub fn render_table(report: &RunReport) -> String {
+    let kernels = &report.summary.kernels;
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("test".to_string())
+        .chain(kernels.iter().cloned())
+        .collect()];
+    for test in &report.summary.tests {
+        let mut row = vec![test.clone()];
+        for kernel in kernels {
+            row.push(
+                report
+                    .cell(kernel, test)
+                    .map_or_else(|| "-".to_string(), verdict_text),
+            );
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|col| {
+            rows.iter()
+                .map(|r| r[col].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "\n{}/{} cells as expected ({} mismatched, {} errors){}; {:.1} s",
+        s.matched,
+        s.cells,
+        s.mismatched,
+        s.errors,
+        if s.flaky.is_empty() {
+            String::new()
+        } else {
+            format!("; flaky: {}", s.flaky.join(", "))
+        },
+        s.wall_s
+    );
+    if s.mismatched > 0 {
+        out.push_str("* = differs from the expectation\n");
+    }
+    out
+}
+
+fn md_escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// Pass-through for text in code spans; backticks inside would end the span.
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'"))
+}
+
+pub fn render_markdown(report: &RunReport) -> String {
+    let mut md = String::new();
+    let s = &report.summary;
+    let _ = writeln!(md, "# rzgate matrix\n");
+    let _ = writeln!(
+        md,
+        "{}/{} cells as expected, {} mismatched, {} errors; on_abort={}, {} °C, ADC {:?}; {:.1} s with {} jobs{}.\n",
+        s.matched,
+        s.cells,
+        s.mismatched,
+        s.errors,
+        s.on_abort,
+        s.temp_c,
+        s.adc,
+        s.wall_s,
+        s.jobs,
+        if s.repeat > 1 {
+            format!(", {} repetitions", s.repeat)
+        } else {
+            String::new()
+        }
+    );
+    if !s.flaky.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Flaky** (outcome changed between repetitions): {}\n",
+            s.flaky.join(", ")
+        );
+    }
+
+    // The table.
+    let _ = writeln!(md, "| test | {} |", s.kernels.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(s.kernels.len()));
+    for test in &s.tests {
+        let cells: Vec<String> = s
+            .kernels
+            .iter()
+            .map(|kernel| match report.cell(kernel, test) {
+                None => "-".to_string(),
+                Some(cell) if cell.ok && !cell.flaky => match cell.outcome {
+                    Outcome::Abort => "**abort**".to_string(),
+                    other => other.to_string(),
+                },
+                Some(cell) => {
+                    let mut text = format!("**{}** ✗", cell.outcome);
+                    if let Some(expected) = cell.expected.filter(|&e| e != cell.outcome) {
+                        text.push_str(&format!(" (expected {expected})"));
+                    }
+                    if cell.flaky {
+                        text.push_str(" flaky");
+                    }
+                    text
+                }
+            })
+            .collect();
+        let _ = writeln!(md, "| `{test}` | {} |", cells.join(" | "));
+    }
+    md.push('\n');
+
+    let aborting: Vec<&CellReport> = report
+        .cells
+        .iter()
+        .filter(|c| !c.aborts.is_empty())
+        .collect();
+    if !aborting.is_empty() {
+        let _ = writeln!(md, "## Aborts\n");
+    }
+    for cell in aborting {
+        let _ = writeln!(
+            md,
+            "### {} / {} ({}{})\n",
+            cell.kernel,
+            cell.test,
+            cell.outcome,
+            match cell.expected {
+                Some(e) => format!(", expected {e}"),
+                None => String::new(),
+            }
+        );
+        if let Some(rationale) = &cell.rationale {
+            let _ = writeln!(md, "Expectation: {rationale}\n");
+        }
+        if let Some(root) = cell.root() {
+            render_root_abort(&mut md, root);
+        }
+        let consequences: Vec<&AbortReport> = cell.aborts.iter().filter(|a| !a.root).collect();
+        if !consequences.is_empty() {
+            let _ = writeln!(md, "Then (grouped by pc + register + access):\n");
+            let _ = writeln!(md, "| count | device | register | access | at | step |");
+            let _ = writeln!(md, "|---:|---|---|---|---|---|");
+            for a in consequences {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    a.count,
+                    a.device,
+                    md_escape(&a.register),
+                    a.access,
+                    code(&a.symbol),
+                    a.step.as_ref().map_or("-".to_string(), |s| s.n.to_string())
+                );
+            }
+            md.push('\n');
+        }
+    }
+
+    let errors: Vec<&CellReport> = report
+        .cells
+        .iter()
+        .filter(|c| c.outcome == Outcome::Error)
+        .collect();
+    if !errors.is_empty() {
+        let _ = writeln!(md, "## Errors\n");
+    }
+    for cell in errors {
+        let _ = writeln!(md, "### {} / {}\n", cell.kernel, cell.test);
+        let _ = writeln!(
+            md,
+            "{}\n",
+            cell.error.as_deref().unwrap_or("(no reason recorded)")
+        );
+        if let Some(tail) = &cell.console_tail {
+            let _ = writeln!(
+                md,
+                "Console ({}), last {} lines:\n",
+                cell.console_file,
+                tail.len()
+            );
+            let _ = writeln!(md, "~~~text\n{}\n~~~\n", tail.join("\n"));
+        }
+    }
+    md
+}
+
+fn render_root_abort(md: &mut String, root: &AbortReport) {
+    let _ = writeln!(
+        md,
+        "Root abort{}: **{} {}** at SoC {:#010x}{}",
+        if root.count > 1 {
+            format!(" (x{})", root.count)
+        } else {
+            String::new()
+        },
+        root.device,
+        md_escape(&root.register),
+        root.soc_addr,
+        root.guest_addr
+            .map(|g| format!(" (guest {g:#x})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "- access: {}{}{}",
+        root.access,
+        root.size
+            .map(|s| format!(" of {s} bytes"))
+            .unwrap_or_default(),
+        root.value
+            .map(|v| format!(", value {v:#x}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(md, "- at: {} (pc {:#x})", code(&root.symbol), root.pc);
+    if let Some(step) = &root.step {
+        let _ = writeln!(
+            md,
+            "- step {}: {}",
+            step.n,
+            step.text
+                .as_deref()
+                .unwrap_or("(no step text on the console)")
+        );
+    }
+    if !root.gated_by.is_empty() {
+        let _ = writeln!(md, "- gated by: {}", md_escape(&root.gated_by.join("; ")));
+    }
+    if let Some(since) = &root.gated_since {
+        let mut text = String::new();
+        if let Some(register) = &since.register {
+            let _ = write!(text, "{register} access");
+        }
+        if let Some(symbol) = &since.symbol {
+            let _ = write!(text, " at {}", code(symbol));
+        }
+        if let Some(step) = &since.step {
+            let _ = write!(text, " in step {}", step.n);
+            if let Some(step_text) = &step.text {
+                let _ = write!(text, " ({step_text})");
+            }
+        }
+        if let Some(seq) = since.seq {
+            let _ = write!(text, " [event {seq}]");
+        }
+        let _ = writeln!(md, "- gated since: {}", text.trim());
+        if !since.call_chain.is_empty() {
+            let shown: Vec<&str> = since
+                .call_chain
+                .iter()
+                .take(12)
+                .map(String::as_str)
+                .collect();
+            let _ = writeln!(md, "  (called from {})", code(&shown.join(" <- ")));
+        }
+    }
+    for note in &root.notes {
+        let _ = writeln!(md, "- note: {note}");
+    }
+    if !root.call_chain.is_empty() {
+        let shown = root.call_chain.len().min(12);
+        let _ = writeln!(
+            md,
+            "\nCall chain (innermost first, {shown} of {}{}):\n",
+            root.call_chain.len(),
+            root.unwind
+                .as_deref()
+                .map(|u| format!(", unwind: {u}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            md,
+            "~~~text\n{}\n{}\n~~~",
+            root.symbol,
+            root.call_chain[..shown].join("\n")
+        );
+    }
+    md.push('\n');
+}
+
+/// XML 1.0 text: escaped, and with the characters XML cannot carry at all (most control
+/// characters, which a console may well contain) replaced.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one testsuite per kernel, one testcase per cell (name = test id,
+/// classname = kernel), a `failure` for every cell that missed its expectation.
+pub fn render_junit(report: &RunReport) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let s = &report.summary;
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"rzgate\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+        s.cells, s.mismatched, s.wall_s
+    );
+    for kernel in &s.kernels {
+        let cells: Vec<&CellReport> = report
+            .cells
+            .iter()
+            .filter(|c| &c.kernel == kernel)
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let failures = cells.iter().filter(|c| !c.ok || c.flaky).count();
+        let time: f64 = cells.iter().map(|c| c.duration_s).sum();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">",
+            xml_escape(kernel),
+            cells.len()
+        );
+        for cell in cells {
+            let _ = write!(
+                xml,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                xml_escape(&cell.test),
+                xml_escape(&cell.kernel),
+                cell.duration_s
+            );
+            if cell.ok && !cell.flaky {
+                xml.push_str("/>\n");
+                continue;
+            }
+            xml.push_str(">\n");
+            let expected = cell.expected.map_or("none".to_string(), |e| e.to_string());
+            let message = if cell.flaky {
+                format!(
+                    "outcome {} (expected {expected}), flaky between repetitions",
+                    cell.outcome
+                )
+            } else {
+                format!("outcome {}, expected {expected}", cell.outcome)
+            };
+            let mut body = String::new();
+            if let Some(error) = &cell.error {
+                let _ = writeln!(body, "error: {error}");
+            }
+            if let Some(root) = cell.root() {
+                let _ = writeln!(body, "root abort: {}", root.one_line());
+                let _ = writeln!(body, "gated by: {}", root.gated_by.join("; "));
+                for frame in root.call_chain.iter().take(12) {
+                    let _ = writeln!(body, "  {frame}");
+                }
+            }
+            if let Some(repetitions) = &cell.repetitions {
+                let outcomes: Vec<&str> = repetitions.iter().map(|r| r.outcome.as_str()).collect();
+                let _ = writeln!(body, "repetitions: {}", outcomes.join(", "));
+            }
+            if let Some(tail) = &cell.console_tail {
+                let _ = writeln!(body, "console tail:\n{}", tail.join("\n"));
+            }
+            let _ = writeln!(
+                xml,
+                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+                xml_escape(&message),
+                if cell.outcome == Outcome::Error {
+                    "error"
+                } else {
+                    "mismatch"
+                },
+                xml_escape(&body)
+            );
+            xml.push_str("    </testcase>\n");
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn abort(root: bool, count: u64) -> AbortReport {
+        AbortReport {
+            device: "adc".into(),
+            register: "ADM0".into(),
+            soc_addr: 0x1005_8000,
+            guest_addr: Some(0x7e05_8000),
+            access: "read".into(),
+            size: Some(4),
+            value: Some(0xffff_ffff),
+            pc: 0xffff_8000_8060_0014,
+            symbol: "rzg2l_adc_pm_runtime_suspend+0x14".into(),
+            function: Some("rzg2l_adc_pm_runtime_suspend".into()),
+            call_chain: (0..15).map(|i| format!("frame{i}+0x4")).collect(),
+            unwind: Some("depth-limit".into()),
+            gated_by: vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0".into()],
+            step: Some(StepRef {
+                n: 1,
+                text: Some("unbind <adc> & check".into()),
+            }),
+            gated_since: Some(GatedSinceReport {
+                seq: Some(2),
+                pc: Some(0xffff_8000_8070_0064),
+                symbol: Some("rzg2l_mod_clock_endisable+0x64".into()),
+                step: Some(StepRef { n: 1, text: None }),
+                register: Some("CLK_ON_ADC".into()),
+                call_chain: vec!["dev_pm_domain_detach+0x30".into()],
+            }),
+            count,
+            root,
+            first_seq: 3,
+            notes: vec![],
+        }
+    }
+
+    pub(crate) fn cell(
+        kernel: &str,
+        test: &str,
+        outcome: Outcome,
+        expected: Outcome,
+    ) -> CellReport {
+        let aborts = if outcome == Outcome::Abort {
+            let mut second = abort(false, 3);
+            second.access = "write".into();
+            vec![abort(true, 2), second]
+        } else {
+            vec![]
+        };
+        CellReport {
+            kernel: kernel.into(),
+            test: test.into(),
+            outcome,
+            expected: Some(expected),
+            ok: outcome == expected,
+            root_abort: aborts.first().map(AbortReport::one_line),
+            abort_events: aborts.iter().map(|a| a.count).sum(),
+            aborts,
+            duration_s: 1.5,
+            rationale: Some("because".into()),
+            error: (outcome == Outcome::Error).then(|| "timeout after 60 s <killed>".into()),
+            console_tail: (outcome == Outcome::Error)
+                .then(|| vec!["line with \u{1b}[0m escape & <tag>".into(), "last".into()]),
+            ktap: KtapReport {
+                version: Some(1),
+                plan: Some(1),
+                results: vec![],
+                steps: vec![],
+                done: true,
+                panic: None,
+            },
+            faults_armed: vec![],
+            faults_fired: vec![],
+            events_notes: vec![],
+            exit: "exit status 0".into(),
+            loops: 1,
+            events_file: format!("cells/{kernel}/{test}/events.jsonl"),
+            console_file: format!("cells/{kernel}/{test}/console.log"),
+            qemu_cmd_file: format!("cells/{kernel}/{test}/qemu.cmd"),
+            repetitions: None,
+            flaky: false,
+        }
+    }
+
+    pub(crate) fn sample_report() -> RunReport {
+        let cells = vec![
+            cell("upstream", "adc-unbind", Outcome::Clean, Outcome::Clean),
+            cell("prefix", "adc-unbind", Outcome::Abort, Outcome::Abort),
+            cell("upstream", "boot", Outcome::Clean, Outcome::Clean),
+            cell("prefix", "boot", Outcome::Error, Outcome::Clean),
+        ];
+        let (matched, mismatched, errors, aborting, clean) = summarize_counts(&cells);
+        RunReport {
+            cells,
+            summary: Summary {
+                cells: 4,
+                matched,
+                mismatched,
+                errors,
+                aborting,
+                clean,
+                flaky: vec![],
+                wall_s: 3.25,
+                kernels: vec!["upstream".into(), "prefix".into()],
+                tests: vec!["boot".into(), "adc-unbind".into()],
+                repeat: 1,
+                jobs: 2,
+                on_abort: "continue".into(),
+                temp_c: 42.0,
+                adc: [1; 8],
+                dtb: "out/matrix/virt-rzg3s.dtb".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let report = sample_report();
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        let cell = &json["cells"][1];
+        for key in [
+            "kernel",
+            "test",
+            "outcome",
+            "expected",
+            "ok",
+            "aborts",
+            "duration_s",
+        ] {
+            assert!(cell.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(cell["outcome"], "abort");
+        assert_eq!(cell["expected"], "abort");
+        let abort = &cell["aborts"][0];
+        for key in [
+            "device",
+            "register",
+            "soc_addr",
+            "access",
+            "value",
+            "pc",
+            "symbol",
+            "call_chain",
+            "gated_by",
+            "step",
+            "gated_since",
+            "count",
+        ] {
+            assert!(abort.get(key).is_some(), "missing abort.{key}");
+        }
+        assert_eq!(abort["soc_addr"], 0x1005_8000u64);
+        assert_eq!(abort["step"]["n"], 1);
+        assert_eq!(abort["root"], true);
+        assert_eq!(
+            abort["gated_since"]["symbol"],
+            "rzg2l_mod_clock_endisable+0x64"
+        );
+        for key in ["cells", "matched", "mismatched", "errors", "wall_s"] {
+            assert!(json["summary"].get(key).is_some(), "missing summary.{key}");
+        }
+        assert_eq!(json["summary"]["mismatched"], 1);
+        assert_eq!(json["cells"][3]["console_tail"][1], "last");
+    }
+
+    #[test]
+    fn table_marks_mismatches() {
+        let table = render_table(&sample_report());
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("test")
+                && lines[0].contains("upstream")
+                && lines[0].contains("prefix")
+        );
+        assert!(
+            lines[1].starts_with("boot") && lines[1].contains("*error (expected clean)"),
+            "{table}"
+        );
+        assert!(
+            lines[2].starts_with("adc-unbind") && lines[2].ends_with("abort"),
+            "{table}"
+        );
+        assert!(table.contains("3/4 cells as expected"));
+    }
+
+    #[test]
+    fn markdown_has_table_root_abort_and_errors() {
+        let md = render_markdown(&sample_report());
+        assert!(md.contains("| test | upstream | prefix |"), "{md}");
+        assert!(
+            md.contains("| `boot` | clean | **error** ✗ (expected clean) |"),
+            "{md}"
+        );
+        assert!(md.contains("| `adc-unbind` | clean | **abort** |"), "{md}");
+        assert!(md.contains("### prefix / adc-unbind (abort, expected abort)"));
+        assert!(
+            md.contains("Root abort (x2): **adc ADM0** at SoC 0x10058000 (guest 0x7e058000)"),
+            "{md}"
+        );
+        assert!(md.contains("- access: read of 4 bytes, value 0xffffffff"));
+        assert!(md.contains("- step 1: unbind <adc> & check"));
+        assert!(md.contains("- gated since: CLK_ON_ADC access at `rzg2l_mod_clock_endisable+0x64` in step 1 [event 2]"), "{md}");
+        assert!(
+            md.contains("  (called from `dev_pm_domain_detach+0x30`)"),
+            "{md}"
+        );
+        assert!(md.contains("Call chain (innermost first, 12 of 15, unwind: depth-limit)"));
+        assert!(md.contains("frame11+0x4") && !md.contains("frame12+0x4"));
+        assert!(
+            md.contains("| 3 | adc | ADM0 | write | `rzg2l_adc_pm_runtime_suspend+0x14` | 1 |"),
+            "{md}"
+        );
+        assert!(md.contains("## Errors") && md.contains("timeout after 60 s <killed>"));
+    }
+
+    #[test]
+    fn junit_parses_back() {
+        use quick_xml::events::Event;
+        let xml = render_junit(&sample_report());
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut suites = Vec::new();
+        let mut cases = Vec::new();
+        let mut failures = Vec::new();
+        let mut texts = String::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Eof => break,
+                Event::Start(e) | Event::Empty(e) => {
+                    let attr = |name: &str| {
+                        e.attributes()
+                            .map(|a| a.unwrap())
+                            .find(|a| a.key.as_ref() == name.as_bytes())
+                            .map(|a| a.unescape_value().unwrap().into_owned())
+                    };
+                    match e.name().as_ref() {
+                        b"testsuite" => {
+                            suites.push((attr("name").unwrap(), attr("failures").unwrap()))
+                        }
+                        b"testcase" => {
+                            cases.push((attr("classname").unwrap(), attr("name").unwrap()))
+                        }
+                        b"failure" => failures.push(attr("message").unwrap()),
+                        _ => {}
+                    }
+                }
+                Event::Text(t) => texts.push_str(&t.unescape().unwrap()),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            suites,
+            vec![
+                ("upstream".to_string(), "0".to_string()),
+                ("prefix".to_string(), "1".to_string())
+            ]
+        );
+        assert_eq!(cases.len(), 4);
+        assert!(cases.contains(&("prefix".to_string(), "boot".to_string())));
+        assert_eq!(failures, vec!["outcome error, expected clean"]);
+        assert!(
+            texts.contains("error: timeout after 60 s <killed>"),
+            "{texts}"
+        );
+        assert!(
+            texts.contains("line with \u{fffd}[0m escape & <tag>"),
+            "{texts}"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! The `run` command, and what `validate` shares with it: resolving a run's settings and
+//! inputs, and executing cells in parallel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cell::{run_cell, CellSpec, RunInputs};
+use crate::cli::{CellArgs, RunArgs};
+use crate::dtb;
+use crate::fsutil;
+use crate::inputs::{require_file, KernelBuild, Toolchain};
+use crate::matrix::{self, Matrix, OnAbort, TestSpec};
+use crate::progress::Progress;
+use crate::report::{self, CellReport, Repetition, RunReport, Summary};
+use crate::symbols::SymbolMap;
+
+/// The run-wide parameters after the command line has overridden the matrix defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub temp_c: f64,
+    pub adc: [u16; 8],
+    pub on_abort: OnAbort,
+    pub timeout_override: Option<u64>,
+    pub loops_override: Option<u32>,
+    pub jobs: usize,
+}
+
+impl Settings {
+    pub fn resolve(args: &CellArgs, jobs: Option<u32>, matrix: &Matrix) -> Result<Settings> {
+        let temp_c = args.temp.unwrap_or(matrix.defaults.temp_c);
+        matrix::check_temp(temp_c).context("--temp")?;
+        let adc = match &args.adc {
+            Some(text) => matrix::parse_adc_arg(text, matrix.defaults.adc)?,
+            None => matrix.defaults.adc,
+        };
+        let jobs = match jobs {
+            Some(jobs) => jobs as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Settings {
+            temp_c,
+            adc,
+            on_abort: args.on_abort.unwrap_or(matrix.defaults.on_abort),
+            timeout_override: args.timeout,
+            loops_override: args.loops,
+            jobs,
+        })
+    }
+
+    pub fn timeout(&self, matrix: &Matrix, test: &TestSpec) -> Duration {
+        Duration::from_secs(
+            self.timeout_override
+                .or(test.timeout_s)
+                .unwrap_or(matrix.defaults.timeout_s),
+        )
+    }
+
+    pub fn loops(&self, matrix: &Matrix, test: &TestSpec) -> u32 {
+        self.loops_override
+            .or(test.loops)
+            .unwrap_or(matrix.defaults.loops)
+    }
+}
+
+/// Checks the build products and produces the DTB (or takes the given one).
+pub fn prepare_inputs(args: &CellArgs, out_dir: &Path) -> Result<RunInputs> {
+    let toolchain = Toolchain::load(args.toolchain.toolchain.as_deref())?;
+    require_file(&args.initramfs, "the initramfs", "make initramfs")?;
+    require_file(&args.plugin, "the plugin", "make plugin")?;
+    require_file(&args.soc, "the SoC description", "git checkout socs/")?;
+    let dtb = match &args.dtb {
+        Some(dtb) => {
+            require_file(dtb, "the DTB given with --dtb", "rzgate-runner dtb")?;
+            dtb.clone()
+        }
+        None => {
+            let dtb = out_dir.join("virt-rzg3s.dtb");
+            dtb::generate(&toolchain, &args.soc, &dtb).context("cannot generate the guest DTB")?;
+            dtb
+        }
+    };
+    Ok(RunInputs {
+        toolchain,
+        initramfs: args.initramfs.clone(),
+        dtb,
+        plugin: args.plugin.clone(),
+        soc: args.soc.clone(),
+    })
+}
+
+/// Finds a kernel build and loads its symbols (once per kernel, shared by its cells).
+pub fn load_kernel(name: &str, dir: &Path) -> Result<(KernelBuild, Arc<SymbolMap>)> {
+    let build = KernelBuild::find(name, dir)?;
+    let symbols = SymbolMap::load(&build.system_map)?;
+    Ok((build, Arc::new(symbols)))
+}
+
+enum CellEvent {
+    Started(usize),
+    Finished(usize, Box<CellReport>),
+}
+
+/// Runs the cells, up to `jobs` at once, and returns their reports in `specs` order.
+///
+/// Worker threads take the next cell from a shared counter, so a slow cell never holds up
+/// the others; the calling thread only draws progress from the workers' messages.
+pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellReport> {
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel();
+    let mut reports: Vec<Option<CellReport>> = vec![None; specs.len()];
+    let mut progress = Progress::new(specs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(specs.len()) {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(spec) = specs.get(index) else {
+                    return;
+                };
+                let _ = sender.send(CellEvent::Started(index));
+                let report = run_cell(inputs, spec, false);
+                let _ = sender.send(CellEvent::Finished(index, Box::new(report)));
+            });
+        }
+        // Only the workers hold senders now: the loop ends when the last one is done.
+        drop(sender);
+        for event in receiver {
+            match event {
+                CellEvent::Started(index) => progress.started(&label(&specs[index])),
+                CellEvent::Finished(index, report) => {
+                    progress.finished(&report, &label(&specs[index]));
+                    reports[index] = Some(*report);
+                }
+            }
+        }
+    });
+    progress.done();
+    reports
+        .into_iter()
+        .map(|r| r.expect("every cell reports"))
+        .collect()
+}
+
+/// A cell's name in progress output: `kernel/test`, plus `run-N` for repetitions (the
+/// name of their directory), so that concurrent repetitions stay apart.
+fn label(spec: &CellSpec) -> String {
+    let name = format!("{}/{}", spec.kernel.name, spec.test);
+    match spec.dir.file_name().and_then(|n| n.to_str()) {
+        Some(leaf) if leaf.starts_with("run-") => format!("{name} {leaf}"),
+        _ => name,
+    }
+}
+
+/// Merges the repetitions of each cell (reports in any order; cells keep the order of
+/// their first repetition). The cell shown is the first repetition that missed its
+/// expectation, else the first; `flaky` marks outcomes that differ between repetitions.
+pub fn merge_repetitions(reports: Vec<CellReport>, repeat: u32) -> Vec<CellReport> {
+    if repeat <= 1 {
+        return reports;
+    }
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut groups: HashMap<(String, String), Vec<CellReport>> = HashMap::new();
+    for report in reports {
+        let key = (report.kernel.clone(), report.test.clone());
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(report);
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let runs = groups.remove(&key).expect("grouped");
+            let repetitions: Vec<Repetition> = runs
+                .iter()
+                .map(|r| Repetition {
+                    outcome: r.outcome,
+                    ok: r.ok,
+                    duration_s: r.duration_s,
+                    error: r.error.clone(),
+                    root_abort: r.root_abort.clone(),
+                })
+                .collect();
+            let flaky = runs.iter().any(|r| r.outcome != runs[0].outcome);
+            let all_ok = runs.iter().all(|r| r.ok);
+            let shown = runs.iter().position(|r| !r.ok).unwrap_or(0);
+            let mut cell = runs.into_iter().nth(shown).expect("index in range");
+            cell.ok = all_ok;
+            cell.flaky = flaky;
+            cell.repetitions = Some(repetitions);
+            cell
+        })
+        .collect()
+}
+
+/// Exit status of `run`: 0 when everything matched, 1 otherwise.
+pub fn command(args: &RunArgs) -> Result<u8> {
+    let started = Instant::now();
+    let matrix = Matrix::load(&args.cells.matrix)?;
+    let drop_empty = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    let kernels = matrix.select_kernels(&drop_empty(&args.kernels))?;
+    let tests = matrix.select_tests(&drop_empty(&args.select.tests))?;
+    let settings = Settings::resolve(&args.cells, args.select.jobs, &matrix)?;
+
+    let mut builds = Vec::new();
+    for kernel in &kernels {
+        builds.push(load_kernel(kernel, &args.kernels_dir.join(kernel))?);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let inputs = prepare_inputs(&args.cells, &args.out)?;
+
+    let mut specs = Vec::new();
+    for repetition in 1..=args.repeat {
+        for (build, symbols) in &builds {
+            for test in &tests {
+                let mut dir: PathBuf = args.out.join("cells").join(&build.name).join(&test.id);
+                if args.repeat > 1 {
+                    dir = dir.join(format!("run-{repetition}"));
+                }
+                specs.push(CellSpec {
+                    kernel: build.clone(),
+                    symbols: symbols.clone(),
+                    test: test.id.clone(),
+                    faults: test.faults.clone(),
+                    loops: settings.loops(&matrix, test),
+                    timeout: settings.timeout(&matrix, test),
+                    temp_c: settings.temp_c,
+                    adc: settings.adc,
+                    on_abort: settings.on_abort,
+                    expected: matrix.expectation(&test.id, &build.name).cloned(),
+                    dir,
+                });
+            }
+        }
+    }
+    if specs.is_empty() {
+        bail!("nothing to run");
+    }
+
+    let reports = execute_cells(&inputs, &specs, settings.jobs);
+    let cells = merge_repetitions(reports, args.repeat);
+    let (matched, mismatched, errors, aborting, clean) = report::summarize_counts(&cells);
+    let flaky = cells
+        .iter()
+        .filter(|c| c.flaky)
+        .map(CellReport::name)
+        .collect();
+    let report = RunReport {
+        summary: Summary {
+            cells: cells.len(),
+            matched,
+            mismatched,
+            errors,
+            aborting,
+            clean,
+            flaky,
+            wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            kernels: kernels.iter().map(|k| k.to_string()).collect(),
+            tests: tests.iter().map(|t| t.id.clone()).collect(),
+            repeat: args.repeat,
+            jobs: settings.jobs,
+            on_abort: settings.on_abort.as_str().to_string(),
+            temp_c: settings.temp_c,
+            adc: settings.adc,
+            dtb: inputs.dtb.display().to_string(),
+        },
+        cells,
+    };
+    write_run_reports(&report, &args.out)?;
+    print!("{}", report::render_table(&report));
+    println!("reports: {}", args.out.join("report.md").display());
+    Ok(if report.all_ok() { 0 } else { 1 })
+}
+
+pub fn write_run_reports(report: &RunReport, out: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).context("serializing report.json")?;
+    fsutil::write_atomic(&out.join("report.json"), format!("{json}\n").as_bytes())?;
+    fsutil::write_atomic(
+        &out.join("report.md"),
+        report::render_markdown(report).as_bytes(),
+    )?;
+    fsutil::write_atomic(
+        &out.join("junit.xml"),
+        report::render_junit(report).as_bytes(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::report::tests::cell;
+
+    #[test]
+    fn repetitions_merge_and_flag_flaky_cells() {
+        let reports = vec![
+            cell("prefix", "adc-unbind", Outcome::Abort, Outcome::Abort),
+            cell("prefix", "boot", Outcome::Clean, Outcome::Clean),
+            cell("prefix", "adc-unbind", Outcome::Clean, Outcome::Abort),
+            cell("prefix", "boot", Outcome::Clean, Outcome::Clean),
+        ];
+        let merged = merge_repetitions(reports, 2);
+        assert_eq!(merged.len(), 2);
+        let unbind = &merged[0];
+        assert_eq!(unbind.test, "adc-unbind");
+        assert!(unbind.flaky && !unbind.ok);
+        // The shown repetition is the one that missed.
+        assert_eq!(unbind.outcome, Outcome::Clean);
+        let outcomes: Vec<Outcome> = unbind
+            .repetitions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.outcome)
+            .collect();
+        assert_eq!(outcomes, vec![Outcome::Abort, Outcome::Clean]);
+        assert!(!merged[1].flaky && merged[1].ok);
+    }
+
+    #[test]
+    fn single_run_is_untouched() {
+        let reports = vec![cell("prefix", "boot", Outcome::Clean, Outcome::Clean)];
+        let merged = merge_repetitions(reports.clone(), 1);
+        assert_eq!(merged, reports);
+    }
+
+    #[test]
+    fn settings_override_matrix_defaults() {
+        use clap::Parser;
+        let matrix = Matrix::parse(
+            "defaults: {timeout_s: 60, loops: 1, temp_c: 42}\nkernels: [k]\ntests:\n  t: {loops: 20, timeout_s: 90}\n  u:\nexpectations:\n  t: {k: clean}\n  u: {k: clean}\n",
+        )
+        .unwrap();
+        let cli = crate::cli::Cli::try_parse_from([
+            "r", "run", "--temp", "30", "--adc", "7", "--jobs", "2",
+        ])
+        .unwrap();
+        let crate::cli::Command::Run(run) = cli.command else {
+            unreachable!()
+        };
+        let s = Settings::resolve(&run.cells, run.select.jobs, &matrix).unwrap();
+        assert_eq!((s.temp_c, s.adc[0], s.adc[1], s.jobs), (30.0, 7, 0x400, 2));
+        let t = matrix.test("t").unwrap();
+        let u = matrix.test("u").unwrap();
+        assert_eq!(
+            (s.loops(&matrix, t), s.timeout(&matrix, t)),
+            (20, Duration::from_secs(90))
+        );
+        assert_eq!(
+            (s.loops(&matrix, u), s.timeout(&matrix, u)),
+            (1, Duration::from_secs(60))
+        );
+        let cli = crate::cli::Cli::try_parse_from([
+            "r",
+            "run",
+            "--loops",
+            "3",
+            "--timeout",
+            "5",
+            "--temp",
+            "200",
+        ])
+        .unwrap();
+        let crate::cli::Command::Run(run) = cli.command else {
+            unreachable!()
+        };
+        assert!(Settings::resolve(&run.cells, None, &matrix).is_err());
+    }
+
+    #[test]
+    fn execute_cells_runs_in_parallel_and_keeps_order() {
+        // Fake "QEMU": a shell script that prints a clean KTAP run and writes the events
+        // file named in the -plugin argument.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake-qemu");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
+             events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
+             printf '{\"type\":\"start\",\"seq\":0,\"faults\":[]}\\n{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}\\n' > \"$events\"\n\
+             printf 'KTAP version 1\\n1..1\\nok 1 fine\\n# rzgate-done\\n'\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let inputs = RunInputs {
+            toolchain: Toolchain::parse(&format!("QEMU={}\n", fake.display())).unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+        };
+        let specs: Vec<CellSpec> = (0..5)
+            .map(|i| {
+                let mut spec = crate::cell::tests::spec(
+                    &format!("t{i}"),
+                    OnAbort::Continue,
+                    Some(Outcome::Clean),
+                );
+                spec.dir = dir.path().join(format!("cells/prefix/t{i}"));
+                spec
+            })
+            .collect();
+        let reports = execute_cells(&inputs, &specs, 3);
+        let tests: Vec<&str> = reports.iter().map(|r| r.test.as_str()).collect();
+        assert_eq!(tests, vec!["t0", "t1", "t2", "t3", "t4"]);
+        for report in &reports {
+            assert_eq!(report.outcome, Outcome::Clean, "{:?}", report.error);
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Events the plugin reports, serialized to the JSON Lines of docs/contracts.md.
+//!
+//! Every event carries `seq`, a counter over all events from 0 (see [`crate::bus::Bus::next_seq`]).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{AbortPolicy, Fault};
+use crate::soc::Window;
+
+/// One line of the event file; `"type"` comes first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Start {
+        seq: u64,
+        soc: String,
+        window: Window,
+        on_abort: AbortPolicy,
+        temp_c: f64,
+        adc: [u16; 8],
+        faults: Vec<Fault>,
+    },
+    /// The guest wrote the mailbox STEP register.
+    Marker {
+        seq: u64,
+        step: u32,
+        vcpu: u32,
+    },
+    /// A device became gated or ungated; pc/vcpu/register name the CPG access that did it.
+    Gate {
+        seq: u64,
+        device: String,
+        gated: bool,
+        /// Why the device is gated now, in words; empty when it became legal.
+        reasons: Vec<String>,
+        pc: u64,
+        vcpu: u32,
+        step: u32,
+        register: String,
+        soc_addr: u64,
+    },
+    Abort(Abort),
+    FaultFired {
+        seq: u64,
+        fault: Fault,
+        pc: u64,
+        step: u32,
+    },
+    /// Policy `halt` stopped QEMU after abort `abort_seq`.
+    Halt {
+        seq: u64,
+        abort_seq: u64,
+    },
+    /// The last line, written at exit.
+    Summary {
+        seq: u64,
+        /// Accesses per device name.
+        accesses: BTreeMap<String, u64>,
+        aborts: u64,
+        faults_armed: Vec<Fault>,
+        faults_fired: Vec<Fault>,
+        /// Events dropped because the reporter's channel was full (the glue sets it, see
+        /// [`Event::set_channel_full`]).
+        channel_full: u64,
+        /// Accesses to offsets no register declares, by `device@offset` (allowed, kept as
+        /// written); `window@offset` for window bytes outside every device.
+        unmodelled: BTreeMap<String, u64>,
+        /// Gate transitions per device.
+        gate_events: BTreeMap<String, u64>,
+        adc: AdcCounters,
+    },
+}
+
+impl Event {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Event::Start { seq, .. }
+            | Event::Marker { seq, .. }
+            | Event::Gate { seq, .. }
+            | Event::FaultFired { seq, .. }
+            | Event::Halt { seq, .. }
+            | Event::Summary { seq, .. } => *seq,
+            Event::Abort(a) => a.seq,
+        }
+    }
+
+    /// Fills a summary's `channel_full` (events the reporter had to drop); no-op otherwise.
+    pub fn set_channel_full(&mut self, dropped: u64) {
+        if let Event::Summary { channel_full, .. } = self {
+            *channel_full = dropped;
+        }
+    }
+
+    /// One JSON line without the newline.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail (string keys, no non-finite floats
+        // except temp_c, which config keeps finite); fall back to a marker, never panic.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                "{{\"type\":\"error\",\"seq\":{},\"message\":{:?}}}",
+                self.seq(),
+                e.to_string()
+            )
+        })
+    }
+}
+
+/// Read or write, as the abort event spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessKind {
+    Read,
+    Write,
+}
+
+/// The gate event that made a device illegal to access.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GatedSince {
+    pub seq: u64,
+    pub pc: u64,
+    pub step: u32,
+    pub register: String,
+}
+
+/// An access to a power-gated module.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Abort {
+    pub seq: u64,
+    pub device: String,
+    /// Register name; `unmodelled@0x..` for an offset the device does not declare.
+    pub register: String,
+    pub offset: u64,
+    pub soc_addr: u64,
+    pub guest_addr: u64,
+    pub access: AccessKind,
+    pub size: u8,
+    /// The value the guest stored, or the value its load returned (the bus-error value).
+    pub value: u64,
+    pub vcpu: u32,
+    pub pc: u64,
+    pub step: u32,
+    pub gated_by: Vec<String>,
+    /// `null` when the device has been gated since reset (no gate event made it so).
+    pub gated_since: Option<GatedSince>,
+    /// Return addresses, innermost first (filled by the glue).
+    pub frames: Vec<u64>,
+    /// "end" | "depth-limit" | "bad-frame" | "not-captured".
+    pub unwind: String,
+}
+
+/// Conversion counters of the ADC model.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AdcCounters {
+    /// Completed conversions per channel.
+    pub conversions: Vec<u64>,
+    /// Interrupts raised (GIC set-pending writes).
+    pub interrupts: u64,
+    /// Channel-select errors (no channel selected).
+    pub channel_select_errors: u64,
+    /// ADCE=1 writes that converted nothing, by reason.
+    pub not_converted: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_comes_first_and_names_are_snake_case() {
+        let e = Event::FaultFired {
+            seq: 3,
+            fault: Fault::AdcSresbStuck,
+            pc: 0xffff_8000_1000_0000,
+            step: 2,
+        };
+        let json = e.to_json();
+        assert!(
+            json.starts_with("{\"type\":\"fault_fired\",\"seq\":3,"),
+            "{json}"
+        );
+        assert!(json.contains("\"fault\":\"adc-sresb-stuck\""), "{json}");
+        assert!(
+            json.contains(&format!("\"pc\":{}", 0xffff_8000_1000_0000u64)),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn abort_serializes_every_contract_field() {
+        let a = Event::Abort(Abort {
+            seq: 9,
+            device: "adc".into(),
+            register: "ADM0".into(),
+            offset: 0,
+            soc_addr: 0x1005_8000,
+            guest_addr: 0x7e05_8000,
+            access: AccessKind::Read,
+            size: 4,
+            value: 0xffff_ffff,
+            vcpu: 0,
+            pc: 0x1234,
+            step: 4,
+            gated_by: vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0".into()],
+            gated_since: Some(GatedSince {
+                seq: 7,
+                pc: 0x99,
+                step: 4,
+                register: "CLK_ON_ADC".into(),
+            }),
+            frames: vec![],
+            unwind: "not-captured".into(),
+        });
+        let v: serde_json::Value = serde_json::from_str(&a.to_json()).expect("json");
+        for key in [
+            "type",
+            "seq",
+            "device",
+            "register",
+            "offset",
+            "soc_addr",
+            "guest_addr",
+            "access",
+            "size",
+            "value",
+            "vcpu",
+            "pc",
+            "step",
+            "gated_by",
+            "gated_since",
+            "frames",
+            "unwind",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["type"], "abort");
+        assert_eq!(v["access"], "read");
+        assert_eq!(v["soc_addr"], 268795904u64);
+        assert_eq!(v["gated_since"]["register"], "CLK_ON_ADC");
+    }
+
+    #[test]
+    fn start_and_summary_shapes() {
+        let s = Event::Start {
+            seq: 0,
+            soc: "r9a08g045".into(),
+            window: Window {
+                guest_base: 0x7e00_0000,
+                soc_base: 0x1000_0000,
+                size: 0x200_0000,
+            },
+            on_abort: AbortPolicy::Continue,
+            temp_c: 25.0,
+            adc: [0x400; 8],
+            faults: vec![Fault::CpgClkmonStuckAdc],
+        };
+        let json = s.to_json();
+        assert!(json.starts_with("{\"type\":\"start\",\"seq\":0,\"soc\":\"r9a08g045\",\"window\":{\"guest_base\":2113929216,"), "{json}");
+        assert!(
+            json.contains("\"on_abort\":\"continue\",\"temp_c\":25.0"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"faults\":[\"cpg-clkmon-stuck-adc\"]"),
+            "{json}"
+        );
+        let mut sum = Event::Summary {
+            seq: 5,
+            accesses: BTreeMap::new(),
+            aborts: 0,
+            faults_armed: vec![],
+            faults_fired: vec![],
+            channel_full: 0,
+            unmodelled: BTreeMap::new(),
+            gate_events: BTreeMap::new(),
+            adc: AdcCounters::default(),
+        };
+        sum.set_channel_full(7);
+        let json = sum.to_json();
+        assert!(
+            json.starts_with("{\"type\":\"summary\",\"seq\":5,\"accesses\":{}"),
+            "{json}"
+        );
+        assert!(json.contains("\"channel_full\":7"), "{json}");
+    }
+}

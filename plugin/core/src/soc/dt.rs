@@ -1,0 +1,191 @@
+//! DTS text for the SoC's nodes, appended to QEMU's own decompiled `virt` tree.
+
+use std::fmt::Write as _;
+
+use super::{DtClock, DtNode, ModelKind, Soc};
+
+/// The GIC binding's interrupt-specifier type for SPIs (dt-bindings/interrupt-controller/arm-gic.h).
+const GIC_SPI: u32 = 0;
+
+fn cells64(v: u64) -> String {
+    format!("0x{:x} 0x{:x}", v >> 32, v & 0xffff_ffff)
+}
+
+fn string_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn cell(v: i64) -> String {
+    if v < 0 {
+        format!("({v})")
+    } else {
+        v.to_string()
+    }
+}
+
+pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
+    let mut s = String::new();
+    let w = soc.window();
+    let cpg_dt = soc
+        .device_by_model(ModelKind::Cpg)
+        .and_then(|d| d.dt.as_ref());
+
+    let _ = writeln!(
+        s,
+        "/* rzgate: {} nodes generated from {} */",
+        soc.name(),
+        soc.origin()
+    );
+    let _ = writeln!(s, "/ {{");
+
+    // no-map: without it Linux maps the carve-out as normal memory and the CPG's
+    // devm_ioremap_resource() fails with -EBUSY.
+    let _ = writeln!(s, "\treserved-memory {{");
+    let _ = writeln!(s, "\t\t#address-cells = <2>;");
+    let _ = writeln!(s, "\t\t#size-cells = <2>;");
+    let _ = writeln!(s, "\t\tranges;");
+    let _ = writeln!(s);
+    let _ = writeln!(s, "\t\trzgate-window@{:x} {{", w.guest_base);
+    let _ = writeln!(
+        s,
+        "\t\t\treg = <{} {}>;",
+        cells64(w.guest_base),
+        cells64(w.size)
+    );
+    let _ = writeln!(s, "\t\t\tno-map;");
+    let _ = writeln!(s, "\t\t}};");
+    let _ = writeln!(s, "\t}};");
+
+    let extal = soc.extal();
+    let _ = writeln!(s);
+    let _ = writeln!(s, "\t{}: {} {{", extal.label, extal.node);
+    let _ = writeln!(s, "\t\tcompatible = \"fixed-clock\";");
+    let _ = writeln!(s, "\t\t#clock-cells = <0>;");
+    let _ = writeln!(s, "\t\tclock-frequency = <{}>;", extal.frequency);
+    let _ = writeln!(s, "\t}};");
+
+    for dev in soc.devices() {
+        let Some(dt) = &dev.dt else { continue };
+        let guest = w.guest_addr(dev.base);
+        let _ = writeln!(s);
+        let _ = writeln!(s, "\t{}: {}@{:x} {{", dt.label, dt.node, guest);
+        let _ = writeln!(s, "\t\tcompatible = {};", string_list(&dt.compatible));
+        let _ = writeln!(s, "\t\treg = <{} {}>;", cells64(guest), cells64(dev.size));
+        if let (Some(spi), Some(flags)) = (dev.spi, dt.irq_flags) {
+            let _ = writeln!(s, "\t\tinterrupt-parent = <&{{{gic_path}}}>;");
+            let _ = writeln!(s, "\t\tinterrupts = <{GIC_SPI} {spi} {flags}>;");
+        }
+        write_clocks(&mut s, soc, dt, cpg_dt);
+        if !dt.resets.is_empty() {
+            let cpg_label = cpg_dt.map(|c| c.label.as_str()).unwrap_or("cpg");
+            let refs: Vec<String> = dt
+                .resets
+                .iter()
+                .filter_map(|&i| soc.resets().get(i))
+                .map(|r| format!("<&{cpg_label} {}>", r.id))
+                .collect();
+            let _ = writeln!(s, "\t\tresets = {};", refs.join(", "));
+        }
+        if !dt.reset_names.is_empty() {
+            let _ = writeln!(s, "\t\treset-names = {};", string_list(&dt.reset_names));
+        }
+        if let Some(pd) = &dt.power_domains {
+            let _ = writeln!(s, "\t\tpower-domains = <&{pd}>;");
+        }
+        if !dt.io_channels.is_empty() {
+            let refs: Vec<String> = dt
+                .io_channels
+                .iter()
+                .map(|(label, ch)| format!("<&{label} {ch}>"))
+                .collect();
+            let _ = writeln!(s, "\t\tio-channels = {};", refs.join(", "));
+        }
+        if !dt.io_channel_names.is_empty() {
+            let _ = writeln!(
+                s,
+                "\t\tio-channel-names = {};",
+                string_list(&dt.io_channel_names)
+            );
+        }
+        for p in &dt.properties {
+            let _ = writeln!(s, "\t\t{};", p.trim());
+        }
+        if dt.channel_nodes {
+            for ch in 0..dev.channels {
+                let _ = writeln!(s);
+                let _ = writeln!(s, "\t\tchannel@{ch} {{");
+                let _ = writeln!(s, "\t\t\treg = <{ch}>;");
+                let _ = writeln!(s, "\t\t}};");
+            }
+        }
+        let _ = writeln!(s, "\t}};");
+    }
+
+    if !soc.thermal_zones().is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "\tthermal-zones {{");
+        for z in soc.thermal_zones() {
+            let _ = writeln!(s, "\t\t{}: {} {{", z.label, z.name);
+            let _ = writeln!(
+                s,
+                "\t\t\tpolling-delay-passive = <{}>;",
+                z.polling_delay_passive
+            );
+            let _ = writeln!(s, "\t\t\tpolling-delay = <{}>;", z.polling_delay);
+            let _ = writeln!(s, "\t\t\tthermal-sensors = <&{}>;", z.sensor_label);
+            let _ = writeln!(s);
+            let _ = writeln!(s, "\t\t\ttrips {{");
+            for t in &z.trips {
+                match &t.label {
+                    Some(l) => {
+                        let _ = writeln!(s, "\t\t\t\t{l}: {} {{", t.name);
+                    }
+                    None => {
+                        let _ = writeln!(s, "\t\t\t\t{} {{", t.name);
+                    }
+                }
+                let _ = writeln!(
+                    s,
+                    "\t\t\t\t\ttemperature = <{}>;",
+                    cell(t.temperature.into())
+                );
+                let _ = writeln!(s, "\t\t\t\t\thysteresis = <{}>;", t.hysteresis);
+                let _ = writeln!(s, "\t\t\t\t\ttype = \"{}\";", t.kind.as_str());
+                let _ = writeln!(s, "\t\t\t\t}};");
+            }
+            let _ = writeln!(s, "\t\t\t}};");
+            let _ = writeln!(s, "\t\t}};");
+        }
+        let _ = writeln!(s, "\t}};");
+    }
+
+    let _ = writeln!(s, "}};");
+    s
+}
+
+fn write_clocks(s: &mut String, soc: &Soc, dt: &DtNode, cpg_dt: Option<&DtNode>) {
+    if dt.clocks.is_empty() {
+        return;
+    }
+    let cpg_label = cpg_dt.map(|c| c.label.as_str()).unwrap_or("cpg");
+    let mod_cell = cpg_dt.and_then(|c| c.module_clock_cell).unwrap_or(1);
+    let refs: Vec<String> = dt
+        .clocks
+        .iter()
+        .filter_map(|c| match c {
+            DtClock::Extal => Some(format!("<&{}>", soc.extal().label)),
+            DtClock::Module(i) => soc
+                .clocks()
+                .get(*i)
+                .map(|clk| format!("<&{cpg_label} {mod_cell} {}>", clk.id)),
+        })
+        .collect();
+    let _ = writeln!(s, "\t\tclocks = {};", refs.join(", "));
+    if !dt.clock_names.is_empty() {
+        let _ = writeln!(s, "\t\tclock-names = {};", string_list(&dt.clock_names));
+    }
+}

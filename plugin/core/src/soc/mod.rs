@@ -1,0 +1,1338 @@
+//! The SoC description: YAML schema (see socs/SCHEMA.md), loader, validation and the
+//! device-tree fragment generated from it.
+//!
+//! Everything the rest of the crate knows about addresses, registers, clocks, resets,
+//! gating rules and DT nodes comes from here; models attach behaviour to names.
+
+mod dt;
+mod spec;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::adc::AdcLayout;
+use crate::mailbox::MailboxLayout;
+use crate::regs::{Field, RegAccess, Register};
+use crate::tsu::TsuLayout;
+
+pub use spec::TripKind;
+
+/// Where the SoC's peripheral block sits in the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub guest_base: u64,
+    pub soc_base: u64,
+    pub size: u64,
+}
+
+impl Window {
+    /// The SoC address of a guest-physical address inside the window.
+    pub fn soc_addr(&self, phys: u64) -> u64 {
+        phys.wrapping_sub(self.guest_base)
+            .wrapping_add(self.soc_base)
+    }
+
+    /// The guest-physical address of a SoC address inside the window.
+    pub fn guest_addr(&self, soc_addr: u64) -> u64 {
+        soc_addr
+            .wrapping_sub(self.soc_base)
+            .wrapping_add(self.guest_base)
+    }
+}
+
+/// Errors of loading a SoC description. Display: `<file>: <yaml path>: <what is wrong>`.
+#[derive(Debug, thiserror::Error)]
+pub enum SocError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML does not match the schema (unknown or missing key, wrong type); serde_yaml's
+    /// message already starts with the YAML path and ends with the line and column.
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {path}: {message}")]
+    Invalid {
+        file: String,
+        path: String,
+        message: String,
+    },
+}
+
+/// The GIC the stand-in SPIs are raised on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Gic {
+    pub distributor: u64,
+    pub spi_intid_base: u32,
+    pub num_spis: u32,
+}
+
+impl Gic {
+    /// GIC INTID of an SPI.
+    pub fn intid(&self, spi: u32) -> u32 {
+        self.spi_intid_base.saturating_add(spi)
+    }
+
+    /// Address and value of the GICD_ISPENDR<n> write that makes `spi` pending.
+    pub fn set_pending(&self, spi: u32) -> (u64, u32) {
+        let intid = self.intid(spi);
+        let reg = self
+            .distributor
+            .wrapping_add(0x200 + 4 * u64::from(intid / 32));
+        (reg, 1u32 << (intid % 32))
+    }
+}
+
+/// The board's EXTAL oscillator (a fixed clock in the DT).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Extal {
+    pub name: String,
+    pub node: String,
+    pub label: String,
+    pub frequency: u32,
+}
+
+/// One bit of a CPG register: `reg` indexes the CPG device's registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BitRef {
+    pub reg: usize,
+    pub offset: u32,
+    pub bit: u32,
+}
+
+impl BitRef {
+    pub fn mask(&self) -> u32 {
+        1u32 << (self.bit & 31)
+    }
+}
+
+/// Bits of a CPG register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MaskRef {
+    pub reg: usize,
+    pub offset: u32,
+    pub mask: u32,
+}
+
+/// A module clock: CLK_ON bit, its CLK_MON bit, its MSTOP bits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Clock {
+    pub name: String,
+    pub id: u32,
+    pub on: BitRef,
+    pub mon: BitRef,
+    pub mstop: Option<MaskRef>,
+    pub critical: bool,
+}
+
+/// A module reset: RST bit (1 = released) and its RST_MON bit (1 = in reset).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reset {
+    pub name: String,
+    pub id: u32,
+    pub rst: BitRef,
+    pub mon: BitRef,
+    pub critical: bool,
+}
+
+/// Which behaviour a device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Cpg,
+    Adc,
+    Tsu,
+    Mailbox,
+}
+
+/// Clocks that must run (with their MSTOP released) and resets that must be released.
+/// Indices point into [`Soc::clocks`] and [`Soc::resets`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub clocks: Vec<usize>,
+    pub resets: Vec<usize>,
+}
+
+/// Register and field positions a model resolved by name at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Cpg,
+    Adc(AdcLayout),
+    Tsu(TsuLayout),
+    Mailbox(MailboxLayout),
+}
+
+/// A clock reference in a DT `clocks` property.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DtClock {
+    Extal,
+    Module(usize),
+}
+
+/// DT node data of a device (validated; references resolved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DtNode {
+    pub node: String,
+    pub label: String,
+    pub compatible: Vec<String>,
+    pub clocks: Vec<DtClock>,
+    pub clock_names: Vec<String>,
+    pub resets: Vec<usize>,
+    pub reset_names: Vec<String>,
+    /// Label of the power-domain provider.
+    pub power_domains: Option<String>,
+    pub irq_flags: Option<u32>,
+    /// (provider label, channel).
+    pub io_channels: Vec<(String, u32)>,
+    pub io_channel_names: Vec<String>,
+    pub module_clock_cell: Option<u32>,
+    pub channel_nodes: bool,
+    pub properties: Vec<String>,
+}
+
+/// One device in the window.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub name: String,
+    /// How reasons name the device ("ADC").
+    pub label: String,
+    pub model: ModelKind,
+    /// SoC address.
+    pub base: u64,
+    pub size: u64,
+    pub soc_spi: Option<u32>,
+    pub spi: Option<u32>,
+    pub channels: u32,
+    pub mon_offset: u32,
+    pub registers: Vec<Register>,
+    /// None: never gated (CPG, mailbox).
+    pub gate: Option<Rule>,
+    /// What a conversion needs on top of register access (ADC).
+    pub conversion: Option<Rule>,
+    pub dt: Option<DtNode>,
+    pub layout: Layout,
+}
+
+impl Device {
+    pub fn register(&self, name: &str) -> Option<&Register> {
+        self.registers.iter().find(|r| r.name == name)
+    }
+}
+
+/// A thermal zone of the DT fragment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThermalZone {
+    pub name: String,
+    pub label: String,
+    pub sensor_label: String,
+    pub polling_delay_passive: u32,
+    pub polling_delay: u32,
+    pub trips: Vec<Trip>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trip {
+    pub name: String,
+    pub label: Option<String>,
+    pub temperature: i32,
+    pub hysteresis: u32,
+    pub kind: TripKind,
+}
+
+/// A loaded and validated SoC description.
+#[derive(Clone, Debug)]
+pub struct Soc {
+    name: String,
+    origin: String,
+    window: Window,
+    bus_error: u32,
+    gic: Gic,
+    extal: Extal,
+    clocks: Vec<Clock>,
+    resets: Vec<Reset>,
+    devices: Vec<Device>,
+    thermal_zones: Vec<ThermalZone>,
+}
+
+impl Soc {
+    /// Reads, parses and validates a SoC description file.
+    pub fn load(path: &Path) -> Result<Soc, SocError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SocError::Io {
+            file: origin.clone(),
+            source,
+        })?;
+        Soc::parse(&text, &origin)
+    }
+
+    /// Parses and validates YAML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Soc, SocError> {
+        let spec: spec::SocSpec = serde_yaml::from_str(text).map_err(|e| SocError::Syntax {
+            file: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        Validator { origin }.soc(spec)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file the description came from (as given to `load`/`parse`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    pub fn bus_error(&self) -> u32 {
+        self.bus_error
+    }
+
+    pub fn gic(&self) -> Gic {
+        self.gic
+    }
+
+    pub fn extal(&self) -> &Extal {
+        &self.extal
+    }
+
+    pub fn clocks(&self) -> &[Clock] {
+        &self.clocks
+    }
+
+    pub fn resets(&self) -> &[Reset] {
+        &self.resets
+    }
+
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    pub fn clock(&self, name: &str) -> Option<&Clock> {
+        self.clocks.iter().find(|c| c.name == name)
+    }
+
+    pub fn reset(&self, name: &str) -> Option<&Reset> {
+        self.resets.iter().find(|r| r.name == name)
+    }
+
+    pub fn thermal_zones(&self) -> &[ThermalZone] {
+        &self.thermal_zones
+    }
+
+    /// The first device with the given model.
+    pub fn device_by_model(&self, model: ModelKind) -> Option<&Device> {
+        self.devices.iter().find(|d| d.model == model)
+    }
+
+    /// The ADC channel the TSU's output is wired to (from the TSU's DT `io-channels`).
+    pub fn temperature_channel(&self) -> Option<u32> {
+        let adc = self.device_by_model(ModelKind::Adc)?.dt.as_ref()?;
+        let tsu = self.device_by_model(ModelKind::Tsu)?.dt.as_ref()?;
+        tsu.io_channels
+            .iter()
+            .find(|(label, _)| *label == adc.label)
+            .map(|&(_, ch)| ch)
+    }
+
+    /// DTS source text to append (as a second `/ { ... };` block) to the decompiled QEMU
+    /// virt tree: the reserved-memory carve-out of the window, the EXTAL fixed clock, a
+    /// node per device that has DT data, and the thermal zones. Addresses are
+    /// guest-physical; `gic_path` is the virt GIC node's path (interrupt-parent).
+    pub fn dt_fragment(&self, gic_path: &str) -> String {
+        dt::fragment(self, gic_path)
+    }
+}
+
+/// Formats an offset the way reasons and errors print them (0xB68).
+pub(crate) fn hex(v: u64) -> String {
+    format!("0x{v:X}")
+}
+
+struct Validator<'a> {
+    origin: &'a str,
+}
+
+type Res<T> = Result<T, SocError>;
+
+fn named(path: &str, index: usize, name: &str) -> String {
+    format!("{path}[{index}] ({name})")
+}
+
+impl Validator<'_> {
+    fn err(&self, path: impl Into<String>, message: impl Into<String>) -> SocError {
+        SocError::Invalid {
+            file: self.origin.to_string(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    fn soc(&self, spec: spec::SocSpec) -> Res<Soc> {
+        if spec.name.trim().is_empty() {
+            return Err(self.err("name", "must not be empty (expected the SoC's part name)"));
+        }
+        let window = self.window(&spec.window)?;
+        let gic = Gic {
+            distributor: spec.gic.distributor,
+            spi_intid_base: spec.gic.spi_intid_base,
+            num_spis: spec.gic.num_spis,
+        };
+        if gic.spi_intid_base.checked_add(gic.num_spis).is_none() {
+            return Err(self.err("gic", "spi_intid_base + num_spis overflows"));
+        }
+        let extal = Extal {
+            name: spec.extal.name,
+            node: spec.extal.node,
+            label: spec.extal.label,
+            frequency: spec.extal.frequency,
+        };
+        if extal.frequency == 0 {
+            return Err(self.err("extal.frequency", "must be non-zero (expected Hz)"));
+        }
+
+        // The CPG owns CLK_ON/RST/MSTOP; clocks and resets point into its registers.
+        let cpgs: Vec<&(String, spec::DeviceSpec)> = spec
+            .devices
+            .0
+            .iter()
+            .filter(|(_, d)| d.model == spec::ModelSpec::Cpg)
+            .collect();
+        let (cpg_name, cpg_spec) = match cpgs.as_slice() {
+            [one] => (&one.0, &one.1),
+            [] => {
+                return Err(self.err(
+                    "devices",
+                    "no device with `model: cpg` (expected exactly one)",
+                ))
+            }
+            [_, second, ..] => {
+                return Err(self.err(
+                    format!("devices.{}", second.0),
+                    "a second device with `model: cpg` (expected exactly one)",
+                ))
+            }
+        };
+        let cpg_path = format!("devices.{cpg_name}");
+        let cpg_regs = self.registers(&cpg_path, cpg_spec)?;
+        let mon_offset = cpg_spec.mon_offset.ok_or_else(|| {
+            self.err(
+                format!("{cpg_path}.mon_offset"),
+                "missing (expected the distance from CLK_ON/RST to CLK_MON/RST_MON, 0x180 on RZ/G2L-family CPGs)",
+            )
+        })?;
+
+        let clocks = self.clocks(&spec.clocks, &cpg_path, &cpg_regs, mon_offset)?;
+        let resets = self.resets(&spec.resets, &cpg_path, &cpg_regs, mon_offset)?;
+
+        let mut devices = Vec::with_capacity(spec.devices.0.len());
+        let mut seen_models = HashSet::new();
+        for (name, dspec) in &spec.devices.0 {
+            let path = format!("devices.{name}");
+            let model = match dspec.model {
+                spec::ModelSpec::Cpg => ModelKind::Cpg,
+                spec::ModelSpec::Adc => ModelKind::Adc,
+                spec::ModelSpec::Tsu => ModelKind::Tsu,
+                spec::ModelSpec::Mailbox => ModelKind::Mailbox,
+            };
+            if !seen_models.insert(model) {
+                return Err(self.err(
+                    format!("{path}.model"),
+                    format!(
+                        "a second device with model {model:?} (one of each model is supported)"
+                    ),
+                ));
+            }
+            let registers = if model == ModelKind::Cpg {
+                cpg_regs.clone()
+            } else {
+                self.registers(&path, dspec)?
+            };
+            devices.push(self.device(
+                name, &path, model, dspec, registers, &window, &gic, &clocks, &resets,
+            )?);
+        }
+        self.no_device_overlap(&devices)?;
+
+        // DT data refers to other devices, so it is resolved once all devices exist.
+        for (i, (name, dspec)) in spec.devices.0.iter().enumerate() {
+            if let Some(dt) = &dspec.dt {
+                let node = self.dt(
+                    &format!("devices.{name}.dt"),
+                    dt,
+                    &spec.devices.0,
+                    &extal,
+                    &clocks,
+                    &resets,
+                )?;
+                if let Some(dev) = devices.get_mut(i) {
+                    dev.dt = Some(node);
+                }
+            }
+        }
+        self.dt_labels(&devices, &extal, &spec.thermal_zones)?;
+        self.dt_cross_checks(&devices)?;
+
+        let thermal_zones = self.zones(&spec.thermal_zones, &devices)?;
+
+        Ok(Soc {
+            name: spec.name,
+            origin: self.origin.to_string(),
+            window,
+            bus_error: spec.bus_error,
+            gic,
+            extal,
+            clocks,
+            resets,
+            devices,
+            thermal_zones,
+        })
+    }
+
+    fn window(&self, w: &spec::WindowSpec) -> Res<Window> {
+        if w.size == 0 {
+            return Err(self.err("window.size", "must be non-zero"));
+        }
+        if w.guest_base.checked_add(w.size).is_none() || w.soc_base.checked_add(w.size).is_none() {
+            return Err(self.err("window", "base + size overflows 64 bits"));
+        }
+        if !w.guest_base.is_multiple_of(0x1000) || !w.size.is_multiple_of(0x1000) {
+            return Err(self.err(
+                "window",
+                "guest_base and size must be multiples of 4 KiB (a reserved-memory carve-out)",
+            ));
+        }
+        Ok(Window {
+            guest_base: w.guest_base,
+            soc_base: w.soc_base,
+            size: w.size,
+        })
+    }
+
+    fn registers(&self, dev_path: &str, d: &spec::DeviceSpec) -> Res<Vec<Register>> {
+        let mut out: Vec<Register> = Vec::with_capacity(d.registers.len());
+        for (i, r) in d.registers.iter().enumerate() {
+            let path = format!("{dev_path}.registers[{i}] ({})", r.name);
+            if r.name.trim().is_empty() {
+                return Err(self.err(path, "register name must not be empty"));
+            }
+            if let Some(prev) = out.iter().position(|p| p.name == r.name) {
+                return Err(self.err(
+                    path,
+                    format!("duplicate register name (also registers[{prev}]); names must be unique in a device"),
+                ));
+            }
+            if !r.offset.is_multiple_of(4) {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "offset {} is not a multiple of 4 (registers are 32-bit)",
+                        hex(r.offset)
+                    ),
+                ));
+            }
+            if r.offset.checked_add(4).is_none_or(|end| end > d.size) {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "offset {} is outside the device (size {}; expected offset + 4 <= size)",
+                        hex(r.offset),
+                        hex(d.size)
+                    ),
+                ));
+            }
+            if let Some(prev) = out.iter().position(|p| u64::from(p.offset) == r.offset) {
+                let other = out.get(prev).map(|p| p.name.as_str()).unwrap_or("");
+                return Err(self.err(
+                    path,
+                    format!(
+                        "overlaps registers[{prev}] ({other}) at offset {} (expected distinct 32-bit slots)",
+                        hex(r.offset)
+                    ),
+                ));
+            }
+            let half = matches!(r.access, RegAccess::We16 | RegAccess::We16Field);
+            let default_mask = if half { 0xffff } else { u32::MAX };
+            let mask = r.mask.unwrap_or(default_mask);
+            if half && (mask > 0xffff || r.reset > 0xffff) {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "access {} keeps its value in bits 15:0 (bits 31:16 are write enables); expected mask and reset <= 0xFFFF",
+                        r.access.as_str()
+                    ),
+                ));
+            }
+            let mut fields: Vec<Field> = Vec::with_capacity(r.fields.len());
+            for (j, f) in r.fields.iter().enumerate() {
+                let fpath = format!("{path}.fields[{j}] ({})", f.name);
+                let limit = if half { 16 } else { 32 };
+                if f.width == 0 || f.lsb.checked_add(f.width).is_none_or(|end| end > limit) {
+                    return Err(self.err(
+                        fpath,
+                        format!(
+                            "bits {}..{} do not fit in bits 0..{} of the register",
+                            f.lsb,
+                            f.lsb.saturating_add(f.width),
+                            limit
+                        ),
+                    ));
+                }
+                let field = Field {
+                    name: f.name.clone(),
+                    lsb: f.lsb,
+                    width: f.width,
+                };
+                if let Some(other) = fields
+                    .iter()
+                    .find(|o| o.name == f.name || o.mask() & field.mask() != 0)
+                {
+                    return Err(self.err(
+                        fpath,
+                        format!(
+                            "clashes with field {} (expected unique names and disjoint bits)",
+                            other.name
+                        ),
+                    ));
+                }
+                fields.push(field);
+            }
+            if r.access == RegAccess::We16Field && fields.is_empty() {
+                return Err(self.err(
+                    path,
+                    "access we16-field needs `fields` (each field has its own write enable)",
+                ));
+            }
+            let offset = u32::try_from(r.offset)
+                .map_err(|_| self.err(path.clone(), "offset does not fit 32 bits"))?;
+            out.push(Register {
+                name: r.name.clone(),
+                offset,
+                reset: r.reset,
+                access: r.access,
+                mask,
+                fields,
+            });
+        }
+        Ok(out)
+    }
+
+    fn cpg_bit(
+        &self,
+        path: &str,
+        regs: &[Register],
+        cpg_path: &str,
+        name: &str,
+        bit: u32,
+    ) -> Res<BitRef> {
+        let idx = self.cpg_reg(path, regs, cpg_path, name, &[RegAccess::We16])?;
+        if bit > 15 {
+            return Err(self.err(
+                format!("{path}.bit"),
+                format!("bit {bit} is out of range (expected 0..15: bits 31:16 are write enables)"),
+            ));
+        }
+        let offset = regs.get(idx).map(|r| r.offset).unwrap_or(0);
+        Ok(BitRef {
+            reg: idx,
+            offset,
+            bit,
+        })
+    }
+
+    fn cpg_reg(
+        &self,
+        path: &str,
+        regs: &[Register],
+        cpg_path: &str,
+        name: &str,
+        kinds: &[RegAccess],
+    ) -> Res<usize> {
+        let idx = regs.iter().position(|r| r.name == name).ok_or_else(|| {
+            self.err(
+                format!("{path}.reg"),
+                format!(
+                    "reference to undefined register `{name}` (expected a register of {cpg_path})"
+                ),
+            )
+        })?;
+        let access = regs.get(idx).map(|r| r.access).unwrap_or(RegAccess::Ro);
+        if !kinds.contains(&access) {
+            return Err(self.err(
+                format!("{path}.reg"),
+                format!(
+                    "register `{name}` has access {} (expected {})",
+                    access.as_str(),
+                    kinds
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            ));
+        }
+        Ok(idx)
+    }
+
+    fn mon(
+        &self,
+        path: &str,
+        regs: &[Register],
+        cpg_path: &str,
+        on: BitRef,
+        mon_offset: u32,
+        what: &str,
+    ) -> Res<BitRef> {
+        let want = on.offset.wrapping_add(mon_offset);
+        let idx = regs.iter().position(|r| r.offset == want).ok_or_else(|| {
+            self.err(
+                path.to_string(),
+                format!(
+                    "no {what} register at {} ({} + mon_offset) in {cpg_path}",
+                    hex(want.into()),
+                    hex(on.offset.into())
+                ),
+            )
+        })?;
+        if regs.get(idx).map(|r| r.access) != Some(RegAccess::Ro) {
+            return Err(self.err(
+                path.to_string(),
+                format!(
+                    "the {what} register at {} must have access ro (the model drives it)",
+                    hex(want.into())
+                ),
+            ));
+        }
+        Ok(BitRef {
+            reg: idx,
+            offset: want,
+            bit: on.bit,
+        })
+    }
+
+    fn clocks(
+        &self,
+        specs: &[spec::ClockSpec],
+        cpg_path: &str,
+        regs: &[Register],
+        mon_offset: u32,
+    ) -> Res<Vec<Clock>> {
+        let mut out: Vec<Clock> = Vec::with_capacity(specs.len());
+        for (i, c) in specs.iter().enumerate() {
+            let path = named("clocks", i, &c.name);
+            if let Some(prev) = out.iter().position(|o| o.name == c.name) {
+                return Err(self.err(path, format!("duplicate clock name (also clocks[{prev}])")));
+            }
+            if let Some(prev) = out.iter().position(|o| o.id == c.id) {
+                return Err(self.err(
+                    path,
+                    format!("duplicate DT id {} (also clocks[{prev}])", c.id),
+                ));
+            }
+            let on = self.cpg_bit(&format!("{path}.on"), regs, cpg_path, &c.on.reg, c.on.bit)?;
+            let mon = self.mon(
+                &format!("{path}.on"),
+                regs,
+                cpg_path,
+                on,
+                mon_offset,
+                "CLK_MON",
+            )?;
+            let mstop = match &c.mstop {
+                None => None,
+                Some(m) => {
+                    let mpath = format!("{path}.mstop");
+                    let reg = self.cpg_reg(&mpath, regs, cpg_path, &m.reg, &[RegAccess::We16])?;
+                    if m.bits.is_empty() || m.bits.iter().any(|&b| b > 15) {
+                        return Err(self.err(
+                            format!("{mpath}.bits"),
+                            "expected one or more bits in 0..15",
+                        ));
+                    }
+                    let mask = m.bits.iter().fold(0u32, |acc, &b| acc | (1 << b));
+                    let offset = regs.get(reg).map(|r| r.offset).unwrap_or(0);
+                    Some(MaskRef { reg, offset, mask })
+                }
+            };
+            out.push(Clock {
+                name: c.name.clone(),
+                id: c.id,
+                on,
+                mon,
+                mstop,
+                critical: c.critical,
+            });
+        }
+        Ok(out)
+    }
+
+    fn resets(
+        &self,
+        specs: &[spec::ResetSpec],
+        cpg_path: &str,
+        regs: &[Register],
+        mon_offset: u32,
+    ) -> Res<Vec<Reset>> {
+        let mut out: Vec<Reset> = Vec::with_capacity(specs.len());
+        for (i, r) in specs.iter().enumerate() {
+            let path = named("resets", i, &r.name);
+            if let Some(prev) = out.iter().position(|o| o.name == r.name) {
+                return Err(self.err(path, format!("duplicate reset name (also resets[{prev}])")));
+            }
+            if let Some(prev) = out.iter().position(|o| o.id == r.id) {
+                return Err(self.err(
+                    path,
+                    format!("duplicate DT id {} (also resets[{prev}])", r.id),
+                ));
+            }
+            let rst = self.cpg_bit(
+                &format!("{path}.rst"),
+                regs,
+                cpg_path,
+                &r.rst.reg,
+                r.rst.bit,
+            )?;
+            let mon = self.mon(
+                &format!("{path}.rst"),
+                regs,
+                cpg_path,
+                rst,
+                mon_offset,
+                "RST_MON",
+            )?;
+            out.push(Reset {
+                name: r.name.clone(),
+                id: r.id,
+                rst,
+                mon,
+                critical: r.critical,
+            });
+        }
+        Ok(out)
+    }
+
+    fn rule(
+        &self,
+        path: &str,
+        r: &spec::RuleSpec,
+        clocks: &[Clock],
+        resets: &[Reset],
+    ) -> Res<Rule> {
+        let mut rule = Rule::default();
+        for (i, name) in r.clocks.iter().enumerate() {
+            let idx = clocks.iter().position(|c| c.name == *name).ok_or_else(|| {
+                self.err(
+                    format!("{path}.clocks[{i}]"),
+                    format!(
+                        "reference to undefined clock `{name}` (expected a name from `clocks`)"
+                    ),
+                )
+            })?;
+            rule.clocks.push(idx);
+        }
+        for (i, name) in r.resets.iter().enumerate() {
+            let idx = resets.iter().position(|c| c.name == *name).ok_or_else(|| {
+                self.err(
+                    format!("{path}.resets[{i}]"),
+                    format!(
+                        "reference to undefined reset `{name}` (expected a name from `resets`)"
+                    ),
+                )
+            })?;
+            rule.resets.push(idx);
+        }
+        if rule.clocks.is_empty() && rule.resets.is_empty() {
+            return Err(self.err(
+                path.to_string(),
+                "an empty rule (expected clocks and/or resets)",
+            ));
+        }
+        Ok(rule)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn device(
+        &self,
+        name: &str,
+        path: &str,
+        model: ModelKind,
+        d: &spec::DeviceSpec,
+        registers: Vec<Register>,
+        window: &Window,
+        gic: &Gic,
+        clocks: &[Clock],
+        resets: &[Reset],
+    ) -> Res<Device> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.err(path.to_string(), "device names use [A-Za-z0-9_-]"));
+        }
+        if d.size == 0 || !d.size.is_multiple_of(4) {
+            return Err(self.err(
+                format!("{path}.size"),
+                format!("size {} must be a non-zero multiple of 4", hex(d.size)),
+            ));
+        }
+        let win_end = window.soc_base + window.size;
+        let inside = d.base >= window.soc_base
+            && d.base.checked_add(d.size).is_some_and(|end| end <= win_end);
+        if !inside {
+            return Err(self.err(
+                path.to_string(),
+                format!(
+                    "device {}..{} is outside the window {}..{} (expected base >= soc_base and base + size <= soc_base + size)",
+                    hex(d.base),
+                    hex(d.base.saturating_add(d.size)),
+                    hex(window.soc_base),
+                    hex(win_end)
+                ),
+            ));
+        }
+        if !d.base.is_multiple_of(4) {
+            return Err(self.err(format!("{path}.base"), "base must be 4-byte aligned"));
+        }
+        if let Some(spi) = d.spi {
+            if spi >= gic.num_spis {
+                return Err(self.err(
+                    format!("{path}.spi"),
+                    format!(
+                        "SPI {spi} does not exist on the GIC (expected < {}; num_spis in `gic`)",
+                        gic.num_spis
+                    ),
+                ));
+            }
+        }
+        let only = |field: &str, set: bool, wanted: ModelKind| -> Res<()> {
+            if set && model != wanted {
+                return Err(self.err(
+                    format!("{path}.{field}"),
+                    format!("only allowed with model {wanted:?}"),
+                ));
+            }
+            Ok(())
+        };
+        only("mon_offset", d.mon_offset.is_some(), ModelKind::Cpg)?;
+        only("channels", d.channels.is_some(), ModelKind::Adc)?;
+        only("conversion", d.conversion.is_some(), ModelKind::Adc)?;
+        if matches!(model, ModelKind::Cpg | ModelKind::Mailbox) && d.gate.is_some() {
+            return Err(self.err(
+                format!("{path}.gate"),
+                "the CPG and the mailbox are never gated",
+            ));
+        }
+        let gate = d
+            .gate
+            .as_ref()
+            .map(|g| self.rule(&format!("{path}.gate"), g, clocks, resets))
+            .transpose()?;
+        let conversion = d
+            .conversion
+            .as_ref()
+            .map(|g| self.rule(&format!("{path}.conversion"), g, clocks, resets))
+            .transpose()?;
+
+        let mut channels = 0;
+        let missing = |e: crate::regs::Missing| {
+            self.err(
+                format!("{path}.registers"),
+                format!(
+                    "the {} model needs {e}",
+                    format!("{model:?}").to_lowercase()
+                ),
+            )
+        };
+        let layout = match model {
+            ModelKind::Cpg => Layout::Cpg,
+            ModelKind::Adc => {
+                channels = d.channels.ok_or_else(|| {
+                    self.err(
+                        format!("{path}.channels"),
+                        "missing (expected the number of ADC channels, 1..16)",
+                    )
+                })?;
+                if !(1..=16).contains(&channels) {
+                    return Err(self.err(
+                        format!("{path}.channels"),
+                        format!("{channels} is out of range (expected 1..16)"),
+                    ));
+                }
+                if d.spi.is_none() {
+                    return Err(self.err(
+                        path.to_string(),
+                        "missing `spi` (the ADC signals conversions with an interrupt)",
+                    ));
+                }
+                Layout::Adc(AdcLayout::resolve(&registers, channels).map_err(missing)?)
+            }
+            ModelKind::Tsu => Layout::Tsu(TsuLayout::resolve(&registers).map_err(missing)?),
+            ModelKind::Mailbox => {
+                Layout::Mailbox(MailboxLayout::resolve(&registers).map_err(missing)?)
+            }
+        };
+        let label = d.label.clone().unwrap_or_else(|| name.to_uppercase());
+        Ok(Device {
+            name: name.to_string(),
+            label,
+            model,
+            base: d.base,
+            size: d.size,
+            soc_spi: d.soc_spi,
+            spi: d.spi,
+            channels,
+            mon_offset: d.mon_offset.unwrap_or(0),
+            registers,
+            gate,
+            conversion,
+            dt: None,
+            layout,
+        })
+    }
+
+    fn no_device_overlap(&self, devices: &[Device]) -> Res<()> {
+        for (i, a) in devices.iter().enumerate() {
+            for b in devices.iter().take(i) {
+                if a.base < b.base + b.size && b.base < a.base + a.size {
+                    return Err(self.err(
+                        format!("devices.{}", a.name),
+                        format!(
+                            "overlaps device {} ({}..{})",
+                            b.name,
+                            hex(b.base),
+                            hex(b.base + b.size)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dt(
+        &self,
+        path: &str,
+        dt: &spec::DtSpec,
+        devices: &[(String, spec::DeviceSpec)],
+        extal: &Extal,
+        clocks: &[Clock],
+        resets: &[Reset],
+    ) -> Res<DtNode> {
+        let ident =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let node_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ",._+-".contains(c))
+        };
+        if !node_ok(&dt.node) {
+            return Err(self.err(
+                format!("{path}.node"),
+                format!("`{}` is not a valid DT node name", dt.node),
+            ));
+        }
+        if !ident(&dt.label) {
+            return Err(self.err(
+                format!("{path}.label"),
+                format!("`{}` is not a valid DT label ([A-Za-z0-9_])", dt.label),
+            ));
+        }
+        if dt.compatible.is_empty() {
+            return Err(self.err(
+                format!("{path}.compatible"),
+                "expected at least one compatible string",
+            ));
+        }
+        let strings_ok =
+            |list: &[String]| list.iter().all(|s| !s.contains('"') && !s.contains('\\'));
+        if !strings_ok(&dt.compatible)
+            || !strings_ok(&dt.clock_names)
+            || !strings_ok(&dt.reset_names)
+            || !strings_ok(&dt.io_channel_names)
+        {
+            return Err(self.err(
+                path.to_string(),
+                "DT strings must not contain quotes or backslashes",
+            ));
+        }
+        let mut dclocks = Vec::with_capacity(dt.clocks.len());
+        for (i, name) in dt.clocks.iter().enumerate() {
+            if *name == extal.name {
+                dclocks.push(DtClock::Extal);
+            } else if let Some(idx) = clocks.iter().position(|c| c.name == *name) {
+                dclocks.push(DtClock::Module(idx));
+            } else {
+                return Err(self.err(
+                    format!("{path}.clocks[{i}]"),
+                    format!("reference to undefined clock `{name}` (expected a name from `clocks` or the extal name)"),
+                ));
+            }
+        }
+        let mut dresets = Vec::with_capacity(dt.resets.len());
+        for (i, name) in dt.resets.iter().enumerate() {
+            let idx = resets.iter().position(|r| r.name == *name).ok_or_else(|| {
+                self.err(
+                    format!("{path}.resets[{i}]"),
+                    format!(
+                        "reference to undefined reset `{name}` (expected a name from `resets`)"
+                    ),
+                )
+            })?;
+            dresets.push(idx);
+        }
+        let same_len = |names: &[String], refs: usize, what: &str| -> Res<()> {
+            if !names.is_empty() && names.len() != refs {
+                return Err(self.err(
+                    format!("{path}.{what}_names"),
+                    format!(
+                        "{} names for {} {what}s (expected one name per entry)",
+                        names.len(),
+                        refs
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        same_len(&dt.clock_names, dt.clocks.len(), "clock")?;
+        same_len(&dt.reset_names, dt.resets.len(), "reset")?;
+        if !dt.io_channel_names.is_empty() && dt.io_channel_names.len() != dt.io_channels.len() {
+            return Err(self.err(
+                format!("{path}.io_channel_names"),
+                "expected one name per io_channels entry",
+            ));
+        }
+        let label_of = |dev: &str| -> Option<(&spec::DeviceSpec, String)> {
+            devices
+                .iter()
+                .find(|(n, _)| n == dev)
+                .and_then(|(_, d)| d.dt.as_ref().map(|dt| (d, dt.label.clone())))
+        };
+        let power_domains = match &dt.power_domains {
+            None => None,
+            Some(dev) => {
+                let (d, label) = label_of(dev).ok_or_else(|| {
+                    self.err(
+                        format!("{path}.power_domains"),
+                        format!(
+                            "reference to undefined device `{dev}` (expected a device with `dt`)"
+                        ),
+                    )
+                })?;
+                if d.model != spec::ModelSpec::Cpg {
+                    return Err(self.err(
+                        format!("{path}.power_domains"),
+                        format!("device `{dev}` is not the CPG"),
+                    ));
+                }
+                Some(label)
+            }
+        };
+        let mut io_channels = Vec::with_capacity(dt.io_channels.len());
+        for (i, io) in dt.io_channels.iter().enumerate() {
+            let ipath = format!("{path}.io_channels[{i}]");
+            let (d, label) = label_of(&io.device).ok_or_else(|| {
+                self.err(
+                    format!("{ipath}.device"),
+                    format!(
+                        "reference to undefined device `{}` (expected a device with `dt`)",
+                        io.device
+                    ),
+                )
+            })?;
+            if d.model != spec::ModelSpec::Adc {
+                return Err(self.err(
+                    format!("{ipath}.device"),
+                    format!("device `{}` is not an ADC", io.device),
+                ));
+            }
+            if io.channel >= d.channels.unwrap_or(0) {
+                return Err(self.err(
+                    format!("{ipath}.channel"),
+                    format!(
+                        "channel {} does not exist (the ADC has {} channels)",
+                        io.channel,
+                        d.channels.unwrap_or(0)
+                    ),
+                ));
+            }
+            io_channels.push((label, io.channel));
+        }
+        for (i, p) in dt.properties.iter().enumerate() {
+            if p.trim().is_empty() || p.contains(';') || p.contains('{') || p.contains('}') {
+                return Err(self.err(
+                    format!("{path}.properties[{i}]"),
+                    "expected one DTS property without `;` or braces, e.g. \"#clock-cells = <2>\"",
+                ));
+            }
+        }
+        Ok(DtNode {
+            node: dt.node.clone(),
+            label: dt.label.clone(),
+            compatible: dt.compatible.clone(),
+            clocks: dclocks,
+            clock_names: dt.clock_names.clone(),
+            resets: dresets,
+            reset_names: dt.reset_names.clone(),
+            power_domains,
+            irq_flags: dt.irq_flags,
+            io_channels,
+            io_channel_names: dt.io_channel_names.clone(),
+            module_clock_cell: dt.module_clock_cell,
+            channel_nodes: dt.channel_nodes,
+            properties: dt.properties.clone(),
+        })
+    }
+
+    fn dt_labels(&self, devices: &[Device], extal: &Extal, zones: &[spec::ZoneSpec]) -> Res<()> {
+        let mut seen: Vec<(String, String)> =
+            vec![(extal.label.clone(), "extal.label".to_string())];
+        let mut add = |label: &str, path: String| -> Res<()> {
+            if let Some((_, other)) = seen.iter().find(|(l, _)| l == label) {
+                return Err(self.err(path, format!("duplicate DT label `{label}` (also {other})")));
+            }
+            seen.push((label.to_string(), path));
+            Ok(())
+        };
+        for d in devices {
+            if let Some(dt) = &d.dt {
+                add(&dt.label, format!("devices.{}.dt.label", d.name))?;
+            }
+        }
+        for (i, z) in zones.iter().enumerate() {
+            add(
+                &z.label,
+                format!("{}.label", named("thermal_zones", i, &z.name)),
+            )?;
+            for (j, t) in z.trips.iter().enumerate() {
+                if let Some(l) = &t.label {
+                    add(
+                        l,
+                        format!(
+                            "{}.trips[{j}] ({}).label",
+                            named("thermal_zones", i, &z.name),
+                            t.name
+                        ),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dt_cross_checks(&self, devices: &[Device]) -> Res<()> {
+        let cpg = devices.iter().find(|d| d.model == ModelKind::Cpg);
+        let cpg_dt = cpg.and_then(|d| d.dt.as_ref());
+        for d in devices {
+            let Some(dt) = &d.dt else { continue };
+            let path = format!("devices.{}.dt", d.name);
+            let uses_cpg =
+                dt.clocks.iter().any(|c| matches!(c, DtClock::Module(_))) || !dt.resets.is_empty();
+            if uses_cpg {
+                match cpg_dt {
+                    None => {
+                        return Err(
+                            self.err(path, "refers to CPG clocks/resets but the CPG has no `dt`")
+                        )
+                    }
+                    Some(c)
+                        if c.module_clock_cell.is_none()
+                            && dt.clocks.iter().any(|c| matches!(c, DtClock::Module(_))) =>
+                    {
+                        return Err(self.err(
+                            format!(
+                                "devices.{}.dt.module_clock_cell",
+                                cpg.map(|c| c.name.as_str()).unwrap_or("cpg")
+                            ),
+                            "missing (expected the clock-type cell of module clocks, CPG_MOD = 1)",
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if d.spi.is_some() && dt.irq_flags.is_none() {
+                return Err(self.err(
+                    format!("{path}.irq_flags"),
+                    "missing (expected the interrupt type, 1 = edge rising)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn zones(&self, specs: &[spec::ZoneSpec], devices: &[Device]) -> Res<Vec<ThermalZone>> {
+        let mut out: Vec<ThermalZone> = Vec::with_capacity(specs.len());
+        for (i, z) in specs.iter().enumerate() {
+            let path = named("thermal_zones", i, &z.name);
+            if out.iter().any(|o| o.name == z.name) {
+                return Err(self.err(path, "duplicate zone name"));
+            }
+            let dev = devices.iter().find(|d| d.name == z.sensor).ok_or_else(|| {
+                self.err(
+                    format!("{path}.sensor"),
+                    format!("reference to undefined device `{}`", z.sensor),
+                )
+            })?;
+            if dev.model != ModelKind::Tsu {
+                return Err(self.err(
+                    format!("{path}.sensor"),
+                    format!("device `{}` is not a TSU", z.sensor),
+                ));
+            }
+            let sensor_label = dev.dt.as_ref().map(|d| d.label.clone()).ok_or_else(|| {
+                self.err(
+                    format!("{path}.sensor"),
+                    format!("device `{}` has no `dt`", z.sensor),
+                )
+            })?;
+            let mut trips: Vec<Trip> = Vec::new();
+            for (j, t) in z.trips.iter().enumerate() {
+                if trips.iter().any(|o| o.name == t.name) {
+                    return Err(self.err(
+                        format!("{path}.trips[{j}] ({})", t.name),
+                        "duplicate trip name",
+                    ));
+                }
+                trips.push(Trip {
+                    name: t.name.clone(),
+                    label: t.label.clone(),
+                    temperature: t.temperature,
+                    hysteresis: t.hysteresis,
+                    kind: t.kind,
+                });
+            }
+            out.push(ThermalZone {
+                name: z.name.clone(),
+                label: z.label.clone(),
+                sensor_label,
+                polling_delay_passive: z.polling_delay_passive,
+                polling_delay: z.polling_delay,
+                trips,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A one-line description of the SoC for logs.
+impl std::fmt::Display for Soc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        for d in &self.devices {
+            let _ = write!(s, " {}@{}", d.name, hex(d.base));
+        }
+        write!(f, "{} ({}):{}", self.name, self.origin, s)
+    }
+}

@@ -1,0 +1,133 @@
+//! The shipped socs/r9a08g045.yaml loads and generates the DT nodes the drivers need.
+
+mod common;
+
+use rzgate_core::soc::ModelKind;
+
+#[test]
+fn shipped_description_loads_with_the_contract_address_map() {
+    let soc = common::soc();
+    assert_eq!(soc.name(), "r9a08g045");
+    let w = soc.window();
+    assert_eq!(
+        (w.guest_base, w.soc_base, w.size),
+        (0x7e00_0000, 0x1000_0000, 0x0200_0000)
+    );
+    assert_eq!(soc.bus_error(), 0xffff_ffff);
+    let at = |name: &str| {
+        let d = soc.device(name).expect(name);
+        (w.guest_addr(d.base), d.size)
+    };
+    assert_eq!(at("cpg"), (0x7f01_0000, 0x1_0000));
+    assert_eq!(at("adc"), (0x7e05_8000, 0x1000));
+    assert_eq!(at("tsu"), (0x7e05_9000, 0x1000));
+    assert_eq!(at("mailbox"), (0x7fff_f000, 0x1000));
+    let adc = soc.device_by_model(ModelKind::Adc).expect("adc");
+    assert_eq!(adc.spi, Some(200));
+    assert_eq!(soc.gic().intid(200), 232);
+    assert_eq!(soc.gic().set_pending(200), (0x0800_021c, 1 << 8));
+    assert_eq!(soc.temperature_channel(), Some(8));
+    assert_eq!(
+        soc.clock("adc_pclk")
+            .map(|c| (c.id, c.mon.offset, c.mon.bit)),
+        Some((97, 0x728, 1))
+    );
+    assert_eq!(
+        soc.reset("tsu_presetn").map(|r| (r.id, r.mon.offset)),
+        Some((80, 0xa2c))
+    );
+}
+
+#[test]
+fn every_module_clock_and_reset_of_the_driver_is_declared() {
+    let soc = common::soc();
+    assert_eq!(soc.clocks().len(), 56);
+    assert_eq!(soc.resets().len(), 45);
+    let crit: Vec<&str> = soc
+        .clocks()
+        .iter()
+        .filter(|c| c.critical)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        crit,
+        [
+            "gic_gicclk",
+            "ia55_pclk",
+            "ia55_clk",
+            "dmac_aclk",
+            "vbat_bclk"
+        ]
+    );
+}
+
+#[test]
+fn dt_fragment_has_the_expected_nodes() {
+    let soc = common::soc();
+    let dts = soc.dt_fragment("/intc@8000000");
+    let expect = [
+        "/ {",
+        "reserved-memory {",
+        "rzgate-window@7e000000 {",
+        "reg = <0x0 0x7e000000 0x0 0x2000000>;",
+        "no-map;",
+        "extal_clk: extal-clk {",
+        "compatible = \"fixed-clock\";",
+        "clock-frequency = <24000000>;",
+        "cpg: clock-controller@7f010000 {",
+        "compatible = \"renesas,r9a08g045-cpg\";",
+        "reg = <0x0 0x7f010000 0x0 0x10000>;",
+        "clocks = <&extal_clk>;",
+        "clock-names = \"extal\";",
+        "#clock-cells = <2>;",
+        "#reset-cells = <1>;",
+        "#power-domain-cells = <0>;",
+        "adc: adc@7e058000 {",
+        "compatible = \"renesas,r9a08g045-adc\";",
+        "reg = <0x0 0x7e058000 0x0 0x1000>;",
+        "interrupt-parent = <&{/intc@8000000}>;",
+        "interrupts = <0 200 1>;",
+        "clocks = <&cpg 1 96>, <&cpg 1 97>;",
+        "clock-names = \"adclk\", \"pclk\";",
+        "resets = <&cpg 78>, <&cpg 79>;",
+        "reset-names = \"presetn\", \"adrst-n\";",
+        "power-domains = <&cpg>;",
+        "#io-channel-cells = <1>;",
+        "#address-cells = <1>;",
+        "#size-cells = <0>;",
+        "tsu: thermal@7e059000 {",
+        "compatible = \"renesas,r9a08g045-tsu\";",
+        "clocks = <&cpg 1 98>;",
+        "resets = <&cpg 80>;",
+        "io-channels = <&adc 8>;",
+        "io-channel-names = \"tsu\";",
+        "#thermal-sensor-cells = <0>;",
+        "thermal-zones {",
+        "cpu_thermal: cpu-thermal {",
+        "polling-delay-passive = <250>;",
+        "polling-delay = <1000>;",
+        "thermal-sensors = <&tsu>;",
+        "cpu_crit: cpu-critical {",
+        "temperature = <110000>;",
+        "type = \"critical\";",
+        "temperature = <90000>;",
+        "temperature = <85000>;",
+        "type = \"passive\";",
+        "hysteresis = <1000>;",
+    ];
+    for line in expect {
+        assert!(dts.contains(line), "missing `{line}` in:\n{dts}");
+    }
+    for ch in 0..9 {
+        assert!(dts.contains(&format!("channel@{ch} {{")), "channel@{ch}");
+        assert!(
+            dts.contains(&format!("reg = <{ch}>;")),
+            "reg of channel@{ch}"
+        );
+    }
+    assert!(!dts.contains("channel@9"));
+    assert!(!dts.contains("cooling"), "virt has no cooling device");
+    assert!(!dts.contains("mailbox"), "the mailbox is not a DT device");
+    assert_eq!(dts.matches('{').count(), dts.matches('}').count());
+    assert!(dts.trim_end().ends_with("};"));
+}

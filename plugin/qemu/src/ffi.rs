@@ -1,0 +1,592 @@
+//! The QEMU plugin API v7 boundary: the only `unsafe` of the project.
+//!
+//! The declarations are written from QEMU 11.1's `include/plugins/qemu-plugin.h` and checked
+//! against the `qemu-system-aarch64` 11.1.3 binary this project runs (its dispatch code
+//! calls a translation callback as `cb(tb, userdata)`, an atexit callback as `cb(userdata)`,
+//! a vCPU callback as `cb(vcpu_index, userdata)`; a register descriptor is 32 bytes).
+//!
+//! This module is compiled out of unit-test builds (`#[cfg(not(test))]` in lib.rs): it names
+//! `qemu_plugin_*` and glib symbols that only QEMU's process provides, which a test executable
+//! cannot link. Calling them directly (instead of through function pointers looked up with
+//! dlsym) keeps the hot path a plain call. What could be tested is not here: the decisions are
+//! in `plugin.rs` behind the `Guest` trait, which [`QemuVcpu`] implements.
+//!
+//! Every callback body runs under [`guarded`]: a panic never unwinds into QEMU.
+
+#![allow(non_camel_case_types)]
+
+use crate::guard;
+use crate::install::{check_target, plugin_arguments, InstallError};
+use crate::plugin::{Guest, Plugin, Verdict};
+use crate::unwind::FrameRecord;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::panic::catch_unwind;
+use std::sync::{Mutex, OnceLock};
+
+// ---- qemu-plugin.h, API 7 -----------------------------------------------------------------
+
+type qemu_plugin_id_t = u64;
+type qemu_plugin_meminfo_t = u32;
+
+/// `qemu_info_t`: the union holds only the `system` struct, laid out inline.
+#[repr(C)]
+pub struct qemu_info_t {
+    target_name: *const c_char,
+    version_min: c_int,
+    version_cur: c_int,
+    system_emulation: bool,
+    smp_vcpus: c_int,
+    max_vcpus: c_int,
+}
+
+#[repr(C)]
+pub struct qemu_plugin_tb {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+struct qemu_plugin_insn {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+struct qemu_plugin_hwaddr {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+struct qemu_plugin_register {
+    _opaque: [u8; 0],
+}
+
+/// `enum qemu_plugin_cb_flags`
+const QEMU_PLUGIN_CB_R_REGS: c_int = 1;
+/// `enum qemu_plugin_mem_rw`
+const QEMU_PLUGIN_MEM_RW: c_int = 3;
+/// `enum qemu_plugin_hwaddr_operation_result`
+const QEMU_PLUGIN_HWADDR_OPERATION_OK: c_int = 0;
+/// `enum qemu_plugin_mem_value_type`
+const QEMU_PLUGIN_MEM_VALUE_U8: c_int = 0;
+const QEMU_PLUGIN_MEM_VALUE_U16: c_int = 1;
+const QEMU_PLUGIN_MEM_VALUE_U32: c_int = 2;
+const QEMU_PLUGIN_MEM_VALUE_U64: c_int = 3;
+const QEMU_PLUGIN_MEM_VALUE_U128: c_int = 4;
+
+/// Memory callbacks read registers (x29, x30) when they report an abort. The SError divert of
+/// a later issue will need QEMU_PLUGIN_CB_RW_REGS_PC (3) here: `qemu_plugin_set_pc` asserts it.
+const MEMORY_CALLBACK_FLAGS: c_int = QEMU_PLUGIN_CB_R_REGS;
+
+/// `qemu_plugin_mem_value`: 24 bytes, returned through a hidden pointer.
+#[repr(C)]
+struct qemu_plugin_mem_value {
+    kind: c_int,
+    data: MemValueData,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+union MemValueData {
+    u8_: u8,
+    u16_: u16,
+    u32_: u32,
+    u64_: u64,
+    u128_: U128,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct U128 {
+    low: u64,
+    high: u64,
+}
+
+/// `qemu_plugin_reg_descriptor` (API 7 added `is_readonly`: 32 bytes).
+#[repr(C)]
+struct qemu_plugin_reg_descriptor {
+    handle: *mut qemu_plugin_register,
+    name: *const c_char,
+    feature: *const c_char,
+    is_readonly: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<qemu_plugin_reg_descriptor>() == 32);
+const _: () = assert!(std::mem::size_of::<qemu_plugin_mem_value>() == 24);
+const _: () = assert!(std::mem::size_of::<qemu_info_t>() == 32);
+
+/// glib's `GByteArray` and `GArray` (public fields only; always allocated by glib).
+#[repr(C)]
+struct GByteArray {
+    data: *mut u8,
+    len: c_uint,
+}
+#[repr(C)]
+struct GArray {
+    data: *mut c_char,
+    len: c_uint,
+}
+
+type VcpuInitCallback = extern "C" fn(vcpu_index: c_uint, userdata: *mut c_void);
+type TranslationCallback = extern "C" fn(tb: *mut qemu_plugin_tb, userdata: *mut c_void);
+type MemoryCallback = extern "C" fn(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+);
+type ExitCallback = extern "C" fn(userdata: *mut c_void);
+
+// Resolved at dlopen time from QEMU's executable and the glib it links.
+extern "C" {
+    fn qemu_plugin_register_vcpu_init_cb(
+        id: qemu_plugin_id_t,
+        cb: VcpuInitCallback,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_vcpu_tb_trans_cb(
+        id: qemu_plugin_id_t,
+        cb: TranslationCallback,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_atexit_cb(
+        id: qemu_plugin_id_t,
+        cb: ExitCallback,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_vcpu_mem_cb(
+        insn: *mut qemu_plugin_insn,
+        cb: MemoryCallback,
+        flags: c_int,
+        rw: c_int,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_tb_n_insns(tb: *const qemu_plugin_tb) -> usize;
+    fn qemu_plugin_tb_get_insn(tb: *const qemu_plugin_tb, idx: usize) -> *mut qemu_plugin_insn;
+    fn qemu_plugin_insn_vaddr(insn: *const qemu_plugin_insn) -> u64;
+    fn qemu_plugin_mem_size_shift(info: qemu_plugin_meminfo_t) -> c_uint;
+    fn qemu_plugin_mem_is_store(info: qemu_plugin_meminfo_t) -> bool;
+    fn qemu_plugin_mem_get_value(info: qemu_plugin_meminfo_t) -> qemu_plugin_mem_value;
+    fn qemu_plugin_get_hwaddr(info: qemu_plugin_meminfo_t, vaddr: u64) -> *mut qemu_plugin_hwaddr;
+    fn qemu_plugin_hwaddr_is_io(haddr: *const qemu_plugin_hwaddr) -> bool;
+    fn qemu_plugin_hwaddr_phys_addr(haddr: *const qemu_plugin_hwaddr) -> u64;
+    fn qemu_plugin_get_registers() -> *mut GArray;
+    fn qemu_plugin_read_register(handle: *mut qemu_plugin_register, buf: *mut GByteArray) -> bool;
+    fn qemu_plugin_read_memory_vaddr(addr: u64, data: *mut GByteArray, len: usize) -> bool;
+    fn qemu_plugin_write_memory_hwaddr(addr: u64, data: *mut GByteArray) -> c_int;
+    fn qemu_plugin_outs(string: *const c_char);
+
+    fn g_byte_array_new() -> *mut GByteArray;
+    fn g_byte_array_set_size(array: *mut GByteArray, length: c_uint) -> *mut GByteArray;
+    fn g_byte_array_free(array: *mut GByteArray, free_segment: c_int) -> *mut u8;
+    fn g_array_free(array: *mut GArray, free_segment: c_int) -> *mut c_char;
+}
+
+/// The plugin API version this plugin is written for; QEMU 11.1 accepts exactly 7.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static qemu_plugin_version: c_int = 7;
+
+static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+
+/// Per vCPU (by index): the register handles an abort reads. Taken at vCPU init, read only on
+/// aborts, so a plain mutex is enough.
+static FRAME_REGISTERS: Mutex<Vec<Option<FrameRegisterHandles>>> = Mutex::new(Vec::new());
+
+#[derive(Clone, Copy)]
+struct FrameRegisterHandles {
+    /// x29 and x30; handles are opaque pointers, kept as integers so that they are `Send`.
+    fp: usize,
+    lr: usize,
+}
+
+// ---- install -------------------------------------------------------------------------------
+
+/// Called once by QEMU when it loads the plugin; non-zero makes QEMU refuse it and exit.
+///
+/// # Safety
+/// QEMU passes a valid `info` for the duration of the call and `argc` valid C strings.
+#[no_mangle]
+pub unsafe extern "C" fn qemu_plugin_install(
+    id: qemu_plugin_id_t,
+    info: *const qemu_info_t,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    guard::install_panic_hook();
+    // SAFETY: as promised by QEMU, see above.
+    match catch_unwind(|| unsafe { install(id, info, argc, argv) }) {
+        Ok(Ok(())) => 0,
+        Ok(Err(error)) => {
+            eprintln!("rzgate: {error}");
+            1
+        }
+        Err(payload) => {
+            eprintln!(
+                "rzgate: internal error while loading the plugin: {}",
+                guard::payload_message(payload.as_ref())
+            );
+            1
+        }
+    }
+}
+
+unsafe fn install(
+    id: qemu_plugin_id_t,
+    info: *const qemu_info_t,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> Result<(), InstallError> {
+    // SAFETY: QEMU's info block is valid during this call; target_name is a C string.
+    let info = unsafe { info.as_ref() };
+    let target = info
+        .filter(|info| !info.target_name.is_null())
+        .and_then(|info| unsafe { CStr::from_ptr(info.target_name) }.to_str().ok());
+    check_target(target, info.is_some_and(|info| info.system_emulation))?;
+
+    let argc = usize::try_from(argc).unwrap_or(0);
+    let argv: Vec<&CStr> = if argv.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: QEMU passes argc valid, NUL-terminated strings that outlive the plugin.
+        (0..argc)
+            .map(|i| unsafe { *argv.add(i) })
+            .filter(|arg| !arg.is_null())
+            .map(|arg| unsafe { CStr::from_ptr(arg) })
+            .collect()
+    };
+    let arguments = plugin_arguments(&argv)?;
+    if PLUGIN.get().is_some() {
+        return Err(InstallError::LoadedTwice);
+    }
+    let plugin = Plugin::from_arguments(&arguments)?;
+    if PLUGIN.set(plugin).is_err() {
+        return Err(InstallError::LoadedTwice);
+    }
+    // SAFETY: registering callbacks of the declared v7 types, with no userdata.
+    unsafe {
+        qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init, std::ptr::null_mut());
+        qemu_plugin_register_vcpu_tb_trans_cb(id, on_translation, std::ptr::null_mut());
+        qemu_plugin_register_atexit_cb(id, on_exit, std::ptr::null_mut());
+    }
+    log(&format!("rzgate: loaded with {}", arguments.join(",")));
+    Ok(())
+}
+
+// ---- callbacks -----------------------------------------------------------------------------
+
+/// A vCPU exists: cache its register handles (`qemu_plugin_get_registers` needs the vCPU's
+/// context, which this callback has). Not the place for the reset image: QEMU creates the
+/// vCPUs, and runs this, before `virt` maps its RAM.
+extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
+    guarded("vcpu-init", || {
+        let handles = find_frame_registers();
+        if handles.is_none() {
+            log(&format!(
+                "rzgate: vCPU {vcpu_index} has no x29/x30 registers: aborts carry no call chain"
+            ));
+        }
+        let mut all = FRAME_REGISTERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = vcpu_index as usize;
+        if all.len() <= index {
+            all.resize(index + 1, None);
+        }
+        all[index] = handles;
+    });
+}
+
+/// Every instruction gets a memory callback for loads and stores; its userdata is the
+/// instruction's address, so the PC of an access costs nothing at run time.
+extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
+    guarded("translation", || {
+        if PLUGIN.get().is_none_or(|plugin| plugin.is_stopped()) {
+            return;
+        }
+        // SAFETY: `tb` and its instructions are valid during the translation callback.
+        unsafe {
+            for index in 0..qemu_plugin_tb_n_insns(tb) {
+                let insn = qemu_plugin_tb_get_insn(tb, index);
+                if insn.is_null() {
+                    continue;
+                }
+                let pc = qemu_plugin_insn_vaddr(insn);
+                qemu_plugin_register_vcpu_mem_cb(
+                    insn,
+                    on_memory_access,
+                    MEMORY_CALLBACK_FLAGS,
+                    QEMU_PLUGIN_MEM_RW,
+                    pc as usize as *mut c_void,
+                );
+            }
+        }
+    });
+}
+
+/// Runs after every guest load and store. Outside the window (nearly always) it returns after
+/// three QEMU queries, an atomic load and a compare: no lock, no allocation.
+extern "C" fn on_memory_access(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    guarded("memory", || {
+        let Some(plugin) = PLUGIN.get() else {
+            return;
+        };
+        if !plugin.is_active() {
+            if !plugin.reset_pending() {
+                return;
+            }
+            // The guest's first access (to its boot code or DTB, never the window): the
+            // machine is complete now, and the window must be ready before the next one.
+            let written = plugin.write_reset_image(&mut QemuVcpu::new(vcpu_index));
+            if written > 0 {
+                log(&format!(
+                    "rzgate: reset image written into the window ({written} registers)"
+                ));
+            }
+            if !plugin.is_active() {
+                return;
+            }
+        }
+        // SAFETY: `info` and `vaddr` are the current access's; the hwaddr handle is used only
+        // during this callback.
+        let phys = unsafe {
+            let hwaddr = qemu_plugin_get_hwaddr(info, vaddr);
+            if hwaddr.is_null() || qemu_plugin_hwaddr_is_io(hwaddr) {
+                return;
+            }
+            qemu_plugin_hwaddr_phys_addr(hwaddr)
+        };
+        if plugin.window_contains(phys) {
+            on_window_access(plugin, vcpu_index, info, phys, userdata as usize as u64);
+        }
+    });
+}
+
+#[cold]
+#[inline(never)]
+fn on_window_access(
+    plugin: &Plugin,
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    phys: u64,
+    pc: u64,
+) {
+    // SAFETY: queries on the current access, inside its memory callback.
+    let (size_shift, is_write, value) = unsafe {
+        (
+            qemu_plugin_mem_size_shift(info),
+            qemu_plugin_mem_is_store(info),
+            qemu_plugin_mem_get_value(info),
+        )
+    };
+    let mut vcpu = QemuVcpu::new(vcpu_index);
+    let verdict = plugin.on_window_access(
+        &mut vcpu,
+        vcpu_index,
+        pc,
+        phys,
+        size_shift,
+        is_write,
+        low_bytes(&value),
+    );
+    if let Verdict::Halt(status) = verdict {
+        // The events are on disk. `_exit`, not `exit`: the board would hang on this access
+        // and not shut down either; exit() would run QEMU's atexit handlers from inside a
+        // vCPU callback while the other vCPUs still run (and our own, a second summary).
+        // SAFETY: terminates the process; nothing after it runs.
+        unsafe { libc::_exit(status) };
+    }
+}
+
+/// The accessed value, up to its low 8 bytes (the bus takes no more).
+fn low_bytes(value: &qemu_plugin_mem_value) -> u64 {
+    // SAFETY: `kind` says which union member QEMU wrote.
+    unsafe {
+        match value.kind {
+            QEMU_PLUGIN_MEM_VALUE_U8 => u64::from(value.data.u8_),
+            QEMU_PLUGIN_MEM_VALUE_U16 => u64::from(value.data.u16_),
+            QEMU_PLUGIN_MEM_VALUE_U32 => u64::from(value.data.u32_),
+            QEMU_PLUGIN_MEM_VALUE_U64 => value.data.u64_,
+            QEMU_PLUGIN_MEM_VALUE_U128 => value.data.u128_.low,
+            _ => 0,
+        }
+    }
+}
+
+/// QEMU is exiting (atexit, in every normal exit: guest power-off, a signal, a monitor quit).
+extern "C" fn on_exit(_userdata: *mut c_void) {
+    guarded("exit", || {
+        if let Some(plugin) = PLUGIN.get() {
+            plugin.finish();
+        }
+    });
+}
+
+// ---- QEMU access for one vCPU --------------------------------------------------------------
+
+/// The current vCPU, inside one of its callbacks.
+struct QemuVcpu {
+    index: c_uint,
+    scratch: Option<ByteArray>,
+}
+
+impl QemuVcpu {
+    fn new(index: c_uint) -> QemuVcpu {
+        QemuVcpu {
+            index,
+            scratch: None,
+        }
+    }
+
+    fn scratch(&mut self) -> &mut ByteArray {
+        self.scratch.get_or_insert_with(ByteArray::new)
+    }
+
+    fn read_register(&mut self, handle: usize) -> Option<u64> {
+        let scratch = self.scratch();
+        scratch.set_len(0);
+        // SAFETY: a handle from qemu_plugin_get_registers for this vCPU, read inside one of
+        // its callbacks registered with QEMU_PLUGIN_CB_R_REGS. QEMU appends the value.
+        let ok = unsafe { qemu_plugin_read_register(handle as *mut _, scratch.as_ptr()) };
+        if !ok {
+            return None;
+        }
+        let bytes: [u8; 8] = scratch.bytes().try_into().ok()?;
+        Some(u64::from_le_bytes(bytes))
+    }
+}
+
+impl Guest for QemuVcpu {
+    fn write_phys(&mut self, phys: u64, bytes: &[u8]) -> bool {
+        let scratch = self.scratch();
+        scratch.set_bytes(bytes);
+        // SAFETY: a glib-allocated GByteArray, from a vCPU callback (current_cpu is set).
+        let result = unsafe { qemu_plugin_write_memory_hwaddr(phys, scratch.as_ptr()) };
+        result == QEMU_PLUGIN_HWADDR_OPERATION_OK
+    }
+
+    fn frame_registers(&mut self) -> Option<(u64, u64)> {
+        let handles = FRAME_REGISTERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(self.index as usize)
+            .copied()
+            .flatten()?;
+        let fp = self.read_register(handles.fp)?;
+        let lr = self.read_register(handles.lr)?;
+        Some((fp, lr))
+    }
+
+    fn read_frame_record(&mut self, vaddr: u64) -> Option<FrameRecord> {
+        let scratch = self.scratch();
+        // SAFETY: QEMU resizes the glib-allocated array to 16 bytes and fills it.
+        let ok = unsafe { qemu_plugin_read_memory_vaddr(vaddr, scratch.as_ptr(), 16) };
+        if !ok {
+            return None;
+        }
+        let bytes = scratch.bytes();
+        if bytes.len() != 16 {
+            return None;
+        }
+        Some(FrameRecord {
+            next_fp: u64::from_le_bytes(bytes[..8].try_into().ok()?),
+            return_address: u64::from_le_bytes(bytes[8..].try_into().ok()?),
+        })
+    }
+}
+
+/// A glib-allocated `GByteArray`: QEMU may resize what it is given, so it must be glib's.
+struct ByteArray(*mut GByteArray);
+
+impl ByteArray {
+    fn new() -> ByteArray {
+        // SAFETY: plain glib allocation (aborts on out-of-memory, never returns NULL).
+        ByteArray(unsafe { g_byte_array_new() })
+    }
+
+    fn as_ptr(&mut self) -> *mut GByteArray {
+        self.0
+    }
+
+    fn set_len(&mut self, len: usize) {
+        // SAFETY: resizing our own array; lengths here are at most 16.
+        unsafe { g_byte_array_set_size(self.0, len as c_uint) };
+    }
+
+    fn set_bytes(&mut self, bytes: &[u8]) {
+        self.set_len(bytes.len());
+        // SAFETY: the array now holds exactly bytes.len() bytes at `data`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (*self.0).data, bytes.len()) };
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `data` holds `len` initialized bytes (or is NULL when empty).
+        unsafe {
+            let array = &*self.0;
+            if array.data.is_null() || array.len == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(array.data, array.len as usize)
+            }
+        }
+    }
+}
+
+impl Drop for ByteArray {
+    fn drop(&mut self) {
+        // SAFETY: ours, freed once, with its contents.
+        unsafe { g_byte_array_free(self.0, 1) };
+    }
+}
+
+/// x29 and x30 of the current vCPU (names as in QEMU's aarch64 gdb core description).
+fn find_frame_registers() -> Option<FrameRegisterHandles> {
+    // SAFETY: called in the vCPU-init callback (current_cpu set). The array holds `len`
+    // descriptors; their strings are interned by QEMU and not ours to free.
+    unsafe {
+        let registers = qemu_plugin_get_registers();
+        if registers.is_null() {
+            return None;
+        }
+        let descriptors = (*registers).data as *const qemu_plugin_reg_descriptor;
+        let count = (*registers).len as usize;
+        let (mut fp, mut lr) = (None, None);
+        for index in 0..count {
+            let descriptor = &*descriptors.add(index);
+            if descriptor.name.is_null() {
+                continue;
+            }
+            match CStr::from_ptr(descriptor.name).to_bytes() {
+                b"x29" => fp = Some(descriptor.handle as usize),
+                b"x30" => lr = Some(descriptor.handle as usize),
+                _ => {}
+            }
+        }
+        g_array_free(registers, 1);
+        Some(FrameRegisterHandles { fp: fp?, lr: lr? })
+    }
+}
+
+// ---- panics and logging --------------------------------------------------------------------
+
+/// Runs a callback body; a panic stops the plugin's modelling instead of unwinding into QEMU.
+fn guarded(callback: &'static str, body: impl FnOnce()) {
+    guard::guarded(callback, body, |callback, message| match PLUGIN.get() {
+        Some(plugin) => {
+            plugin.internal_error(callback, message);
+            if callback == "exit" {
+                // The summary and the flush must still happen.
+                plugin.finish();
+            }
+        }
+        None => eprintln!("rzgate: internal error in the {callback} callback: {message}"),
+    });
+}
+
+/// A line in QEMU's log (`-d plugin`).
+fn log(message: &str) {
+    if let Ok(line) = CString::new(format!("{message}\n")) {
+        // SAFETY: a valid C string for the duration of the call.
+        unsafe { qemu_plugin_outs(line.as_ptr()) };
+    }
+}
