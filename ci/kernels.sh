@@ -107,9 +107,14 @@ in_build_ns() { # name command
 build_variant() { # name patch-paths...
     local name=$1; shift
     prepare_tree "$name" "$@"
-    local build=/work/build-$name
-    if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-${SEED_VARIANT:-upstream}/.rzgate-fragment" ]; then
-        cp -a "$WORK/build-${SEED_VARIANT:-upstream}" "$ROOT$build"
+    local build=/work/build-$name seed=${SEED_VARIANT:-upstream}
+    if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-$seed/.rzgate-fragment" ]; then
+        cp -a "$WORK/build-$seed" "$ROOT$build"
+        # The seed's objects may be newer than this tree's patched files: every file
+        # either patch stack touches must look changed, or make would keep the seed's
+        # objects for them.
+        (cd "$WORK/src-$name" && cat .rzgate-files "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
+            sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
     fi
     mkdir -p "$ROOT$build"
     local kmake="make -s -C /work/linux O=/work/build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j$JOBS"

@@ -107,6 +107,30 @@ t_halt_policy_stops_at_first_abort() {
     [ "$n" = 1 ] || { echo "halt recorded $n aborts, expected exactly 1"; return 1; }
 }
 
+# The ground truth holds under every abort policy (with serror and halt the first abort
+# decides the cell); under serror the guest prints the board's SError panic, and the
+# runner checks the guest's trace agrees with our abort record.
+matrix_under() { # policy
+    run_cells "$E2E/matrix-$1" --on-abort "$1" || { grep -E "MISMATCH|error" "$E2E/matrix-$1.log" | head -n 20; return 1; }
+}
+t_matrix_holds_under_halt() { matrix_under halt; }
+t_matrix_holds_under_serror() {
+    matrix_under serror || return 1
+    local r=$E2E/matrix-serror/report.json c
+    for k in prefix devres-group; do
+        c=$(cell $k adc-probe-failure)
+        json "$r" "$c.get('guest_trace')" | grep -q "rzg2l_adc_pm_runtime_suspend" ||
+            { echo "$k/adc-probe-failure: the guest trace does not show rzg2l_adc_pm_runtime_suspend"; return 1; }
+    done
+    c=$(cell prefix adc-unbind)
+    json "$r" "$c.get('guest_trace')" | grep -qE "rzg2l_adc_pm_runtime_suspend|rzg3s_thermal_change_mode" ||
+        { echo "prefix/adc-unbind: the guest trace shows neither driver function"; return 1; }
+    grep -q "SError Interrupt on CPU0" "$E2E/matrix-serror/cells/prefix/adc-unbind/console.log" ||
+        { echo "prefix/adc-unbind: no SError line on the console"; return 1; }
+    grep -q "reboot: Power down" "$E2E/matrix-serror/cells/upstream/adc-unbind/console.log" ||
+        { echo "upstream/adc-unbind under serror did not power off cleanly"; return 1; }
+}
+
 validate() { # name patch base
     bash ci/validate.sh "$2" "$3" >"$E2E/validate-$1.log" 2>&1
 }

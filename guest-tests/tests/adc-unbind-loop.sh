@@ -1,5 +1,5 @@
 # adc-unbind-loop: unbind/bind the ADC (and its TSU consumer) rzgate.loops times.
-plan 3
+plan 4
 ADC=$(dev_by_compat $ADC_COMPAT)
 TSU=$(dev_by_compat $TSU_COMPAT)
 loop() {
@@ -17,3 +17,4 @@ loop() {
 check "$RZGATE_LOOPS unbind/bind cycles" loop
 check "adc bound" bound "$ADC" rzg2l-adc
 check "tsu bound" bound "$TSU" rzg3s-thermal
+dt_selftest

@@ -1,6 +1,6 @@
 # boot: the CPG, ADC and TSU drivers bound with no error, the clock tree has the
 # rates RZ/G3S gives them (PLL1 1.1 GHz, TSU/ADC clock 100 MHz).
-plan 6
+plan 7
 CPG=$(dev_by_compat $CPG_COMPAT)
 ADC=$(dev_by_compat $ADC_COMPAT)
 TSU=$(dev_by_compat $TSU_COMPAT)
@@ -14,3 +14,4 @@ clk_rate_is() { # clock expected-Hz
 }
 check "pll1 at 1.1 GHz" clk_rate_is .pll1 1100000000
 check "adc pclk at 100 MHz" clk_rate_is adc_pclk 100000000
+dt_selftest

@@ -1,5 +1,5 @@
 # tsu-unbind-loop: unbind/bind the TSU (zone enabled) rzgate.loops times.
-plan 2
+plan 3
 TSU=$(dev_by_compat $TSU_COMPAT)
 loop() {
     i=1
@@ -13,3 +13,4 @@ loop() {
 }
 check "$RZGATE_LOOPS unbind/bind cycles" loop
 check "zone temp reads ${RZGATE_TEMP_MC} m°C" zone_temp_is "$RZGATE_TEMP_MC" 500
+dt_selftest

@@ -21,7 +21,9 @@ use crate::events::{AbortEvent, EventsReport};
 use crate::fsutil;
 use crate::inputs::{KernelBuild, Toolchain};
 use crate::matrix::{Expectation, OnAbort};
-use crate::outcome::{classify, Evidence, Outcome, QemuExit};
+use crate::outcome::{
+    apply_agreement, classify, guest_trace_agreement, Evidence, Outcome, QemuExit,
+};
 use crate::qemu::{self, CellLaunch};
 use crate::report::{AbortReport, CellReport, GatedSinceReport, KtapReport, StepRef};
 use crate::symbols::SymbolMap;
@@ -182,6 +184,14 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
     });
     let aborts = group_aborts(&recorded.events, &spec.symbols, &console);
     let events = &recorded.events;
+    // Under serror: the guest's own report must tell the same story as ours.
+    let agreement = guest_trace_agreement(
+        spec.on_abort,
+        console.guest_trace.as_ref(),
+        &aborts,
+        events.halt.is_some(),
+    );
+    let verdict = apply_agreement(verdict, agreement.as_ref());
 
     let mut events_notes = events.malformed.clone();
     if events.truncated_last_line {
@@ -227,6 +237,9 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
             done: console.done,
             panic: console.panic.clone(),
         },
+        guest_trace: console.guest_trace.clone(),
+        guest_trace_agrees: agreement.as_ref().map(|a| a.agrees),
+        guest_trace_reason: agreement.and_then(|a| a.reason),
         faults_armed: events.faults_armed(),
         faults_fired: events.faults_fired(),
         events_notes,
@@ -338,6 +351,8 @@ pub fn group_aborts(
             root: groups.is_empty(),
             first_seq: event.seq,
             notes,
+            diverted: event.diverted,
+            serror: event.serror.clone(),
         });
     }
     groups
@@ -450,6 +465,59 @@ pub(crate) mod tests {
             report.rationale.as_deref(),
             Some("the platform bus detaches the PM domain first")
         );
+    }
+
+    #[test]
+    fn serror_cell_carries_both_traces_and_agrees() {
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Serror, Some(Outcome::Abort)),
+            recorded(
+                testdata::SERROR_CONSOLE,
+                testdata::SERROR_EVENTS,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!(report.outcome, Outcome::Abort, "{:?}", report.error);
+        assert!(report.ok);
+        assert_eq!(report.guest_trace_agrees, Some(true));
+        assert_eq!(report.guest_trace_reason, None);
+        let root = report.root().unwrap();
+        assert!(root.diverted);
+        assert_eq!(root.serror.as_ref().unwrap().mode, "faithful");
+        let trace = report.guest_trace.as_ref().unwrap();
+        assert_eq!(
+            trace.pc.as_deref(),
+            Some("rzg3s_thermal_change_mode+0x48/0x114")
+        );
+        assert!(trace
+            .call_trace
+            .contains(&"rzg3s_thermal_change_mode+0x48/0x114 (P)".to_string()));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["guest_trace_agrees"], true);
+        assert_eq!(
+            json["guest_trace"]["serror_line"],
+            "SError Interrupt on CPU0, code 0x00000000be000011 -- SError"
+        );
+        assert_eq!(json["aborts"][0]["diverted"], true);
+
+        // The same console against a record of another access: an error.
+        let other = testdata::SERROR_EVENTS.replace(
+            "\"pc\":18446603338375037000",
+            &format!("\"pc\":{}", 0xffff_8000_8060_0014u64),
+        );
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Serror, Some(Outcome::Abort)),
+            recorded(testdata::SERROR_CONSOLE, &other, QemuExit::Exited(0)),
+        );
+        assert_eq!(report.outcome, Outcome::Error);
+        assert!(!report.ok);
+        assert_eq!(report.guest_trace_agrees, Some(false));
+        assert!(report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("disagrees with the plugin's record"));
+        assert!(report.console_tail.is_some());
     }
 
     #[test]

@@ -21,7 +21,8 @@ enum Event {
     Start(StartEvent),
     Marker(MarkerEvent),
     Gate(GateEvent),
-    Abort(AbortEvent),
+    // Boxed: by far the largest event.
+    Abort(Box<AbortEvent>),
     FaultFired(FaultFiredEvent),
     Halt(HaltEvent),
     Summary(SummaryEvent),
@@ -63,11 +64,28 @@ pub struct GateEvent {
     pub step: Option<u32>,
     #[serde(default)]
     pub register: Option<String>,
-    /// Return addresses of the access that changed the gate, innermost first. Not in the
-    /// contract (yet): when the plugin provides them, an abort's `gated_since` shows the
-    /// call chain that gated the device (e.g. through dev_pm_domain_detach).
+    /// Return addresses of the access that changed the gate, innermost first: an abort's
+    /// `gated_since` shows the call chain that gated the device (e.g. through
+    /// dev_pm_domain_detach).
     #[serde(default)]
     pub frames: Vec<u64>,
+    #[serde(default)]
+    pub unwind: Option<String>,
+}
+
+/// An abort's `serror` field: how `on_abort=serror` entered the guest's SError path.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct SerrorDivert {
+    /// "faithful" | "fallback" | "refused".
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esr: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -111,6 +129,11 @@ pub struct AbortEvent {
     pub frames: Vec<u64>,
     #[serde(default)]
     pub unwind: Option<String>,
+    /// `on_abort=serror` diverted the guest at this abort.
+    #[serde(default)]
+    pub diverted: bool,
+    #[serde(default)]
+    pub serror: Option<SerrorDivert>,
 }
 
 impl AbortEvent {
@@ -228,7 +251,7 @@ impl EventsReport {
             Event::Start(e) => self.start = Some(e),
             Event::Marker(e) => self.markers.push(e),
             Event::Gate(e) => self.gates.push(e),
-            Event::Abort(e) => self.aborts.push(e),
+            Event::Abort(e) => self.aborts.push(*e),
             Event::FaultFired(e) => self.faults_fired.push(e),
             Event::Halt(e) => self.halt = Some(e),
             Event::Summary(e) => self.summary = Some(e),
@@ -325,6 +348,23 @@ mod tests {
         let r = EventsReport::parse(&with_summary);
         assert_eq!(r.faults_armed(), vec!["a"]);
         assert_eq!(r.faults_fired(), vec!["a", "adc-sresb-stuck"]);
+    }
+
+    #[test]
+    fn serror_fields_of_aborts_and_gate_chains_are_read() {
+        let r = EventsReport::parse(crate::testdata::SERROR_EVENTS);
+        assert!(r.malformed.is_empty(), "{:?}", r.malformed);
+        let abort = &r.aborts[0];
+        assert!(abort.diverted);
+        let serror = abort.serror.as_ref().unwrap();
+        assert_eq!(serror.mode, "faithful");
+        assert_eq!(serror.target.as_deref(), Some("do_serror"));
+        assert_eq!(serror.esr, Some(0xbe00_0011));
+        assert_eq!(r.gates[0].frames.len(), 1);
+        assert_eq!(r.gates[0].unwind.as_deref(), Some("end"));
+        // Older files: no such fields.
+        let r = EventsReport::parse(PREFIX_ADC_UNBIND);
+        assert!(!r.aborts[0].diverted && r.aborts[0].serror.is_none());
     }
 
     #[test]

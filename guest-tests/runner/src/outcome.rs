@@ -8,10 +8,12 @@
 //! 1. QEMU did not end within the cell's timeout (it is killed; reason `timeout after N s`);
 //! 2. QEMU crashed: killed by a signal, or a non-zero exit status other than the `halt`
 //!    policy's 3 after an abort (3 also counts as a halt when the events hold a `halt`
-//!    event: the plugin stops QEMU that way under `serror` too, until it can divert the
-//!    guest);
+//!    event: under `serror` the plugin stops QEMU that way when it cannot divert the
+//!    faulting vCPU, e.g. a gated access from user space); under `serror`, status 4 is the
+//!    plugin refusing a `symbols=` map that is not the running kernel's;
 //! 3. the guest kernel panicked (`Kernel panic - not syncing`), except under `serror`
-//!    after an abort, where the panic is the plugin's doing and expected;
+//!    after an abort, where the panic is the plugin's doing and expected (QEMU then exits 0
+//!    through `panic=-1` and `-no-reboot`);
 //! 4. the guest did not print `# rzgate-done`, unless an abort stopped it (`halt`: QEMU
 //!    stopped; `serror`: the kernel panicked);
 //! 5. the events file or its closing `summary` is missing (except after a `halt`, which
@@ -19,6 +21,10 @@
 //! 6. a fault the cell asked for was not armed, or an armed fault never fired ("fault
 //!    adc-sresb-stuck was armed but never fired"): the test did not exercise what it is
 //!    about.
+//!
+//! 7. under `serror`, the guest's own SError report disagrees with the plugin's record of
+//!    the abort it diverted, or is missing ([`guest_trace_agreement`], applied by the cell
+//!    once the aborts are symbolized).
 //!
 //! **abort** otherwise, when the plugin saw at least one gated access.
 //!
@@ -35,9 +41,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::console::ConsoleReport;
+use crate::console::{frame_function, frame_offset, ConsoleReport, GuestTrace};
 use crate::events::EventsReport;
 use crate::matrix::OnAbort;
+use crate::report::AbortReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,8 +147,8 @@ pub fn classify(evidence: &Evidence) -> Verdict {
             ))
         }
         QemuExit::Exited(0) => false,
-        // The plugin's own `halt` event vouches for the status too: until the SError
-        // diversion exists, the plugin stops QEMU under `serror` exactly as under `halt`.
+        // The plugin's own `halt` event vouches for the status too: under `serror` the
+        // plugin stops QEMU that way when it cannot divert the faulting vCPU.
         QemuExit::Exited(HALT_EXIT_STATUS)
             if aborted && (evidence.on_abort == OnAbort::Halt || events.halt.is_some()) =>
         {
@@ -223,6 +230,112 @@ pub fn classify(evidence: &Evidence) -> Verdict {
             error: None,
         },
         Some(reason) => Verdict::error(reason),
+    }
+}
+
+/// Whether the guest's SError report tells the same story as the plugin's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceAgreement {
+    pub agrees: bool,
+    /// Why not.
+    pub reason: Option<String>,
+}
+
+impl TraceAgreement {
+    fn disagrees(reason: String) -> TraceAgreement {
+        TraceAgreement {
+            agrees: false,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// Under `serror`, for a cell with aborts: the guest kernel's `pc :` must be the
+/// instruction of the root abort, the one the plugin diverted: the same function at the same
+/// offset (so the register our record names is the one that instruction accessed). `None`
+/// when there is nothing to compare: another policy, no abort, or a divert the plugin
+/// refused (it halted QEMU instead: `halted`).
+pub fn guest_trace_agreement(
+    on_abort: OnAbort,
+    trace: Option<&GuestTrace>,
+    aborts: &[AbortReport],
+    halted: bool,
+) -> Option<TraceAgreement> {
+    if on_abort != OnAbort::Serror || halted {
+        return None;
+    }
+    let root = aborts.iter().find(|abort| abort.root)?;
+    let ours = format!(
+        "{} {} {} at {}",
+        root.device, root.register, root.access, root.symbol
+    );
+    if !root.diverted {
+        return Some(TraceAgreement::disagrees(format!(
+            "the plugin did not record a divert at the root abort ({ours})"
+        )));
+    }
+    let Some(trace) = trace else {
+        return Some(TraceAgreement::disagrees(format!(
+            "the plugin diverted the guest at the root abort ({ours}) but the console shows no \
+             `SError Interrupt` line"
+        )));
+    };
+    let Some(pc) = trace.pc.as_deref() else {
+        return Some(TraceAgreement::disagrees(format!(
+            "the guest printed `{}` but no register dump (`pc :` line)",
+            trace.serror_line
+        )));
+    };
+    let Some(function) = root.function.as_deref() else {
+        return Some(TraceAgreement::disagrees(format!(
+            "the root abort's pc {:#x} is not in kernel text; the guest's pc is {pc}",
+            root.pc
+        )));
+    };
+    let guest_function = trace.pc_function().unwrap_or(pc);
+    if guest_function != function {
+        return Some(TraceAgreement::disagrees(format!(
+            "the guest's pc is in {guest_function} ({pc}) but the root abort's is in \
+             {function} ({ours})"
+        )));
+    }
+    let (guest_offset, our_offset) = (frame_offset(pc), frame_offset(&root.symbol));
+    if guest_offset != our_offset {
+        return Some(TraceAgreement::disagrees(format!(
+            "the guest's pc is {pc} but the root abort is at {}: not the instruction that \
+             made the {} {} access",
+            root.symbol, root.register, root.access
+        )));
+    }
+    // The faithful divert's trace crosses the exception at pt_regs->pc, marked (P).
+    if let Some(crossing) = trace.interrupted_frame() {
+        let crossing_location = crossing.trim_end_matches("(P)").trim();
+        if frame_function(crossing_location) != guest_function
+            || frame_offset(crossing_location) != guest_offset
+        {
+            return Some(TraceAgreement::disagrees(format!(
+                "the guest's call trace crosses the exception at {crossing_location}, not at \
+                 its pc {pc}"
+            )));
+        }
+    }
+    Some(TraceAgreement {
+        agrees: true,
+        reason: None,
+    })
+}
+
+/// Rule 7: a disagreement makes the cell an error (unless it already is one).
+pub fn apply_agreement(verdict: Verdict, agreement: Option<&TraceAgreement>) -> Verdict {
+    match agreement {
+        Some(TraceAgreement {
+            agrees: false,
+            reason,
+        }) if verdict.outcome != Outcome::Error => Verdict::error(format!(
+            "the guest's SError report disagrees with the plugin's record: {}",
+            reason.as_deref().unwrap_or("(no reason)")
+        )),
+        _ => verdict,
     }
 }
 
@@ -331,7 +444,7 @@ mod tests {
         case.on_abort = OnAbort::Halt;
         case.exit = QemuExit::Exited(HALT_EXIT_STATUS);
         assert_eq!(case.verdict().outcome, Outcome::Abort);
-        // Under serror the plugin (for now) halts as well: its halt event vouches for it.
+        // Under serror the plugin halts when it cannot divert: its halt event vouches for it.
         case.on_abort = OnAbort::Serror;
         assert_eq!(case.verdict().outcome, Outcome::Abort);
         // Status 3 without the halt policy and without a halt event is a crash.
@@ -363,6 +476,155 @@ mod tests {
         let mut case = Case::new(testdata::SERROR_CONSOLE, testdata::CLEAN_EVENTS);
         case.on_abort = OnAbort::Serror;
         assert!(case.error().contains("panicked"));
+    }
+
+    /// The cell of the recorded prefix run: aborts symbolized against the fixture map.
+    fn serror_aborts(events: &str) -> (Vec<AbortReport>, ConsoleReport, EventsReport) {
+        let console = ConsoleReport::parse(testdata::SERROR_CONSOLE);
+        let events = EventsReport::parse(events);
+        let aborts = crate::cell::group_aborts(
+            &events,
+            &crate::symbols::SymbolMap::parse(testdata::SYSTEM_MAP),
+            &console,
+        );
+        (aborts, console, events)
+    }
+
+    #[test]
+    fn the_recorded_guest_trace_agrees_with_the_plugins_record() {
+        let (aborts, console, _) = serror_aborts(testdata::SERROR_EVENTS);
+        assert_eq!(aborts[0].symbol, "rzg3s_thermal_change_mode+0x48");
+        let agreement = guest_trace_agreement(
+            OnAbort::Serror,
+            console.guest_trace.as_ref(),
+            &aborts,
+            false,
+        );
+        assert_eq!(
+            agreement,
+            Some(TraceAgreement {
+                agrees: true,
+                reason: None
+            })
+        );
+        let verdict = Verdict {
+            outcome: Outcome::Abort,
+            error: None,
+        };
+        assert_eq!(
+            apply_agreement(verdict.clone(), agreement.as_ref()),
+            verdict
+        );
+        // Nothing to compare under other policies, or when the plugin halted instead.
+        let trace = console.guest_trace.as_ref();
+        assert_eq!(
+            guest_trace_agreement(OnAbort::Continue, trace, &aborts, false),
+            None
+        );
+        assert_eq!(
+            guest_trace_agreement(OnAbort::Serror, trace, &aborts, true),
+            None
+        );
+        assert_eq!(
+            guest_trace_agreement(OnAbort::Serror, trace, &[], false),
+            None
+        );
+    }
+
+    #[test]
+    fn a_guest_trace_at_another_place_disagrees_and_is_an_error() {
+        // Our record says the ADC's runtime-suspend read; the guest says the TSU write.
+        let other = testdata::SERROR_EVENTS.replace(
+            "\"pc\":18446603338375037000",
+            &format!("\"pc\":{}", 0xffff_8000_8060_0014u64),
+        );
+        let (aborts, console, _) = serror_aborts(&other);
+        let agreement = guest_trace_agreement(
+            OnAbort::Serror,
+            console.guest_trace.as_ref(),
+            &aborts,
+            false,
+        )
+        .unwrap();
+        assert!(!agreement.agrees);
+        let reason = agreement.reason.clone().unwrap();
+        assert!(
+            reason.contains("the guest's pc is in rzg3s_thermal_change_mode")
+                && reason.contains("the root abort's is in rzg2l_adc_pm_runtime_suspend"),
+            "{reason}"
+        );
+        let verdict = apply_agreement(
+            Verdict {
+                outcome: Outcome::Abort,
+                error: None,
+            },
+            Some(&agreement),
+        );
+        assert_eq!(verdict.outcome, Outcome::Error);
+        assert!(verdict
+            .error
+            .unwrap()
+            .starts_with("the guest's SError report disagrees with the plugin's record: "));
+
+        // Same function, another instruction.
+        let shifted = testdata::SERROR_EVENTS.replace(
+            "\"pc\":18446603338375037000",
+            &format!("\"pc\":{}", 0xffff_8000_8061_0044u64),
+        );
+        let (aborts, console, _) = serror_aborts(&shifted);
+        let reason = guest_trace_agreement(
+            OnAbort::Serror,
+            console.guest_trace.as_ref(),
+            &aborts,
+            false,
+        )
+        .unwrap()
+        .reason
+        .unwrap();
+        assert!(
+            reason.contains("the root abort is at rzg3s_thermal_change_mode+0x44")
+                && reason.contains("TSU_SM write"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_diverted_abort_without_the_guests_report_disagrees() {
+        let (aborts, _, _) = serror_aborts(testdata::SERROR_EVENTS);
+        let silent = ConsoleReport::parse(testdata::PREFIX_ADC_UNBIND_CONSOLE);
+        let agreement =
+            guest_trace_agreement(OnAbort::Serror, silent.guest_trace.as_ref(), &aborts, false)
+                .unwrap();
+        assert!(agreement
+            .reason
+            .unwrap()
+            .contains("the console shows no `SError Interrupt` line"));
+        // A console cut off after the SError line: no register dump.
+        let cut: String = testdata::SERROR_CONSOLE
+            .lines()
+            .take_while(|line| !line.starts_with("CPU:"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let cut = ConsoleReport::parse(&cut);
+        let reason =
+            guest_trace_agreement(OnAbort::Serror, cut.guest_trace.as_ref(), &aborts, false)
+                .unwrap()
+                .reason
+                .unwrap();
+        assert!(reason.contains("no register dump"), "{reason}");
+        // An abort the plugin did not mark diverted.
+        let undiverted = testdata::SERROR_EVENTS.replace("\"diverted\":true,", "");
+        let (aborts, console, _) = serror_aborts(&undiverted);
+        let reason = guest_trace_agreement(
+            OnAbort::Serror,
+            console.guest_trace.as_ref(),
+            &aborts,
+            false,
+        )
+        .unwrap()
+        .reason
+        .unwrap();
+        assert!(reason.contains("did not record a divert"), "{reason}");
     }
 
     #[test]

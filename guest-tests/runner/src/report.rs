@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::console::{KtapResult, Step};
+use crate::console::{GuestTrace, KtapResult, Step};
+use crate::events::SerrorDivert;
 use crate::outcome::Outcome;
 
 /// A step as an abort reports it: the number the guest wrote to the mailbox and the text
@@ -68,6 +69,12 @@ pub struct AbortReport {
     /// Addresses that could not be symbolized, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `on_abort=serror` diverted the guest into its SError path at this abort.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub diverted: bool,
+    /// How the divert was made (or why not), as the plugin recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serror: Option<SerrorDivert>,
 }
 
 impl AbortReport {
@@ -143,6 +150,16 @@ pub struct CellReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_tail: Option<Vec<String>>,
     pub ktap: KtapReport,
+    /// `on_abort=serror`: the guest kernel's own report of the SError (console).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_trace: Option<GuestTrace>,
+    /// `on_abort=serror` with a diverted abort: the guest's `pc :` is the instruction of our
+    /// root abort (so the register our record names is the one it accessed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_trace_agrees: Option<bool>,
+    /// Why the guest's report and ours disagree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_trace_reason: Option<String>,
     pub faults_armed: Vec<String>,
     pub faults_fired: Vec<String>,
     /// Damage found in the events file (truncated last line, malformed lines, events
@@ -388,6 +405,9 @@ pub fn render_markdown(report: &RunReport) -> String {
         if let Some(root) = cell.root() {
             render_root_abort(&mut md, root);
         }
+        if s.on_abort == "serror" || cell.guest_trace.is_some() {
+            render_guest_trace(&mut md, cell);
+        }
         let consequences: Vec<&AbortReport> = cell.aborts.iter().filter(|a| !a.root).collect();
         if !consequences.is_empty() {
             let _ = writeln!(md, "Then (grouped by pc + register + access):\n");
@@ -531,6 +551,54 @@ fn render_root_abort(md: &mut String, root: &AbortReport) {
     md.push('\n');
 }
 
+/// Frames of the guest's call trace shown in report.md (the panic's own frames first, then
+/// the driver; a deeper trace is cut).
+const GUEST_TRACE_FRAMES: usize = 40;
+
+/// `on_abort=serror`: the guest kernel's own SError report beside ours, and whether they
+/// agree.
+fn render_guest_trace(md: &mut String, cell: &CellReport) {
+    let verdict = match (cell.guest_trace_agrees, &cell.guest_trace_reason) {
+        (Some(true), _) => {
+            " (its `pc` is the root abort's instruction: agrees with our record)".to_string()
+        }
+        (Some(false), reason) => format!(
+            " — **disagrees with our record**: {}",
+            md_escape(reason.as_deref().unwrap_or("(no reason)"))
+        ),
+        (None, _) => String::new(),
+    };
+    let Some(trace) = &cell.guest_trace else {
+        let _ = writeln!(
+            md,
+            "The guest printed no SError report on its console{verdict}.\n"
+        );
+        return;
+    };
+    let _ = writeln!(md, "The guest kernel's own report (console){verdict}:\n");
+    let mut lines = vec![trace.serror_line.clone()];
+    lines.extend(trace.pc.as_ref().map(|pc| format!("pc : {pc}")));
+    lines.extend(trace.lr.as_ref().map(|lr| format!("lr : {lr}")));
+    lines.extend(trace.panic.clone());
+    if !trace.call_trace.is_empty() {
+        lines.push("Call trace:".to_string());
+        lines.extend(
+            trace
+                .call_trace
+                .iter()
+                .take(GUEST_TRACE_FRAMES)
+                .map(|frame| format!(" {frame}")),
+        );
+        if trace.call_trace.len() > GUEST_TRACE_FRAMES {
+            lines.push(format!(
+                " ... ({} more frames)",
+                trace.call_trace.len() - GUEST_TRACE_FRAMES
+            ));
+        }
+    }
+    let _ = writeln!(md, "~~~text\n{}\n~~~\n", lines.join("\n"));
+}
+
 /// XML 1.0 text: escaped, and with the characters XML cannot carry at all (most control
 /// characters, which a console may well contain) replaced.
 fn xml_escape(text: &str) -> String {
@@ -610,6 +678,15 @@ pub fn render_junit(report: &RunReport) -> String {
                     let _ = writeln!(body, "  {frame}");
                 }
             }
+            if let Some(trace) = &cell.guest_trace {
+                let _ = writeln!(body, "guest: {}", trace.serror_line);
+                if let Some(pc) = &trace.pc {
+                    let _ = writeln!(body, "guest pc : {pc}");
+                }
+                if let Some(reason) = &cell.guest_trace_reason {
+                    let _ = writeln!(body, "guest trace disagrees: {reason}");
+                }
+            }
             if let Some(repetitions) = &cell.repetitions {
                 let outcomes: Vec<&str> = repetitions.iter().map(|r| r.outcome.as_str()).collect();
                 let _ = writeln!(body, "repetitions: {}", outcomes.join(", "));
@@ -671,6 +748,8 @@ pub(crate) mod tests {
             root,
             first_seq: 3,
             notes: vec![],
+            diverted: false,
+            serror: None,
         }
     }
 
@@ -709,6 +788,9 @@ pub(crate) mod tests {
                 done: true,
                 panic: None,
             },
+            guest_trace: None,
+            guest_trace_agrees: None,
+            guest_trace_reason: None,
             faults_armed: vec![],
             faults_fired: vec![],
             events_notes: vec![],
@@ -850,6 +932,51 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(md.contains("## Errors") && md.contains("timeout after 60 s <killed>"));
+    }
+
+    #[test]
+    fn markdown_shows_the_guests_serror_report_beside_the_abort() {
+        let mut report = sample_report();
+        report.summary.on_abort = "serror".into();
+        let console = crate::console::ConsoleReport::parse(crate::testdata::SERROR_CONSOLE);
+        let cell = &mut report.cells[1];
+        cell.guest_trace = console.guest_trace;
+        cell.guest_trace_agrees = Some(true);
+        let md = render_markdown(&report);
+        let block = md
+            .split("### prefix / adc-unbind")
+            .nth(1)
+            .expect("the aborting cell");
+        assert!(block.contains("Root abort (x2): **adc ADM0**"), "{block}");
+        assert!(
+            block.contains("The guest kernel's own report (console) (its `pc` is the root abort's instruction: agrees with our record):"),
+            "{block}"
+        );
+        assert!(
+            block.contains(
+                "~~~text\nSError Interrupt on CPU0, code 0x00000000be000011 -- SError\n\
+             pc : rzg3s_thermal_change_mode+0x48/0x114\n\
+             lr : rzg3s_thermal_change_mode+0x38/0x114\n\
+             Kernel panic - not syncing: Asynchronous SError Interrupt\n\
+             Call trace:\n show_stack+0x14/0x1c (C)\n"
+            ),
+            "{block}"
+        );
+        assert!(block.contains(" rzg3s_thermal_change_mode+0x48/0x114 (P)\n devm_thermal_of_zone_release+0x18/0x2c\n") || block.contains(" rzg3s_thermal_change_mode+0x48/0x114 (P)\n thermal_zone_device_set_mode+0x44/0x7c\n"), "{block}");
+
+        // A disagreement is spelled out; a missing report is said.
+        let cell = &mut report.cells[1];
+        cell.guest_trace_agrees = Some(false);
+        cell.guest_trace_reason = Some("the guest's pc is in a | b".into());
+        assert!(render_markdown(&report)
+            .contains("— **disagrees with our record**: the guest's pc is in a \\| b:"));
+        report.cells[1].guest_trace = None;
+        assert!(
+            render_markdown(&report).contains("The guest printed no SError report on its console")
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["cells"][1]["guest_trace_agrees"], false);
+        assert!(json["cells"][0].get("guest_trace_agrees").is_none());
     }
 
     #[test]

@@ -80,20 +80,83 @@ pub const HALTED_EVENTS: &str = r#"{"type":"start","seq":0,"soc":"r9a08g045","on
 {"type":"halt","seq":3,"abort_seq":2}
 "#;
 
-/// `on_abort=serror`: the kernel panics through its SError path.
-pub const SERROR_CONSOLE: &str = "\
-KTAP version 1\r
-1..2\r
-# rzgate-step 1 adc-unbind: unbind 10058000.adc from rzg2l-adc\r
-[    0.500000] SError Interrupt on CPU0, code 0x00000000be000011 -- SError\r
-[    0.500010] Call trace:\r
-[    0.500020]  arm64_serror_panic+0x5c/0x80\r
-[    0.500030]  rzg2l_adc_pm_runtime_suspend+0x14/0x40\r
-[    0.500100] Kernel panic - not syncing: Asynchronous SError Interrupt\r
-";
+/// `on_abort=serror`: the prefix kernel's console from `rzgate-runner boot --kernel prefix
+/// --test adc-unbind --on-abort serror` (recorded; the boot log before KTAP left out): the
+/// TSU write under devm_thermal_of_zone_release diverted into do_serror.
+pub const SERROR_CONSOLE: &str = r#"KTAP version 1
+1..10
+# rzgate-step 1 adc-unbind: read channel 0 (ADC runtime-active)
+ok 1 in_voltage0_raw reads 100
+# rzgate-step 2 adc-unbind: unbind adc while runtime-active
+SError Interrupt on CPU0, code 0x00000000be000011 -- SError
+CPU: 0 UID: 0 PID: 71 Comm: init Tainted: G   M                7.2.13 #2 PREEMPTLAZY  
+Tainted: [M]=MACHINE_CHECK
+Hardware name: linux,dummy-virt (DT)
+pstate: 40400005 (nZcv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)
+pc : rzg3s_thermal_change_mode+0x48/0x114
+lr : rzg3s_thermal_change_mode+0x38/0x114
+sp : ffff80008072baa0
+x29: ffff80008072baa0 x28: ffff0000008e5c00 x27: 0000000000000000
+x26: 0000000000000000 x25: 0000000000000000 x24: ffff000000911810
+x23: 0000000000000008 x22: ffff00000088bc48 x21: ffff000000911810
+x20: 0000000000000000 x19: ffff000000a12e00 x18: 0000000000000000
+x17: 0000000000000000 x16: 0000000000000000 x15: 000000e9e8a055d0
+x14: ffff0000008e0080 x13: 000000000000033f x12: 0000000000000000
+x11: 0000000000000000 x10: ffff800080290740 x9 : ffff800080290000
+x8 : ffff000000911a90 x7 : ffff000000911a90 x6 : ffff000000911a90
+x5 : ffff000000911a90 x4 : ffff000000911a90 x3 : ffff000000911a90
+x2 : 0000000000000000 x1 : ffff0000008e5c00 x0 : ffff8000805f5000
+Kernel panic - not syncing: Asynchronous SError Interrupt
+CPU: 0 UID: 0 PID: 71 Comm: init Tainted: G   M                7.2.13 #2 PREEMPTLAZY  
+Tainted: [M]=MACHINE_CHECK
+Hardware name: linux,dummy-virt (DT)
+Call trace:
+ show_stack+0x14/0x1c (C)
+ dump_stack_lvl+0x5c/0x78
+ dump_stack+0x14/0x1c
+ vpanic+0x12c/0x2f8
+ __preempt_count_dec_and_test+0x0/0x2c
+ nmi_panic+0x5c/0x60
+ arm64_serror_panic+0x6c/0x80
+ do_serror+0x38/0x68
+ el1h_64_error_handler+0x30/0x48
+ el1h_64_error+0x6c/0x70
+ rzg3s_thermal_change_mode+0x48/0x114 (P)
+ thermal_zone_device_set_mode+0x44/0x7c
+ thermal_zone_device_disable+0x10/0x20
+ devm_thermal_of_zone_release+0x18/0x2c
+ dr_node_release+0x18/0x20
+ devres_release_all+0x8c/0xf4
+ device_unbind_cleanup+0x28/0x80
+ device_release_driver_internal+0x1e0/0x214
+ device_links_unbind_consumers+0xcc/0xfc
+ device_release_driver_internal+0xdc/0x214
+ device_driver_detach+0x14/0x20
+ unbind_store+0xac/0xb0
+ drv_attr_store+0x20/0x34
+ sysfs_kf_write+0x58/0x7c
+ kernfs_fop_write_iter+0x128/0x1ec
+ vfs_write+0x1f0/0x2a0
+ ksys_write+0x58/0xe0
+ __arm64_sys_write+0x18/0x20
+ invoke_syscall.constprop.0+0x54/0xec
+ do_el0_svc+0x3c/0xb4
+ el0_svc+0x18/0x5c
+ el0t_64_sync_handler+0x98/0xdc
+ el0t_64_sync+0x154/0x158
+Kernel Offset: disabled
+CPU features: 0x00000000,00100002,00020500,0400500b
+Memory Limit: none
+"#;
 
+/// The events of that run, with its pc and frames moved into [`SYSTEM_MAP`]'s functions at
+/// the same offsets (rzg3s_thermal_change_mode+0x48, called from
+/// devm_thermal_of_zone_release+0x18).
 pub const SERROR_EVENTS: &str = r#"{"type":"start","seq":0,"soc":"r9a08g045","on_abort":"serror","faults":[]}
-{"type":"marker","seq":1,"step":1,"vcpu":0}
-{"type":"abort","seq":2,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"access":"read","size":4,"value":4294967295,"vcpu":0,"pc":18446603338374971412,"step":1,"gated_by":["ADC pclk off"],"frames":[18446603338374971692],"unwind":"end"}
-{"type":"summary","seq":3,"accesses":{"cpg":1,"adc":1,"tsu":0,"mailbox":1},"aborts":1,"faults_armed":[],"faults_fired":[],"channel_full":0}
+{"type":"serror_ready","seq":1,"mode":"faithful","target":18446603338368823204,"handler_return":18446603338371794800,"entry_return":18446603338368750592,"handler_frame":32}
+{"type":"marker","seq":2,"step":1,"vcpu":0}
+{"type":"marker","seq":3,"step":2,"vcpu":0}
+{"type":"gate","seq":4,"device":"tsu","gated":true,"reasons":["TSU bus in module stop: MSTOP 0xB68 bit 15 = 1"],"pc":18446603338376020068,"vcpu":0,"step":2,"register":"BUS_MCPU2_MSTOP","soc_addr":285281128,"frames":[18446603338373988496],"unwind":"end"}
+{"type":"abort","seq":5,"device":"tsu","register":"TSU_SM","offset":0,"soc_addr":268800000,"guest_addr":2114293760,"access":"write","size":4,"value":0,"vcpu":0,"pc":18446603338375037000,"step":2,"gated_by":["TSU pclk off: CLK_MON 0x72C bit 0 = 0","TSU bus in module stop: MSTOP 0xB68 bit 15 = 1"],"gated_since":{"seq":4,"pc":18446603338376020068,"step":2,"register":"BUS_MCPU2_MSTOP"},"frames":[18446603338375036984,18446603338375102488,18446603338373988496],"unwind":"end","diverted":true,"serror":{"mode":"faithful","target":"do_serror","target_addr":18446603338368823204,"esr":3187671057,"regs":18446603338376198496}}
+{"type":"summary","seq":6,"accesses":{"adc":300,"cpg":207,"mailbox":2,"tsu":5},"aborts":1,"faults_armed":[],"faults_fired":[],"channel_full":0}
 "#;

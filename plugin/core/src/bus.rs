@@ -610,6 +610,8 @@ impl Bus {
                 step,
                 register,
                 soc_addr: cpg_base + cpg_offset,
+                frames: Vec::new(),
+                unwind: "not-captured".to_string(),
             });
         }
     }
@@ -675,6 +677,8 @@ impl Bus {
             gated_since,
             frames: Vec::new(),
             unwind: "not-captured".to_string(),
+            diverted: false,
+            serror: None,
         }));
     }
 

@@ -40,6 +40,11 @@ pub enum Event {
         step: u32,
         register: String,
         soc_addr: u64,
+        /// Return addresses of the gating access, innermost first (filled by the glue, as for
+        /// an abort: gate changes are rare, and their call chain says who gated the device).
+        frames: Vec<u64>,
+        /// How the walk of `frames` ended; see [`Abort::unwind`].
+        unwind: String,
     },
     Abort(Abort),
     FaultFired {
@@ -148,6 +153,41 @@ pub struct Abort {
     pub frames: Vec<u64>,
     /// "end" | "depth-limit" | "bad-frame" | "not-captured".
     pub unwind: String,
+    /// `on_abort=serror` diverted the faulting vCPU into the guest kernel's SError path at
+    /// this abort (only ever the first one: the guest is dead after it). Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub diverted: bool,
+    /// `on_abort=serror`: how the divert was made, or why it was not (absent under the other
+    /// policies and on the aborts after the first).
+    /// Boxed: rare, and it would double the size of every queued event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serror: Option<Box<SerrorDivert>>,
+}
+
+/// How `on_abort=serror` entered the guest kernel's SError path (the abort's `serror` field).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SerrorDivert {
+    /// "faithful": a `struct pt_regs` and the entry code's frame records were built on the
+    /// stack and the vCPU entered `do_serror`, as after a real SError from EL1;
+    /// "fallback": the vCPU entered `arm64_serror_panic` (symbols of the faithful variant
+    /// missing from the System.map); "refused": the vCPU was not diverted (see `reason`).
+    pub mode: String,
+    /// The kernel function the vCPU was sent to, and its address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_addr: Option<u64>,
+    /// The ESR passed to the kernel (x1).
+    pub esr: u64,
+    /// Guest-virtual address of the `struct pt_regs` built on the stack (x0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regs: Option<u64>,
+    /// Symbols of the faithful variant the System.map lacks (fallback only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// Why the divert was refused (mode "refused").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Conversion counters of the ADC model.
@@ -211,6 +251,8 @@ mod tests {
             }),
             frames: vec![],
             unwind: "not-captured".into(),
+            diverted: false,
+            serror: None,
         });
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).expect("json");
         for key in [
@@ -238,6 +280,72 @@ mod tests {
         assert_eq!(v["access"], "read");
         assert_eq!(v["soc_addr"], 268795904u64);
         assert_eq!(v["gated_since"]["register"], "CLK_ON_ADC");
+    }
+
+    #[test]
+    fn gate_carries_its_call_chain() {
+        let g = Event::Gate {
+            seq: 2,
+            device: "adc".into(),
+            gated: true,
+            reasons: vec!["ADC bus in module stop: MSTOP 0xB68 bit 14 = 1".into()],
+            pc: 0x10,
+            vcpu: 0,
+            step: 1,
+            register: "MSTOP_B68".into(),
+            soc_addr: 0x1101_0b68,
+            frames: vec![0x14, 0x28],
+            unwind: "end".into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&g.to_json()).expect("json");
+        assert_eq!(v["type"], "gate");
+        assert_eq!(v["frames"], serde_json::json!([0x14, 0x28]));
+        assert_eq!(v["unwind"], "end");
+    }
+
+    #[test]
+    fn a_diverted_abort_says_how_and_others_say_nothing() {
+        let mut abort = Abort {
+            seq: 9,
+            device: "adc".into(),
+            register: "ADM0".into(),
+            offset: 0,
+            soc_addr: 0x1005_8000,
+            guest_addr: 0x7e05_8000,
+            access: AccessKind::Read,
+            size: 4,
+            value: 0xffff_ffff,
+            vcpu: 0,
+            pc: 0x1234,
+            step: 1,
+            gated_by: vec![],
+            gated_since: None,
+            frames: vec![],
+            unwind: "end".into(),
+            diverted: false,
+            serror: None,
+        };
+        let plain = Event::Abort(abort.clone()).to_json();
+        assert!(
+            !plain.contains("diverted") && !plain.contains("serror"),
+            "{plain}"
+        );
+        abort.diverted = true;
+        abort.serror = Some(Box::new(SerrorDivert {
+            mode: "faithful".into(),
+            target: Some("do_serror".into()),
+            target_addr: Some(0xffff_8000_8002_2fa4),
+            esr: 0xbe00_0011,
+            regs: Some(0xffff_8000_8233_ba20),
+            missing: vec![],
+            reason: None,
+        }));
+        let v: serde_json::Value =
+            serde_json::from_str(&Event::Abort(abort).to_json()).expect("json");
+        assert_eq!(v["diverted"], true);
+        assert_eq!(v["serror"]["mode"], "faithful");
+        assert_eq!(v["serror"]["esr"], 0xbe00_0011u64);
+        assert!(v["serror"].get("reason").is_none() && v["serror"].get("missing").is_none());
     }
 
     #[test]

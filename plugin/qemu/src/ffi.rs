@@ -18,6 +18,7 @@
 use crate::guard;
 use crate::install::{check_target, plugin_arguments, InstallError};
 use crate::plugin::{Guest, Plugin, Verdict};
+use crate::serror::{CpuState, Register};
 use crate::unwind::FrameRecord;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::panic::catch_unwind;
@@ -58,6 +59,7 @@ struct qemu_plugin_register {
 
 /// `enum qemu_plugin_cb_flags`
 const QEMU_PLUGIN_CB_R_REGS: c_int = 1;
+const QEMU_PLUGIN_CB_RW_REGS_PC: c_int = 3;
 /// `enum qemu_plugin_mem_rw`
 const QEMU_PLUGIN_MEM_RW: c_int = 3;
 /// `enum qemu_plugin_hwaddr_operation_result`
@@ -69,9 +71,17 @@ const QEMU_PLUGIN_MEM_VALUE_U32: c_int = 2;
 const QEMU_PLUGIN_MEM_VALUE_U64: c_int = 3;
 const QEMU_PLUGIN_MEM_VALUE_U128: c_int = 4;
 
-/// Memory callbacks read registers (x29, x30) when they report an abort. The SError divert of
-/// a later issue will need QEMU_PLUGIN_CB_RW_REGS_PC (3) here: `qemu_plugin_set_pc` asserts it.
-const MEMORY_CALLBACK_FLAGS: c_int = QEMU_PLUGIN_CB_R_REGS;
+/// Memory callbacks read registers (x29, x30) when they report an abort or a gate change:
+/// R_REGS. Under `on_abort=serror` they also write registers and set the PC, and
+/// `qemu_plugin_set_pc` asserts (SIGABRT) unless the running callback was registered with
+/// RW_REGS_PC; only that policy pays for it.
+fn memory_callback_flags(plugin: &Plugin) -> c_int {
+    if plugin.diverts() {
+        QEMU_PLUGIN_CB_RW_REGS_PC
+    } else {
+        QEMU_PLUGIN_CB_R_REGS
+    }
+}
 
 /// `qemu_plugin_mem_value`: 24 bytes, returned through a hidden pointer.
 #[repr(C)]
@@ -167,7 +177,12 @@ extern "C" {
     fn qemu_plugin_hwaddr_phys_addr(haddr: *const qemu_plugin_hwaddr) -> u64;
     fn qemu_plugin_get_registers() -> *mut GArray;
     fn qemu_plugin_read_register(handle: *mut qemu_plugin_register, buf: *mut GByteArray) -> bool;
+    fn qemu_plugin_write_register(handle: *mut qemu_plugin_register, buf: *mut GByteArray) -> bool;
     fn qemu_plugin_read_memory_vaddr(addr: u64, data: *mut GByteArray, len: usize) -> bool;
+    fn qemu_plugin_write_memory_vaddr(addr: u64, data: *mut GByteArray) -> bool;
+    /// Sets the current vCPU's PC and leaves the running block: it longjmps back into QEMU's
+    /// CPU loop and never returns to the caller.
+    fn qemu_plugin_set_pc(vaddr: u64) -> !;
     fn qemu_plugin_write_memory_hwaddr(addr: u64, data: *mut GByteArray) -> c_int;
     fn qemu_plugin_outs(string: *const c_char);
 
@@ -184,15 +199,20 @@ pub static qemu_plugin_version: c_int = 7;
 
 static PLUGIN: OnceLock<Plugin> = OnceLock::new();
 
-/// Per vCPU (by index): the register handles an abort reads. Taken at vCPU init, read only on
-/// aborts, so a plain mutex is enough.
-static FRAME_REGISTERS: Mutex<Vec<Option<FrameRegisterHandles>>> = Mutex::new(Vec::new());
+/// Per vCPU (by index): the register handles an abort reads (and `serror` writes). Taken at
+/// vCPU init, used only on aborts and gate changes, so a plain mutex is enough.
+static REGISTERS: Mutex<Vec<Option<RegisterHandles>>> = Mutex::new(Vec::new());
 
+/// Handles are opaque pointers, kept as integers so that they are `Send`.
 #[derive(Clone, Copy)]
-struct FrameRegisterHandles {
-    /// x29 and x30; handles are opaque pointers, kept as integers so that they are `Send`.
-    fp: usize,
-    lr: usize,
+struct RegisterHandles {
+    /// x0-x30.
+    x: [usize; 31],
+    sp: usize,
+    /// 4 bytes on aarch64.
+    cpsr: usize,
+    /// VBAR_EL1, when QEMU lists the system registers.
+    vbar: Option<usize>,
 }
 
 // ---- install -------------------------------------------------------------------------------
@@ -275,13 +295,19 @@ unsafe fn install(
 /// vCPUs, and runs this, before `virt` maps its RAM.
 extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
     guarded("vcpu-init", || {
-        let handles = find_frame_registers();
-        if handles.is_none() {
-            log(&format!(
-                "rzgate: vCPU {vcpu_index} has no x29/x30 registers: aborts carry no call chain"
-            ));
+        let handles = find_registers();
+        match &handles {
+            None => log(&format!(
+                "rzgate: vCPU {vcpu_index} lacks x0-x30/sp/cpsr: aborts carry no call chain \
+                 and on_abort=serror cannot divert it"
+            )),
+            Some(handles) if handles.vbar.is_none() => log(&format!(
+                "rzgate: vCPU {vcpu_index} has no VBAR_EL1 register: on_abort=serror checks \
+                 the symbol map against the kernel's code only"
+            )),
+            Some(_) => {}
         }
-        let mut all = FRAME_REGISTERS
+        let mut all = REGISTERS
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let index = vcpu_index as usize;
@@ -296,9 +322,10 @@ extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
 /// instruction's address, so the PC of an access costs nothing at run time.
 extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
     guarded("translation", || {
-        if PLUGIN.get().is_none_or(|plugin| plugin.is_stopped()) {
+        let Some(plugin) = PLUGIN.get().filter(|plugin| !plugin.is_stopped()) else {
             return;
-        }
+        };
+        let flags = memory_callback_flags(plugin);
         // SAFETY: `tb` and its instructions are valid during the translation callback.
         unsafe {
             for index in 0..qemu_plugin_tb_n_insns(tb) {
@@ -310,7 +337,7 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
                 qemu_plugin_register_vcpu_mem_cb(
                     insn,
                     on_memory_access,
-                    MEMORY_CALLBACK_FLAGS,
+                    flags,
                     QEMU_PLUGIN_MEM_RW,
                     pc as usize as *mut c_void,
                 );
@@ -327,6 +354,9 @@ extern "C" fn on_memory_access(
     vaddr: u64,
     userdata: *mut c_void,
 ) {
+    // Plain data only: nothing in this frame has a destructor, so that the divert below can
+    // leave it by longjmp.
+    let mut divert_to: Option<u64> = None;
     guarded("memory", || {
         let Some(plugin) = PLUGIN.get() else {
             return;
@@ -357,11 +387,21 @@ extern "C" fn on_memory_access(
             qemu_plugin_hwaddr_phys_addr(hwaddr)
         };
         if plugin.window_contains(phys) {
-            on_window_access(plugin, vcpu_index, info, phys, userdata as usize as u64);
+            divert_to = on_window_access(plugin, vcpu_index, info, phys, userdata as usize as u64);
         }
     });
+    if let Some(pc) = divert_to {
+        // on_abort=serror at the first abort: the stack and registers are set, every lock,
+        // buffer and guard of the plugin is released and dropped (the guarded body has
+        // returned), and the events are on disk. QEMU registered this callback with
+        // RW_REGS_PC, as set_pc asserts.
+        // SAFETY: called from the vCPU's memory callback; it longjmps into QEMU's CPU loop
+        // over this frame, which holds only plain data.
+        unsafe { qemu_plugin_set_pc(pc) }
+    }
 }
 
+/// Models one window access; `Some(pc)` when the caller must divert the vCPU to `pc`.
 #[cold]
 #[inline(never)]
 fn on_window_access(
@@ -370,7 +410,7 @@ fn on_window_access(
     info: qemu_plugin_meminfo_t,
     phys: u64,
     pc: u64,
-) {
+) -> Option<u64> {
     // SAFETY: queries on the current access, inside its memory callback.
     let (size_shift, is_write, value) = unsafe {
         (
@@ -389,12 +429,17 @@ fn on_window_access(
         is_write,
         low_bytes(&value),
     );
-    if let Verdict::Halt(status) = verdict {
-        // The events are on disk. `_exit`, not `exit`: the board would hang on this access
-        // and not shut down either; exit() would run QEMU's atexit handlers from inside a
-        // vCPU callback while the other vCPUs still run (and our own, a second summary).
-        // SAFETY: terminates the process; nothing after it runs.
-        unsafe { libc::_exit(status) };
+    match verdict {
+        Verdict::Continue => None,
+        Verdict::Divert(target) => Some(target),
+        Verdict::Halt(status) => {
+            // The events are on disk. `_exit`, not `exit`: the board would hang on this
+            // access and not shut down either; exit() would run QEMU's atexit handlers from
+            // inside a vCPU callback while the other vCPUs still run (and our own, a second
+            // summary).
+            // SAFETY: terminates the process; nothing after it runs.
+            unsafe { libc::_exit(status) };
+        }
     }
 }
 
@@ -442,17 +487,33 @@ impl QemuVcpu {
         self.scratch.get_or_insert_with(ByteArray::new)
     }
 
+    fn handles(&self) -> Option<RegisterHandles> {
+        REGISTERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(self.index as usize)
+            .copied()
+            .flatten()
+    }
+
+    /// A register of up to 8 bytes, little-endian (cpsr is 4).
     fn read_register(&mut self, handle: usize) -> Option<u64> {
         let scratch = self.scratch();
         scratch.set_len(0);
         // SAFETY: a handle from qemu_plugin_get_registers for this vCPU, read inside one of
-        // its callbacks registered with QEMU_PLUGIN_CB_R_REGS. QEMU appends the value.
+        // its callbacks registered with QEMU_PLUGIN_CB_R_REGS or stronger. QEMU appends the
+        // value.
         let ok = unsafe { qemu_plugin_read_register(handle as *mut _, scratch.as_ptr()) };
         if !ok {
             return None;
         }
-        let bytes: [u8; 8] = scratch.bytes().try_into().ok()?;
-        Some(u64::from_le_bytes(bytes))
+        let bytes = scratch.bytes();
+        if bytes.is_empty() || bytes.len() > 8 {
+            return None;
+        }
+        let mut value = [0u8; 8];
+        value[..bytes.len()].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(value))
     }
 }
 
@@ -466,32 +527,74 @@ impl Guest for QemuVcpu {
     }
 
     fn frame_registers(&mut self) -> Option<(u64, u64)> {
-        let handles = FRAME_REGISTERS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(self.index as usize)
-            .copied()
-            .flatten()?;
-        let fp = self.read_register(handles.fp)?;
-        let lr = self.read_register(handles.lr)?;
+        let handles = self.handles()?;
+        let fp = self.read_register(handles.x[29])?;
+        let lr = self.read_register(handles.x[30])?;
         Some((fp, lr))
     }
 
     fn read_frame_record(&mut self, vaddr: u64) -> Option<FrameRecord> {
-        let scratch = self.scratch();
-        // SAFETY: QEMU resizes the glib-allocated array to 16 bytes and fills it.
-        let ok = unsafe { qemu_plugin_read_memory_vaddr(vaddr, scratch.as_ptr(), 16) };
-        if !ok {
-            return None;
-        }
-        let bytes = scratch.bytes();
-        if bytes.len() != 16 {
-            return None;
-        }
+        let bytes = self.read_virt(vaddr, 16)?;
         Some(FrameRecord {
             next_fp: u64::from_le_bytes(bytes[..8].try_into().ok()?),
             return_address: u64::from_le_bytes(bytes[8..].try_into().ok()?),
         })
+    }
+
+    fn read_virt(&mut self, vaddr: u64, len: usize) -> Option<Vec<u8>> {
+        if len == 0 {
+            return Some(Vec::new());
+        }
+        let scratch = self.scratch();
+        // SAFETY: QEMU resizes the glib-allocated array to `len` bytes and fills it; from a
+        // vCPU callback (current_cpu is set).
+        let ok = unsafe { qemu_plugin_read_memory_vaddr(vaddr, scratch.as_ptr(), len) };
+        let bytes = scratch.bytes();
+        (ok && bytes.len() == len).then(|| bytes.to_vec())
+    }
+
+    fn write_virt(&mut self, vaddr: u64, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let scratch = self.scratch();
+        scratch.set_bytes(bytes);
+        // SAFETY: a glib-allocated GByteArray of bytes.len() bytes, from a vCPU callback.
+        unsafe { qemu_plugin_write_memory_vaddr(vaddr, scratch.as_ptr()) }
+    }
+
+    fn vector_base(&mut self) -> Option<u64> {
+        let handle = self.handles()?.vbar?;
+        self.read_register(handle)
+    }
+
+    fn cpu_state(&mut self) -> Option<CpuState> {
+        let handles = self.handles()?;
+        let mut x = [0u64; 31];
+        for (value, handle) in x.iter_mut().zip(handles.x) {
+            *value = self.read_register(handle)?;
+        }
+        let sp = self.read_register(handles.sp)?;
+        let cpsr = u32::try_from(self.read_register(handles.cpsr)?).ok()?;
+        Some(CpuState { x, sp, cpsr })
+    }
+
+    fn write_register(&mut self, register: Register, value: u64) -> bool {
+        let Some(handles) = self.handles() else {
+            return false;
+        };
+        let (handle, len) = match register {
+            Register::X(n) if n < 31 => (handles.x[usize::from(n)], 8),
+            Register::X(_) => return false,
+            Register::Sp => (handles.sp, 8),
+            // cpsr is 4 bytes: 8 would also overwrite what follows it (seen: EL0, a dead init).
+            Register::Cpsr => (handles.cpsr, 4),
+        };
+        let scratch = self.scratch();
+        scratch.set_bytes(&value.to_le_bytes()[..len]);
+        // SAFETY: a writable handle of this vCPU (x0-x30, sp, cpsr are not read-only), from
+        // a memory callback registered with RW_REGS_PC; the buffer holds the register's size.
+        unsafe { qemu_plugin_write_register(handle as *mut _, scratch.as_ptr()) }
     }
 }
 
@@ -539,8 +642,9 @@ impl Drop for ByteArray {
     }
 }
 
-/// x29 and x30 of the current vCPU (names as in QEMU's aarch64 gdb core description).
-fn find_frame_registers() -> Option<FrameRegisterHandles> {
+/// x0-x30, sp, cpsr (and VBAR_EL1 when listed) of the current vCPU, by their names in
+/// QEMU's aarch64 gdb description. `None` when one of the core registers is missing.
+fn find_registers() -> Option<RegisterHandles> {
     // SAFETY: called in the vCPU-init callback (current_cpu set). The array holds `len`
     // descriptors; their strings are interned by QEMU and not ours to free.
     unsafe {
@@ -550,20 +654,40 @@ fn find_frame_registers() -> Option<FrameRegisterHandles> {
         }
         let descriptors = (*registers).data as *const qemu_plugin_reg_descriptor;
         let count = (*registers).len as usize;
-        let (mut fp, mut lr) = (None, None);
+        let mut x = [None; 31];
+        let (mut sp, mut cpsr, mut vbar) = (None, None, None);
         for index in 0..count {
             let descriptor = &*descriptors.add(index);
             if descriptor.name.is_null() {
                 continue;
             }
+            let handle = Some(descriptor.handle as usize);
             match CStr::from_ptr(descriptor.name).to_bytes() {
-                b"x29" => fp = Some(descriptor.handle as usize),
-                b"x30" => lr = Some(descriptor.handle as usize),
-                _ => {}
+                b"sp" => sp = handle,
+                b"cpsr" => cpsr = handle,
+                b"VBAR_EL1" | b"vbar_el1" => vbar = handle,
+                name => {
+                    let number = name
+                        .strip_prefix(b"x")
+                        .and_then(|digits| std::str::from_utf8(digits).ok())
+                        .and_then(|digits| digits.parse::<usize>().ok());
+                    if let Some(slot) = number.and_then(|n| x.get_mut(n)) {
+                        *slot = handle;
+                    }
+                }
             }
         }
         g_array_free(registers, 1);
-        Some(FrameRegisterHandles { fp: fp?, lr: lr? })
+        let mut all = [0usize; 31];
+        for (slot, handle) in all.iter_mut().zip(x) {
+            *slot = handle?;
+        }
+        Some(RegisterHandles {
+            x: all,
+            sp: sp?,
+            cpsr: cpsr?,
+            vbar,
+        })
     }
 }
 

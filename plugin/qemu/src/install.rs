@@ -1,6 +1,7 @@
 //! Checks made when QEMU loads the plugin, and their messages. QEMU prints nothing useful
 //! when `qemu_plugin_install` fails, so every refusal names the argument or file at fault.
 
+use crate::serror::SymbolsError;
 use rzgate_core::config::ConfigError;
 use rzgate_core::soc::SocError;
 use std::ffi::CStr;
@@ -26,6 +27,8 @@ pub enum InstallError {
         error: std::io::Error,
     },
     Reporter(std::io::Error),
+    /// `symbols=` cannot serve `on_abort=serror`.
+    Symbols(SymbolsError),
     LoadedTwice,
 }
 
@@ -60,6 +63,7 @@ impl fmt::Display for InstallError {
             InstallError::Reporter(error) => {
                 write!(f, "cannot start the event reporter thread: {error}")
             }
+            InstallError::Symbols(error) => write!(f, "{error}"),
             InstallError::LoadedTwice => {
                 write!(
                     f,

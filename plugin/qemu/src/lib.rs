@@ -4,19 +4,22 @@
 //! ```text
 //! qemu_plugin_install      parse key=value arguments, load the SoC, build the bus, create the
 //!                          events file, start the reporter, register the callbacks
-//! vCPU init                cache x29/x30 register handles
+//! vCPU init                cache register handles (x0-x30, sp, cpsr, VBAR_EL1)
 //! translation              a load/store callback on every instruction, userdata = its PC
+//!                          (R_REGS; RW_REGS_PC under on_abort=serror)
 //! load/store (after it)    first one: write the window's reset image
 //!                          window? -> lock the bus, model the access, apply its writes with
-//!                          qemu_plugin_write_memory_hwaddr, capture the call chain of aborts,
-//!                          queue the events; on_abort=halt stops QEMU
+//!                          qemu_plugin_write_memory_hwaddr, capture the call chains of aborts
+//!                          and gate changes, queue the events; on_abort=halt stops QEMU,
+//!                          on_abort=serror diverts the vCPU at the first abort
 //! atexit                   summary event, flush and join the reporter
 //! ```
 //!
 //! Modules: `ffi` is the only `unsafe` and the only FFI (compiled out of unit tests, see
 //! there); [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
-//! writes JSON Lines; [`unwind`] walks aarch64 frame records; [`guard`] keeps panics out of
-//! QEMU; [`access`] and [`install`] are the pure conversions and checks.
+//! writes JSON Lines; [`unwind`] walks aarch64 frame records; [`serror`] reads the System.map
+//! and plans the SError divert; [`guard`] keeps panics out of QEMU; [`access`] and
+//! [`install`] are the pure conversions and checks.
 //!
 //! # The reset image
 //!
@@ -37,11 +40,16 @@
 //!   with exit status 3 (`_exit`: a real board hangs on a gated access rather than shutting
 //!   down cleanly, and `exit` would run QEMU's atexit handlers from a vCPU callback while
 //!   the other vCPUs still run).
-//! - `serror`: diverting the faulting vCPU into the guest kernel's SError path is not
-//!   implemented yet; until it is, `serror` behaves exactly as `halt` (the abort event carries
-//!   the call chain all the same) and the plugin says so on stderr at load. The divert will
-//!   live in `plugin::Plugin::on_window_access` next to the halt and needs the memory
-//!   callbacks registered with `QEMU_PLUGIN_CB_RW_REGS_PC` (see `ffi`).
+//! - `serror`: at the first abort the faulting vCPU enters the guest kernel's own SError path
+//!   (`do_serror` with a `struct pt_regs` and the entry code's frame records built on its
+//!   stack, as after a hardware SError; [`serror`] has the layout and the checks), so the
+//!   guest prints what the board prints and panics. The symbols come from `symbols=` (the
+//!   booted kernel's System.map), checked at load against the `-kernel` Image and at the first
+//!   window access against the running kernel. The decision is made under the lock; the lock,
+//!   every buffer and guard are dropped and the events flushed before `qemu_plugin_set_pc`
+//!   longjmps out of the bare memory callback (it never returns, and asserts that the
+//!   callback was registered with `QEMU_PLUGIN_CB_RW_REGS_PC`, which only this policy does).
+//!   Later aborts are recorded as under `continue`.
 //!
 //! # Tests
 //!
@@ -60,6 +68,7 @@ pub mod guard;
 pub mod install;
 pub mod plugin;
 pub mod reporter;
+pub mod serror;
 pub mod unwind;
 
 #[cfg(not(test))]

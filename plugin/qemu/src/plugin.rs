@@ -15,14 +15,23 @@
 //! the same lock, so the hot path reuses its capacity instead of allocating.
 //!
 //! Everything outside the window returns before any lock: see [`Plugin::window_contains`].
+//!
+//! `on_abort=serror`. The first access to the window checks the System.map against the
+//! running kernel (see [`serror::verify`]); the first abort is diverted: under the lock its
+//! call chain is captured, the pt_regs and frame record are stored on the guest stack and the
+//! registers set, the events are queued; then the lock is released, the reporter flushed, and
+//! [`Verdict::Divert`] tells the FFI glue to set the PC from a frame with nothing to drop.
 
 use crate::access::{access_size_and_value, StoreBytes};
 use crate::install::InstallError;
 use crate::reporter::{Record, Reporter, CHANNEL_CAPACITY};
+use crate::serror::{
+    self, CpuState, Divert, KernelSymbols, Register, SerrorSymbols, SymbolsError, Verified,
+};
 use crate::unwind::{walk_frame_records, CallChain, FrameRecord};
 use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
 use rzgate_core::config::{AbortPolicy, PluginConfig};
-use rzgate_core::event::Event;
+use rzgate_core::event::{Abort, Event};
 use rzgate_core::soc::Soc;
 use serde_json::json;
 use std::path::PathBuf;
@@ -30,8 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Exit status of QEMU when `on_abort=halt` stops it.
+/// Exit status of QEMU when `on_abort=halt` stops it (and `serror` when it cannot divert).
 pub const HALT_EXIT_STATUS: i32 = 3;
+/// Exit status of QEMU when `on_abort=serror` finds that `symbols=` is not the running
+/// kernel's map (at the first access to the window, before any abort could need it).
+pub const SYMBOLS_MISMATCH_EXIT_STATUS: i32 = 4;
 
 /// What the plugin needs from QEMU for one vCPU, in that vCPU's callback.
 pub trait Guest {
@@ -42,6 +54,16 @@ pub trait Guest {
     fn frame_registers(&mut self) -> Option<(u64, u64)>;
     /// The 16-byte frame record at guest-virtual `vaddr`, or `None` when it cannot be read.
     fn read_frame_record(&mut self, vaddr: u64) -> Option<FrameRecord>;
+    /// `len` bytes of guest-virtual memory at `vaddr` (the kernel's code), or `None`.
+    fn read_virt(&mut self, vaddr: u64, len: usize) -> Option<Vec<u8>>;
+    /// Stores `bytes` at guest-virtual `vaddr` (RAM: the kernel stack). False when refused.
+    fn write_virt(&mut self, vaddr: u64, bytes: &[u8]) -> bool;
+    /// VBAR_EL1, when QEMU exposes it.
+    fn vector_base(&mut self) -> Option<u64>;
+    /// x0-x30, sp and cpsr, or `None` when they cannot be read here.
+    fn cpu_state(&mut self) -> Option<CpuState>;
+    /// Sets one register (only in a callback registered with RW_REGS_PC). False when refused.
+    fn write_register(&mut self, register: Register, value: u64) -> bool;
 }
 
 /// What the caller must do after an access.
@@ -50,6 +72,10 @@ pub enum Verdict {
     Continue,
     /// The events are on disk; terminate QEMU with this status now.
     Halt(i32),
+    /// `on_abort=serror`: the stack and the registers are set and the events are on disk;
+    /// set the vCPU's PC to this address now (`qemu_plugin_set_pc`, which does not return),
+    /// from a frame that holds nothing with a destructor.
+    Divert(u64),
 }
 
 /// The window's reset image is not in RAM yet: nothing else may happen.
@@ -62,12 +88,27 @@ const STOPPED: u8 = 2;
 struct Engine {
     bus: Bus,
     outcome: Outcome,
+    /// `on_abort=serror` only.
+    serror: Option<SerrorEngine>,
+}
+
+/// The divert's state, under the engine lock.
+struct SerrorEngine {
+    symbols: SerrorSymbols,
+    symbols_path: PathBuf,
+    /// Set by the check at the first access to the window.
+    verified: Option<Verified>,
+    /// The first abort has been handled (diverted, or refused and halted): the guest is dead
+    /// or about to be, and later aborts are only recorded.
+    done: bool,
 }
 
 pub struct Plugin {
     window_base: u64,
     window_size: u64,
     halt_on_abort: bool,
+    /// `on_abort=serror`: memory callbacks need QEMU_PLUGIN_CB_RW_REGS_PC.
+    diverts: bool,
     policy_name: &'static str,
     events_path: PathBuf,
     reset_image: Vec<MemWrite>,
@@ -90,6 +131,11 @@ impl Plugin {
             path: config.soc.clone(),
             error,
         })?;
+        // Before the events file exists: a refused plugin leaves nothing behind.
+        let serror = match (config.on_abort, &config.symbols) {
+            (AbortPolicy::Serror, Some(path)) => Some(serror_engine(path)?),
+            _ => None,
+        };
         let window = soc.window();
         let mut bus = Bus::new(soc, &config.model_config());
         let events =
@@ -99,21 +145,12 @@ impl Plugin {
             })?;
         let reporter = Reporter::start(events, CHANNEL_CAPACITY).map_err(InstallError::Reporter)?;
         reporter.send_event(bus.start_event(&config));
-        let halt_on_abort = match config.on_abort {
-            AbortPolicy::Continue => false,
-            AbortPolicy::Halt => true,
-            AbortPolicy::Serror => {
-                eprintln!(
-                    "rzgate: on_abort=serror cannot divert the guest yet; \
-                     QEMU stops at the first abort as with on_abort=halt"
-                );
-                true
-            }
-        };
+        let halt_on_abort = config.on_abort == AbortPolicy::Halt;
         Ok(Plugin {
             window_base: window.guest_base,
             window_size: window.size,
             halt_on_abort,
+            diverts: serror.is_some(),
             policy_name: config.on_abort.as_str(),
             events_path: config.events.clone(),
             reset_image: bus.reset_image(),
@@ -122,6 +159,7 @@ impl Plugin {
             engine: Mutex::new(Engine {
                 bus,
                 outcome: Outcome::default(),
+                serror,
             }),
             reporter,
             write_failures: AtomicU64::new(0),
@@ -141,6 +179,13 @@ impl Plugin {
     #[inline]
     pub fn window_contains(&self, phys: u64) -> bool {
         phys.wrapping_sub(self.window_base) < self.window_size
+    }
+
+    /// `on_abort=serror`: the memory callbacks must be registered with
+    /// QEMU_PLUGIN_CB_RW_REGS_PC (`qemu_plugin_set_pc` asserts it). The other policies keep
+    /// R_REGS.
+    pub fn diverts(&self) -> bool {
+        self.diverts
     }
 
     /// Halted, finished or disabled: nothing to instrument any more.
@@ -189,8 +234,10 @@ impl Plugin {
     }
 
     /// One guest access of `1 << size_shift` bytes inside the window, after QEMU made it:
-    /// model it, apply its writes, capture the call chain of an abort, queue the events.
-    /// `value` is the value loaded or stored (its low 8 bytes), `pc` the instruction's address.
+    /// model it, apply its writes, capture the call chains of aborts and gate changes, queue
+    /// the events; under `serror`, check the symbol map at the first access and divert the
+    /// vCPU at the first abort. `value` is the value loaded or stored (its low 8 bytes), `pc`
+    /// the instruction's address.
     #[allow(clippy::too_many_arguments)]
     pub fn on_window_access(
         &self,
@@ -205,15 +252,6 @@ impl Plugin {
         let Some((size, value)) = access_size_and_value(size_shift, value) else {
             return Verdict::Continue;
         };
-        // A poisoned lock means a model panicked: internal_error has stopped the plugin.
-        let Ok(mut engine) = self.engine.lock() else {
-            return Verdict::Continue;
-        };
-        // Another vCPU may have halted or disabled the plugin while this one waited.
-        if !self.is_active() {
-            return Verdict::Continue;
-        }
-        let Engine { bus, outcome } = &mut *engine;
         let access = Access {
             phys,
             size,
@@ -222,30 +260,146 @@ impl Plugin {
             vcpu,
             pc,
         };
-        bus.access(&access, outcome);
+        let verdict = self.model_access(guest, &access);
+        if let Verdict::Divert(_) = verdict {
+            // Outside the lock. The guest panics after the divert and QEMU may end at any
+            // moment (panic=-1, -no-reboot): the abort must be in the file first.
+            self.reporter.flush();
+        }
+        verdict
+    }
+
+    /// The part of [`Plugin::on_window_access`] under the engine lock.
+    fn model_access(&self, guest: &mut impl Guest, access: &Access) -> Verdict {
+        // A poisoned lock means a model panicked: internal_error has stopped the plugin.
+        let Ok(mut engine) = self.engine.lock() else {
+            return Verdict::Continue;
+        };
+        // Another vCPU may have halted or disabled the plugin while this one waited.
+        if !self.is_active() {
+            return Verdict::Continue;
+        }
+        let Engine {
+            bus,
+            outcome,
+            serror,
+        } = &mut *engine;
+        if let Some(serror) = serror.as_mut() {
+            if serror.verified.is_none() {
+                let vbar = guest.vector_base();
+                match serror::verify(&serror.symbols, vbar, |vaddr, len| {
+                    guest.read_virt(vaddr, len)
+                }) {
+                    Ok(verified) => {
+                        let seq = bus.next_seq();
+                        self.reporter
+                            .send(Record::Json(serror_ready_event(seq, &verified, vbar)));
+                        serror.verified = Some(verified);
+                    }
+                    Err(mismatch) => {
+                        let path = serror.symbols_path.clone();
+                        self.symbols_mismatch(bus, &path, &mismatch);
+                        return Verdict::Halt(SYMBOLS_MISMATCH_EXIT_STATUS);
+                    }
+                }
+            }
+        }
+        bus.access(access, outcome);
         for write in &outcome.writes {
             if !store(guest, write) {
                 self.write_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let mut first_abort_seq = None;
-        for mut event in outcome.events.drain(..) {
-            if let Event::Abort(abort) = &mut event {
-                // Before the event leaves: the registers are this vCPU's, now.
-                let chain = capture_call_chain(guest);
-                abort.frames = chain.frames;
-                abort.unwind = chain.stop.as_str().to_string();
-                first_abort_seq.get_or_insert(abort.seq);
+        // Before any register changes: the registers are this vCPU's, now.
+        let mut first_abort = None;
+        for (index, event) in outcome.events.iter_mut().enumerate() {
+            match event {
+                Event::Abort(abort) => {
+                    let chain = capture_call_chain(guest);
+                    abort.frames = chain.frames;
+                    abort.unwind = chain.stop.as_str().to_string();
+                    first_abort.get_or_insert(index);
+                }
+                Event::Gate { frames, unwind, .. } => {
+                    let chain = capture_call_chain(guest);
+                    *frames = chain.frames;
+                    *unwind = chain.stop.as_str().to_string();
+                }
+                _ => {}
             }
+        }
+        let first_abort = first_abort.and_then(|index| match outcome.events.get_mut(index) {
+            Some(Event::Abort(abort)) => Some(abort),
+            _ => None,
+        });
+        let mut verdict = Verdict::Continue;
+        let mut halt_after = None;
+        match (first_abort, serror.as_mut()) {
+            (Some(abort), Some(serror)) if !serror.done => {
+                serror.done = true;
+                match serror.verified.as_ref() {
+                    Some(verified) => match divert(guest, verified, access.pc) {
+                        Ok(divert) => {
+                            abort.diverted = true;
+                            abort.serror = Some(Box::new(divert.info));
+                            verdict = Verdict::Divert(divert.pc);
+                        }
+                        Err(reason) => {
+                            self.refuse_divert(abort, reason);
+                            halt_after = Some(abort.seq);
+                        }
+                    },
+                    None => {
+                        self.refuse_divert(abort, "the symbol map was not checked".into());
+                        halt_after = Some(abort.seq);
+                    }
+                }
+            }
+            (Some(abort), None) if self.halt_on_abort => halt_after = Some(abort.seq),
+            _ => {}
+        }
+        for event in outcome.events.drain(..) {
             self.reporter.send_event(event);
         }
-        match first_abort_seq {
-            Some(abort_seq) if self.halt_on_abort => {
-                self.halt(bus, abort_seq);
-                Verdict::Halt(HALT_EXIT_STATUS)
-            }
-            _ => Verdict::Continue,
+        if let Some(abort_seq) = halt_after {
+            self.halt(bus, abort_seq);
+            return Verdict::Halt(HALT_EXIT_STATUS);
         }
+        verdict
+    }
+
+    fn refuse_divert(&self, abort: &mut Abort, reason: String) {
+        eprintln!(
+            "rzgate: on_abort=serror: the gated access at pc {:#x} cannot be diverted into the \
+             guest's SError path: {reason}",
+            abort.pc
+        );
+        abort.serror = Some(Box::new(serror::refused(reason)));
+    }
+
+    /// `on_abort=serror` and a map that is not the running kernel's: say so, write
+    /// everything out and stop modelling; the caller terminates QEMU. Jumping to an address
+    /// from the wrong map would run arbitrary kernel code.
+    fn symbols_mismatch(&self, bus: &mut Bus, path: &std::path::Path, mismatch: &str) {
+        self.state.store(STOPPED, Ordering::Release);
+        let message = format!(
+            "on_abort=serror: symbols={} is not the System.map of the running kernel: \
+             {mismatch}",
+            path.display()
+        );
+        let seq = bus.next_seq();
+        self.reporter.send(Record::Json(json!({
+            "type": "symbols_mismatch",
+            "seq": seq,
+            "symbols": path.display().to_string(),
+            "message": message,
+        })));
+        self.write_summary(bus);
+        self.reporter.shutdown();
+        eprintln!(
+            "rzgate: {message}; stopping QEMU with exit status {SYMBOLS_MISMATCH_EXIT_STATUS} \
+             (give the booted kernel's own System.map)"
+        );
     }
 
     /// `on_abort=halt`: the abort is queued; add `halt` and the summary, write everything out
@@ -363,6 +517,102 @@ fn store(guest: &mut impl Guest, write: &MemWrite) -> bool {
     }
 }
 
+/// `symbols=` of `on_abort=serror`, loaded and resolved at install, and checked against the
+/// kernel Image QEMU boots when there is one (`-kernel`, an uncompressed arm64 Image): a map
+/// of another build stops QEMU before the guest starts. The check against the running
+/// kernel's memory at the first window access is made in any case.
+fn serror_engine(path: &std::path::Path) -> Result<SerrorEngine, InstallError> {
+    let symbols = KernelSymbols::load(path).map_err(InstallError::Symbols)?;
+    let symbols = SerrorSymbols::resolve(&symbols, path).map_err(InstallError::Symbols)?;
+    let booted = std::fs::read("/proc/self/cmdline")
+        .ok()
+        .and_then(|cmdline| serror::kernel_from_cmdline(&cmdline));
+    if let Some(image_path) = booted {
+        // Unreadable: QEMU itself says so when it loads it.
+        if let Ok(image) = std::fs::read(&image_path) {
+            if let Some(Err(why)) = serror::verify_image(&symbols, &image) {
+                return Err(InstallError::Symbols(SymbolsError::Mismatch {
+                    path: path.to_path_buf(),
+                    image: image_path,
+                    why,
+                }));
+            }
+        }
+    }
+    if !symbols.is_faithful() {
+        eprintln!(
+            "rzgate: on_abort=serror: symbols={} lacks {}: the guest will enter \
+             {} directly (a leaf function may lose its caller in the guest's trace)",
+            path.display(),
+            symbols.missing.join(", "),
+            serror::FALLBACK_SYMBOL
+        );
+    }
+    Ok(SerrorEngine {
+        symbols,
+        symbols_path: path.to_path_buf(),
+        verified: None,
+        done: false,
+    })
+}
+
+/// The `serror_ready` event: the map matched the running kernel, and what the divert will use.
+fn serror_ready_event(seq: u64, verified: &Verified, vbar: Option<u64>) -> serde_json::Value {
+    let mut event = match verified {
+        Verified::Faithful {
+            do_serror,
+            handler_return,
+            entry_return,
+            handler_frame,
+        } => json!({
+            "type": "serror_ready",
+            "seq": seq,
+            "mode": "faithful",
+            "target": do_serror,
+            "handler_return": handler_return,
+            "entry_return": entry_return,
+            "handler_frame": handler_frame,
+        }),
+        Verified::Fallback {
+            arm64_serror_panic,
+            missing,
+        } => json!({
+            "type": "serror_ready",
+            "seq": seq,
+            "mode": "fallback",
+            "target": arm64_serror_panic,
+            "missing": missing,
+        }),
+    };
+    if let (Some(fields), Some(vbar)) = (event.as_object_mut(), vbar) {
+        fields.insert("vbar_el1".into(), vbar.into());
+    }
+    event
+}
+
+/// Builds the divert of the current vCPU and stores its stack and registers; the caller then
+/// sets the PC. `Err` when it cannot be made (the guest state may then be half-changed: the
+/// caller stops the machine).
+fn divert(guest: &mut impl Guest, verified: &Verified, pc: u64) -> Result<Divert, String> {
+    let state = guest
+        .cpu_state()
+        .ok_or_else(|| "the vCPU's registers cannot be read".to_string())?;
+    let divert = serror::plan(verified, &state, pc)?;
+    if !guest.write_virt(divert.stack_addr, &divert.stack) {
+        return Err(format!(
+            "QEMU refused to store {} bytes at {:#x} on the guest stack",
+            divert.stack.len(),
+            divert.stack_addr
+        ));
+    }
+    for &(register, value) in &divert.registers {
+        if !guest.write_register(register, value) {
+            return Err(format!("QEMU refused to set {register:?} to {value:#x}"));
+        }
+    }
+    Ok(divert)
+}
+
 fn capture_call_chain(guest: &mut impl Guest) -> CallChain {
     match guest.frame_registers() {
         Some((fp, lr)) => walk_frame_records(lr, fp, |vaddr| guest.read_frame_record(vaddr)),
@@ -422,6 +672,12 @@ mod tests {
         refuse_writes: bool,
         registers: Option<(u64, u64)>,
         records: HashMap<u64, FrameRecord>,
+        /// Guest-virtual memory (kernel code, stack) for `serror`.
+        virt: HashMap<u64, u8>,
+        cpu: Option<CpuState>,
+        vbar: Option<u64>,
+        written_registers: Vec<(Register, u64)>,
+        refuse_register_writes: bool,
     }
 
     impl FakeGuest {
@@ -447,6 +703,30 @@ mod tests {
         }
         fn read_frame_record(&mut self, vaddr: u64) -> Option<FrameRecord> {
             self.records.get(&vaddr).copied()
+        }
+        fn read_virt(&mut self, vaddr: u64, len: usize) -> Option<Vec<u8>> {
+            (0..len as u64)
+                .map(|i| self.virt.get(&(vaddr + i)).copied())
+                .collect()
+        }
+        fn write_virt(&mut self, vaddr: u64, bytes: &[u8]) -> bool {
+            for (i, byte) in bytes.iter().enumerate() {
+                self.virt.insert(vaddr + i as u64, *byte);
+            }
+            true
+        }
+        fn vector_base(&mut self) -> Option<u64> {
+            self.vbar
+        }
+        fn cpu_state(&mut self) -> Option<CpuState> {
+            self.cpu
+        }
+        fn write_register(&mut self, register: Register, value: u64) -> bool {
+            if self.refuse_register_writes {
+                return false;
+            }
+            self.written_registers.push((register, value));
+            true
         }
     }
 
@@ -658,33 +938,358 @@ mod tests {
 
     #[test]
     fn halt_writes_abort_halt_and_summary_then_stops() {
-        for policy in ["on_abort=halt", "on_abort=serror"] {
-            let events = events_path("halt");
-            let extra: &[&str] = if policy == "on_abort=serror" {
-                &[policy, "symbols=/dev/null"]
-            } else {
-                &[policy]
-            };
-            let plugin = plugin_with(&events, extra);
-            let mut guest = FakeGuest::default();
+        let events = events_path("halt");
+        let plugin = plugin_with(&events, &["on_abort=halt"]);
+        assert!(!plugin.diverts(), "halt keeps R_REGS callbacks");
+        let mut guest = FakeGuest::default();
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        assert_eq!(
+            read_adm0(&plugin, &mut guest),
+            Verdict::Halt(HALT_EXIT_STATUS)
+        );
+        assert!(plugin.is_stopped());
+        // The file is complete before the caller terminates QEMU: no finish() here.
+        let events = events_in(&events);
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        let tail = &kinds[kinds.len() - 3..];
+        assert_eq!(tail, ["abort", "halt", "summary"], "{kinds:?}");
+        let abort = &events[events.len() - 3];
+        let halt = &events[events.len() - 2];
+        assert_eq!(halt["abort_seq"], abort["seq"]);
+        assert!(abort.get("serror").is_none() && abort.get("diverted").is_none());
+        // Whatever else happens is ignored, and exit adds nothing.
+        assert_eq!(read_adm0(&plugin, &mut guest), Verdict::Continue);
+        plugin.finish();
+    }
+
+    #[test]
+    fn gate_changes_carry_the_call_chain_of_the_gating_access() {
+        let events = events_path("gate-chain");
+        let plugin = plugin_with(&events, &[]);
+        let mut guest = FakeGuest::default();
+        plugin.write_reset_image(&mut guest);
+        guest.registers = Some((0x8000_2000, 0xffff_0000_0000_0a04));
+        guest.records.insert(
+            0x8000_2000,
+            FrameRecord {
+                next_fp: 0,
+                return_address: 0xffff_0000_0000_0b08,
+            },
+        );
+        // The ADC is gated at reset: clocks on (ungated), then off (gated).
+        let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
+        plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x0003_0003);
+        stop_adc_clocks(&plugin, &mut guest);
+        plugin.finish();
+        let events = events_in(&events);
+        let gates = of_type(&events, "gate");
+        assert!(!gates.is_empty(), "{events:#?}");
+        for gate in gates {
+            assert_eq!(
+                gate["frames"],
+                serde_json::json!([0xffff_0000_0000_0a04u64, 0xffff_0000_0000_0b08u64])
+            );
+            assert_eq!(gate["unwind"], "end");
+        }
+    }
+
+    // ---- on_abort=serror ------------------------------------------------------------------
+
+    const VECTORS: u64 = 0xffff_8000_8001_0800;
+    const ENTRY: u64 = 0xffff_8000_8001_1394;
+    const HANDLER: u64 = 0xffff_8000_802f_8700;
+    const DO_SERROR: u64 = 0xffff_8000_8002_2fa4;
+    const SERROR_PANIC: u64 = 0xffff_8000_8002_2e80;
+
+    fn system_map(test: &str, faithful: bool) -> PathBuf {
+        let path = events_path(test).with_extension("map");
+        let entry = if faithful {
+            "el1h_64_error"
+        } else {
+            "el1h_64_error_renamed"
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "ffff800080000000 T _text\n\
+                 ffff800080010000 T _stext\n\
+                 {VECTORS:016x} T vectors\n\
+                 {ENTRY:016x} t {entry}\n\
+                 ffff800080011404 t el0t_64_sync\n\
+                 {SERROR_PANIC:016x} T arm64_serror_panic\n\
+                 ffff800080022f00 T arm64_is_fatal_ras_serror\n\
+                 {DO_SERROR:016x} T do_serror\n\
+                 ffff80008002300c T is_valid_bugaddr\n\
+                 {HANDLER:016x} T el1h_64_error_handler\n\
+                 ffff8000802f8748 T el0t_64_sync_handler\n\
+                 ffff800080310000 D _etext\n"
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn bl(at: u64, target: u64) -> u32 {
+        0x9400_0000 | ((target.wrapping_sub(at) as i64 / 4) as u32 & 0x03ff_ffff)
+    }
+
+    /// A guest running the kernel of `system_map`, in a driver at EL1h.
+    fn kernel_guest() -> FakeGuest {
+        let mut guest = FakeGuest::default();
+        let mut code = |at: u64, insn: u32| {
+            for (i, byte) in insn.to_le_bytes().iter().enumerate() {
+                guest.virt.insert(at + i as u64, *byte);
+            }
+        };
+        for at in (ENTRY..0xffff_8000_8001_1404).step_by(4) {
+            code(at, 0xd503_201f); // nop
+        }
+        code(ENTRY + 0x68, bl(ENTRY + 0x68, HANDLER));
+        for at in (HANDLER..0xffff_8000_802f_8748).step_by(4) {
+            code(at, 0xd503_201f);
+        }
+        code(HANDLER, 0xa9be_7bfd); // stp x29, x30, [sp, #-32]!
+        code(HANDLER + 0x2c, bl(HANDLER + 0x2c, DO_SERROR));
+        for at in (SERROR_PANIC..0xffff_8000_8002_2f00).step_by(4) {
+            code(at, 0xd503_201f);
+        }
+        code(SERROR_PANIC, 0xa9bf_7bfd); // stp x29, x30, [sp, #-16]!
+        guest.vbar = Some(VECTORS);
+        let mut x = [0u64; 31];
+        x[0] = 0xffff_ffff;
+        guest.cpu = Some(CpuState {
+            x,
+            sp: 0xffff_8000_8233_bb60,
+            cpsr: 0x6000_0005,
+        });
+        guest
+    }
+
+    fn serror_plugin(test: &str, faithful: bool) -> (Plugin, PathBuf, PathBuf) {
+        let events = events_path(test);
+        let map = system_map(test, faithful);
+        let plugin = plugin_with(
+            &events,
+            &["on_abort=serror", &format!("symbols={}", map.display())],
+        );
+        assert!(plugin.diverts(), "serror registers RW_REGS_PC callbacks");
+        (plugin, events, map)
+    }
+
+    #[test]
+    fn serror_refuses_a_symbol_map_it_cannot_use_at_install() {
+        for (symbols, expected) in [
+            (
+                "/nonexistent/System.map",
+                "cannot read the kernel's symbol map symbols=/nonexistent/System.map",
+            ),
+            ("/dev/null", "symbols=/dev/null is not a kernel System.map"),
+        ] {
+            let events = events_path("serror-install");
+            let arguments = vec![
+                format!("soc={}", soc_path().display()),
+                format!("events={}", events.display()),
+                "on_abort=serror".to_string(),
+                format!("symbols={symbols}"),
+            ];
+            let error = Plugin::from_arguments(&arguments).err().expect("refused");
+            assert!(matches!(error, InstallError::Symbols(_)), "{error}");
+            assert!(error.to_string().contains(expected), "{error}");
+            assert!(!events.exists(), "no events file for a refused plugin");
+        }
+        // A map without any SError entry point.
+        let map = events_path("serror-no-entry").with_extension("map");
+        std::fs::write(
+            &map,
+            "ffff800080000000 T _text\nffff800080010000 T _stext\n",
+        )
+        .unwrap();
+        let events = events_path("serror-no-entry");
+        let arguments = vec![
+            format!("soc={}", soc_path().display()),
+            format!("events={}", events.display()),
+            "on_abort=serror".to_string(),
+            format!("symbols={}", map.display()),
+        ];
+        let error = Plugin::from_arguments(&arguments).err().expect("refused");
+        assert!(
+            error.to_string().contains("nor arm64_serror_panic"),
+            "{error}"
+        );
+        let _ = std::fs::remove_file(map);
+        // Under the other policies the map is not read.
+        let events = events_path("serror-other-policy");
+        let plugin = plugin_with(&events, &["symbols=/nonexistent/System.map"]);
+        assert!(!plugin.diverts());
+        plugin.finish();
+        let _ = std::fs::remove_file(events);
+    }
+
+    #[test]
+    fn serror_diverts_the_first_abort_into_do_serror() {
+        let (plugin, events, map) = serror_plugin("serror-faithful", true);
+        let mut guest = kernel_guest();
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        assert_eq!(read_adm0(&plugin, &mut guest), Verdict::Divert(DO_SERROR));
+        assert!(plugin.is_active(), "the guest takes it from here");
+
+        // On disk before the caller diverts: no finish() yet.
+        let text = std::fs::read_to_string(&events).unwrap();
+        let written: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let ready = of_type(&written, "serror_ready");
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0]["mode"], "faithful");
+        assert_eq!(ready[0]["target"], DO_SERROR);
+        assert_eq!(ready[0]["handler_return"], HANDLER + 0x30);
+        assert_eq!(ready[0]["entry_return"], ENTRY + 0x6c);
+        assert_eq!(ready[0]["handler_frame"], 32);
+        assert_eq!(ready[0]["vbar_el1"], VECTORS);
+        let abort = of_type(&written, "abort")[0];
+        assert_eq!(abort["diverted"], true);
+        assert_eq!(abort["serror"]["mode"], "faithful");
+        assert_eq!(abort["serror"]["target"], "do_serror");
+        assert_eq!(abort["serror"]["esr"], 0xbe00_0011u64);
+        assert_eq!(
+            abort["unwind"], "end",
+            "the chain is the one before the divert"
+        );
+
+        // The stack and the registers as the entry code would have left them.
+        let regs = 0xffff_8000_8233_bb60u64 - 320;
+        assert_eq!(abort["serror"]["regs"], regs);
+        let frame = regs - 32;
+        let word = |guest: &FakeGuest, at: u64| {
+            u64::from_le_bytes(std::array::from_fn(|i| guest.virt[&(at + i as u64)]))
+        };
+        assert_eq!(word(&guest, frame), regs + 296);
+        assert_eq!(word(&guest, frame + 8), ENTRY + 0x6c);
+        assert_eq!(word(&guest, regs), 0xffff_ffff, "x0 in pt_regs");
+        assert_eq!(
+            word(&guest, regs + 256),
+            0xffff_0000_0000_0100,
+            "pc in pt_regs"
+        );
+        assert_eq!(word(&guest, regs + 312), 2, "meta record type");
+        assert_eq!(
+            guest.written_registers,
+            vec![
+                (Register::X(0), regs),
+                (Register::X(1), 0xbe00_0011),
+                (Register::X(29), frame),
+                (Register::X(30), HANDLER + 0x30),
+                (Register::Sp, frame),
+                (Register::Cpsr, 0x6000_03c5),
+            ]
+        );
+
+        // Later aborts are only recorded.
+        guest.written_registers.clear();
+        assert_eq!(read_adm0(&plugin, &mut guest), Verdict::Continue);
+        assert!(guest.written_registers.is_empty());
+        plugin.finish();
+        let events = events_in(&events);
+        let aborts = of_type(&events, "abort");
+        assert_eq!(aborts.len(), 2);
+        assert!(aborts[1].get("diverted").is_none() && aborts[1].get("serror").is_none());
+        assert_eq!(events.last().unwrap()["type"], "summary");
+        assert!(of_type(&events, "halt").is_empty());
+        let _ = std::fs::remove_file(map);
+    }
+
+    #[test]
+    fn serror_falls_back_to_arm64_serror_panic_when_a_symbol_is_missing() {
+        let (plugin, events, map) = serror_plugin("serror-fallback", false);
+        let mut guest = kernel_guest();
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        assert_eq!(
+            read_adm0(&plugin, &mut guest),
+            Verdict::Divert(SERROR_PANIC)
+        );
+        plugin.finish();
+        let events = events_in(&events);
+        let abort = of_type(&events, "abort")[0];
+        assert_eq!(abort["diverted"], true);
+        assert_eq!(abort["serror"]["mode"], "fallback");
+        assert_eq!(abort["serror"]["target"], "arm64_serror_panic");
+        assert_eq!(
+            abort["serror"]["missing"],
+            serde_json::json!(["el1h_64_error"])
+        );
+        assert!(guest
+            .written_registers
+            .contains(&(Register::X(30), 0xffff_0000_0000_0104)));
+        let _ = std::fs::remove_file(map);
+    }
+
+    #[test]
+    fn serror_stops_qemu_when_the_map_is_not_the_running_kernels() {
+        let (plugin, events, map) = serror_plugin("serror-mismatch", true);
+        let mut guest = kernel_guest();
+        // Another build: its handler is 0x40 further on, the bl does not reach it.
+        guest.virt.clear();
+        guest.vbar = Some(VECTORS);
+        plugin.write_reset_image(&mut guest);
+        let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
+        let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x3_0000);
+        assert_eq!(verdict, Verdict::Halt(SYMBOLS_MISMATCH_EXIT_STATUS));
+        assert!(plugin.is_stopped());
+        let events = events_in(&events);
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["start", "symbols_mismatch", "summary"]);
+        let message = events[1]["message"].as_str().unwrap();
+        assert!(
+            message.contains("is not the System.map of the running kernel"),
+            "{message}"
+        );
+        assert!(
+            message.contains("no readable code at el1h_64_error"),
+            "{message}"
+        );
+
+        // A wrong vector base is a mismatch too.
+        let (plugin, events, _) = serror_plugin("serror-mismatch-vbar", true);
+        let mut guest = kernel_guest();
+        guest.vbar = Some(VECTORS + 0x1000);
+        plugin.write_reset_image(&mut guest);
+        let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x3_0000);
+        assert_eq!(verdict, Verdict::Halt(SYMBOLS_MISMATCH_EXIT_STATUS));
+        let events = events_in(&events);
+        assert!(events[1]["message"].as_str().unwrap().contains("VBAR_EL1"));
+        let _ = std::fs::remove_file(map);
+    }
+
+    #[test]
+    fn serror_halts_when_the_access_cannot_be_diverted() {
+        // A user-space access (EL0t), then a QEMU that refuses the register writes.
+        for (cpsr, refuse, expected) in [
+            (0x6000_0000, false, "not made by the kernel at EL1h"),
+            (0x6000_0005, true, "QEMU refused to set"),
+        ] {
+            let (plugin, events, map) = serror_plugin("serror-refused", true);
+            let mut guest = kernel_guest();
+            guest.cpu.as_mut().unwrap().cpsr = cpsr;
+            guest.refuse_register_writes = refuse;
             plugin.write_reset_image(&mut guest);
             stop_adc_clocks(&plugin, &mut guest);
             assert_eq!(
                 read_adm0(&plugin, &mut guest),
                 Verdict::Halt(HALT_EXIT_STATUS)
             );
-            assert!(plugin.is_stopped());
-            // The file is complete before the caller terminates QEMU: no finish() here.
             let events = events_in(&events);
             let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-            let tail = &kinds[kinds.len() - 3..];
-            assert_eq!(tail, ["abort", "halt", "summary"], "{policy}: {kinds:?}");
-            let abort = &events[events.len() - 3];
-            let halt = &events[events.len() - 2];
-            assert_eq!(halt["abort_seq"], abort["seq"], "{policy}");
-            // Whatever else happens is ignored, and exit adds nothing.
-            assert_eq!(read_adm0(&plugin, &mut guest), Verdict::Continue);
-            plugin.finish();
+            assert_eq!(kinds[kinds.len() - 3..], ["abort", "halt", "summary"]);
+            let abort = of_type(&events, "abort")[0];
+            assert!(abort.get("diverted").is_none());
+            assert_eq!(abort["serror"]["mode"], "refused");
+            let reason = abort["serror"]["reason"].as_str().unwrap();
+            assert!(reason.contains(expected), "{reason}");
+            let _ = std::fs::remove_file(map);
         }
     }
 

@@ -7,6 +7,8 @@
 //! - The reporter flushes its buffer whenever the channel is empty, so the file is current
 //!   while QEMU runs (a runner can follow it, and a QEMU that dies on a signal leaves every
 //!   event it had written) without a write(2) per event under load.
+//! - [`Reporter::flush`] waits until everything sent before it is written to the file (the
+//!   SError divert: the guest dies right after it, and QEMU may end without warning).
 //! - [`Reporter::shutdown`] sends an end marker behind every queued record, then joins the
 //!   thread: everything sent before it is on disk when it returns. It is idempotent. Records
 //!   sent after it are discarded (nothing is left to write them).
@@ -19,6 +21,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub const CHANNEL_CAPACITY: usize = 65536;
 
@@ -28,9 +31,15 @@ pub enum Record {
     Event(Event),
     /// An event the glue composes itself (`halt`, an amended `summary`, `internal_error`).
     Json(serde_json::Value),
+    /// Write out everything before it, then answer: sent by [`Reporter::flush`] only.
+    Flush(Sender<()>),
     /// Flush and stop: sent by [`Reporter::shutdown`] only.
     End,
 }
+
+/// How long [`Reporter::flush`] waits for the reporter before giving up (a disk that slow has
+/// bigger problems; the guest must not hang on it).
+const FLUSH_PATIENCE: Duration = Duration::from_secs(10);
 
 pub struct Reporter {
     sender: Sender<Record>,
@@ -74,6 +83,20 @@ impl Reporter {
         self.channel_full.load(Ordering::Relaxed)
     }
 
+    /// Returns once everything sent before this call is written to the file (or the reporter
+    /// is gone, or [`FLUSH_PATIENCE`] passed). The reporter keeps running.
+    pub fn flush(&self) {
+        let (done, written) = bounded(1);
+        if self.sender.send(Record::Flush(done)).is_ok()
+            && written.recv_timeout(FLUSH_PATIENCE).is_err()
+        {
+            eprintln!(
+                "rzgate: the event reporter did not confirm a flush within {} s",
+                FLUSH_PATIENCE.as_secs()
+            );
+        }
+    }
+
     /// Writes out everything queued so far and stops the thread. Idempotent.
     pub fn shutdown(&self) {
         let thread = self
@@ -99,6 +122,18 @@ fn write_records(receiver: Receiver<Record>, out: impl Write) {
         let line = match &record {
             Record::Event(event) => serde_json::to_vec(event),
             Record::Json(value) => serde_json::to_vec(value),
+            Record::Flush(done) => {
+                if !failed {
+                    if let Err(err) = out.flush() {
+                        eprintln!(
+                            "rzgate: writing the events file failed: {err}; later events are lost"
+                        );
+                        failed = true;
+                    }
+                }
+                let _ = done.send(());
+                continue;
+            }
             Record::End => break,
         };
         if failed {
@@ -217,6 +252,27 @@ mod tests {
             .collect();
         assert_eq!(seqs, expected);
         assert!(reporter.channel_full() > 0);
+    }
+
+    #[test]
+    fn flush_returns_once_everything_before_it_is_written() {
+        // A slow writer: without the wait, most lines would still be queued.
+        let buffer = SharedBuffer {
+            delay_per_write: Some(Duration::from_millis(2)),
+            ..SharedBuffer::default()
+        };
+        let reporter = Reporter::start(buffer.clone(), 64).unwrap();
+        for seq in 0..20 {
+            reporter.send(Record::Json(serde_json::json!({ "seq": seq })));
+        }
+        reporter.flush();
+        assert_eq!(buffer.lines().len(), 20);
+        // The reporter keeps running after a flush.
+        reporter.send(Record::Json(serde_json::json!({ "seq": 20 })));
+        reporter.shutdown();
+        assert_eq!(buffer.lines().len(), 21);
+        // After shutdown a flush returns at once.
+        reporter.flush();
     }
 
     #[test]

@@ -107,6 +107,117 @@ const TWO_VCPUS: &[u32] = &[
     0x40280000, 0, 0x7f0105a8, 0, 0x7e058000, 0, 2000, 0, // 400800c8
 ];
 
+/// `on_abort=serror` in miniature: sets VBAR_EL1 to `vectors`, ungates and gates the ADC,
+/// then `leaf` (called through `f1`, x19 = 0x1234) reads ADM0: a gated read. The fake kernel
+/// functions of [`SERROR_MAP`] follow: `el1h_64_error` calls `el1h_64_error_handler`, which
+/// calls `do_serror`, as in Linux. `do_serror` and `arm64_serror_panic` report what they were
+/// entered with by writing it to the mailbox STEP register (each write is a `marker` event),
+/// then power off. [`serror_guest`] places `vectors` at +0x800; an unexpected exception powers
+/// off without markers.
+const SERROR_CODE: &[u32] = &[
+    0x580008c9, // 40080000: ldr x9, =0x40200000
+    0x9100013f, // 40080004: mov sp, x9
+    0xd280001d, // 40080008: mov x29, #0
+    0x10003fa0, // 4008000c: adr x0, vectors (40080800)
+    0xd518c000, // 40080010: msr vbar_el1, x0
+    0x58000862, // 40080014: ldr x2, =0x7f0105a8 (CLK_ON_ADC)
+    0x180007a4, // 40080018: ldr w4, =0x00030003
+    0xb9000044, // 4008001c: str w4, [x2]
+    0x18000784, // 40080020: ldr w4, =0x00030000
+    0xb9000044, // 40080024: str w4, [x2]
+    0x58000805, // 40080028: ldr x5, =0x7e058000 (ADM0)
+    0xd2824693, // 4008002c: mov x19, #0x1234
+    0x94000002, // 40080030: bl f1
+    0x14000000, // 40080034: b .
+    0xa9bf7bfd, // 40080038: f1: stp x29, x30, [sp, #-16]!
+    0x910003fd, // 4008003c: mov x29, sp
+    0x94000003, // 40080040: bl leaf
+    0xa8c17bfd, // 40080044: ldp x29, x30, [sp], #16
+    0xd65f03c0, // 40080048: ret
+    0xb94000a3, // 4008004c: leaf: ldr w3, [x5]     <- the gated read
+    0xd65f03c0, // 40080050: ret
+    0xd503201f, // 40080054: el1h_64_error: nop
+    0x94000002, // 40080058: bl el1h_64_error_handler
+    0x14000000, // 4008005c: b .
+    0xa9be7bfd, // 40080060: el1h_64_error_handler: stp x29, x30, [sp, #-32]!
+    0x910003fd, // 40080064: mov x29, sp
+    0x94000002, // 40080068: bl do_serror
+    0x14000000, // 4008006c: b .
+    0xa9bf7bfd, // 40080070: do_serror: stp x29, x30, [sp, #-16]!
+    0x910003fd, // 40080074: mov x29, sp
+    0x580005ca, // 40080078: ldr x10, =0x7ffff000 (mailbox STEP)
+    0xb9000141, // 4008007c: str w1, [x10]          esr
+    0xf940800b, // 40080080: ldr x11, [x0, #256]
+    0xb900014b, // 40080084: str w11, [x10]         pt_regs.pc
+    0xf9404c0b, // 40080088: ldr x11, [x0, #152]
+    0xb900014b, // 4008008c: str w11, [x10]         pt_regs.regs[19]
+    0xf9409c0b, // 40080090: ldr x11, [x0, #312]
+    0xb900014b, // 40080094: str w11, [x10]         pt_regs.stackframe.type
+    0xf9407c0b, // 40080098: ldr x11, [x0, #248]
+    0xcb00016b, // 4008009c: sub x11, x11, x0
+    0xb900014b, // 400800a0: str w11, [x10]         pt_regs.sp - regs
+    0xf94003ab, // 400800a4: ldr x11, [x29]         the handler's frame record
+    0xf940016c, // 400800a8: ldr x12, [x11]
+    0xcb00018c, // 400800ac: sub x12, x12, x0
+    0xb900014c, // 400800b0: str w12, [x10]         its fp - regs
+    0xf940056c, // 400800b4: ldr x12, [x11, #8]
+    0xb900014c, // 400800b8: str w12, [x10]         its lr
+    0xf94007ac, // 400800bc: ldr x12, [x29, #8]
+    0xb900014c, // 400800c0: str w12, [x10]         do_serror's lr
+    0xd53b422c, // 400800c4: mrs x12, daif
+    0xb900014c, // 400800c8: str w12, [x10]         DAIF
+    0x1400000d, // 400800cc: b power_off
+    0xa9bf7bfd, // 400800d0: arm64_serror_panic: stp x29, x30, [sp, #-16]!
+    0x910003fd, // 400800d4: mov x29, sp
+    0x580002ca, // 400800d8: ldr x10, =0x7ffff000
+    0xb9000141, // 400800dc: str w1, [x10]          esr
+    0xf940800b, // 400800e0: ldr x11, [x0, #256]
+    0xb900014b, // 400800e4: str w11, [x10]         pt_regs.pc
+    0xf9404c0b, // 400800e8: ldr x11, [x0, #152]
+    0xb900014b, // 400800ec: str w11, [x10]         pt_regs.regs[19]
+    0xf94007ac, // 400800f0: ldr x12, [x29, #8]
+    0xb900014c, // 400800f4: str w12, [x10]         its lr
+    0xd53b422c, // 400800f8: mrs x12, daif
+    0xb900014c, // 400800fc: str w12, [x10]         DAIF
+    0x580001c0, // 40080100: power_off: ldr x0, =0x84000008 (PSCI SYSTEM_OFF)
+    0xd4000002, // 40080104: hvc #0
+    0x14000000, // 40080108: b .
+    0x00030003, 0x00030000, 0, // 4008010c
+    0x40200000, 0, 0x7f0105a8, 0, 0x7e058000, 0, 0x7ffff000, 0, 0x84000008, 0, // 40080118
+];
+
+/// The System.map of [`SERROR_CODE`]'s fake kernel (`faithful`: with `el1h_64_error`; without
+/// it the plugin falls back to `arm64_serror_panic`).
+fn serror_map(faithful: bool) -> String {
+    let entry = if faithful {
+        "el1h_64_error"
+    } else {
+        "entry_renamed"
+    };
+    format!(
+        "0000000040080000 T _text\n\
+         0000000040080000 T _stext\n\
+         0000000040080038 t f1\n\
+         000000004008004c t leaf\n\
+         0000000040080054 t {entry}\n\
+         0000000040080060 T el1h_64_error_handler\n\
+         0000000040080070 T do_serror\n\
+         00000000400800d0 T arm64_serror_panic\n\
+         0000000040080100 t power_off\n\
+         0000000040080800 T vectors\n\
+         0000000040080a18 T _etext\n"
+    )
+}
+
+/// [`SERROR_CODE`], padded with nops to `vectors` at +0x800, whose first 0x200 bytes are nops
+/// and whose current-EL sync entry (+0x200) powers off.
+fn serror_guest() -> Vec<u32> {
+    let mut guest = SERROR_CODE.to_vec();
+    guest.resize(0x800 / 4 + 0x200 / 4, 0xd503201f);
+    guest.extend([0x58000080, 0xd4000002, 0x14000000, 0, 0x84000008, 0]);
+    guest
+}
+
 /// `b .`: runs until QEMU is stopped from outside.
 const SPIN: &[u32] = &[0x14000000];
 
@@ -346,6 +457,137 @@ fn halt_stops_qemu_with_status_3_once_the_events_are_written() {
     assert_eq!(abort["unwind"], "end");
 }
 
+fn markers(events: &[Value]) -> Vec<u64> {
+    of_type(events, "marker")
+        .iter()
+        .map(|marker| marker["step"].as_u64().expect("step"))
+        .collect()
+}
+
+fn write_map(text: &str) -> PathBuf {
+    let map = scratch("System.map");
+    std::fs::write(&map, text).expect("System.map");
+    map
+}
+
+#[test]
+fn serror_enters_do_serror_as_the_kernel_entry_code_would() {
+    let Some(qemu) = qemu() else { return };
+    let map = write_map(&serror_map(true));
+    let run = boot(
+        &qemu,
+        &serror_guest(),
+        &format!("on_abort=serror,symbols={}", map.display()),
+        1,
+    );
+    let _ = std::fs::remove_file(&map);
+    assert!(run.status.success(), "{:?}: {}", run.status, run.stderr);
+    let ready = of_type(&run.events, "serror_ready");
+    assert_eq!(ready.len(), 1, "{:#?}", run.events);
+    assert_eq!(ready[0]["mode"], "faithful");
+    assert_eq!(ready[0]["vbar_el1"], 0x4008_0800, "VBAR_EL1 is readable");
+    let abort = of_type(&run.events, "abort")[0];
+    assert_eq!(abort["pc"], 0x4008_004c);
+    assert_eq!(abort["diverted"], true);
+    assert_eq!(abort["serror"]["mode"], "faithful");
+    assert_eq!(
+        abort["frames"],
+        serde_json::json!([0x4008_0044, 0x4008_0034])
+    );
+    // The guest's do_serror saw: x1 = the SError ESR; pt_regs.pc = the gated read, with the
+    // interrupted x19; the meta record type PT_REGS; pt_regs below the interrupted sp; the
+    // handler's frame record pointing at pt_regs.stackframe and returning into
+    // el1h_64_error after its bl; x30 = after the bl in the handler; DAIF masked.
+    assert_eq!(
+        markers(&run.events),
+        [
+            0xbe00_0011,
+            0x4008_004c,
+            0x1234,
+            2,
+            320,
+            296,
+            0x4008_005c,
+            0x4008_006c,
+            0x3c0
+        ],
+        "{:#?}",
+        run.events
+    );
+    assert_eq!(run.events.last().unwrap()["type"], "summary");
+}
+
+#[test]
+fn serror_falls_back_to_arm64_serror_panic() {
+    let Some(qemu) = qemu() else { return };
+    let map = write_map(&serror_map(false));
+    let run = boot(
+        &qemu,
+        &serror_guest(),
+        &format!("on_abort=serror,symbols={}", map.display()),
+        1,
+    );
+    let _ = std::fs::remove_file(&map);
+    assert!(run.status.success(), "{:?}: {}", run.status, run.stderr);
+    assert!(run.stderr.contains("lacks el1h_64_error"), "{}", run.stderr);
+    let abort = of_type(&run.events, "abort")[0];
+    assert_eq!(abort["serror"]["mode"], "fallback");
+    // x30 = the gated read + 4: the faulting function is the first frame of the trace.
+    assert_eq!(
+        markers(&run.events),
+        [0xbe00_0011, 0x4008_004c, 0x1234, 0x4008_0050, 0x3c0]
+    );
+}
+
+#[test]
+fn serror_stops_qemu_at_once_when_the_map_is_another_kernels() {
+    let Some(qemu) = qemu() else { return };
+    // Everything 0x10 further on: the code at the map's addresses does not call as the map
+    // says.
+    let shifted: String = serror_map(true)
+        .lines()
+        .map(|line| {
+            let (addr, rest) = line.split_once(' ').unwrap();
+            let addr = u64::from_str_radix(addr, 16).unwrap() + 0x10;
+            format!("{addr:016x} {rest}\n")
+        })
+        .collect();
+    let map = write_map(&shifted);
+    let run = boot(
+        &qemu,
+        &serror_guest(),
+        &format!("on_abort=serror,symbols={}", map.display()),
+        1,
+    );
+    let _ = std::fs::remove_file(&map);
+    assert_eq!(run.status.code(), Some(4), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is not the System.map of the running kernel"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(kinds(&run.events), ["start", "symbols_mismatch", "summary"]);
+}
+
+#[test]
+fn serror_without_a_usable_map_is_refused_at_load() {
+    let Some(qemu) = qemu() else { return };
+    let run = boot(
+        &qemu,
+        SPIN,
+        "on_abort=serror,symbols=/nonexistent/System.map",
+        1,
+    );
+    assert!(!run.status.success(), "{:?}", run.status);
+    assert!(
+        run.stderr
+            .contains("rzgate: on_abort=serror: cannot read the kernel's symbol map symbols=/nonexistent/System.map"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn two_vcpus_share_the_models_and_every_event_is_written_in_order() {
     let Some(qemu) = qemu() else { return };
@@ -363,9 +605,12 @@ fn two_vcpus_share_the_models_and_every_event_is_written_in_order() {
     assert_eq!(summary["accesses"]["cpg"], 8000);
     let aborts = of_type(&run.events, "abort");
     assert_eq!(summary["aborts"], aborts.len() as u64);
+    // About one abort per read after a vCPU's own clocks-off (4000), give or take the
+    // other vCPU's clock writes landing in between (seen: 3998..4003): not an exact count.
     assert!(
-        aborts.len() >= 4000,
-        "every read after a vCPU's own clocks-off aborts"
+        (3000..=5000).contains(&aborts.len()),
+        "about every read after a vCPU's own clocks-off aborts: {}",
+        aborts.len()
     );
     for vcpu in [0, 1] {
         assert!(
