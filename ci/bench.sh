@@ -15,7 +15,10 @@
 #                              are registered with RW_REGS_PC / with on_abort=continue
 #   qemu_peak_rss_ratio        QEMU's peak RSS with / without the plugin (bench-busy)
 #   matrix_warm_s              wall time of the full default matrix, warm (BENCH_MATRIX_RUNS,
-#                              default 1: it takes minutes)
+#                              default 1: it takes minutes; 0 skips it and reports null)
+#
+# BENCH_PLUGIN=FILE benchmarks that librzgate.so instead of target/release's (e.g. a copy, so
+# that a rebuild during the run does not change what is measured).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RZGATE_TOP"
@@ -23,6 +26,8 @@ RUNS=${BENCH_RUNS:-5}
 MATRIX_RUNS=${BENCH_MATRIX_RUNS:-1}
 KERNEL=${BENCH_KERNEL:-upstream}
 RUNNER=target/release/rzgate-runner
+PLUGIN_ARGS=()
+[ -n "${BENCH_PLUGIN:-}" ] && PLUGIN_ARGS=(--plugin "$BENCH_PLUGIN")
 BENCH=$OUT/bench
 mkdir -p "$BENCH"
 rm -f "$BENCH"/*.times
@@ -32,7 +37,7 @@ rm -f "$BENCH"/*.times
 command_for() { # test [runner args...] -> qemu command line with the plugin
     local test=$1
     shift
-    "$RUNNER" boot --kernel "$KERNEL" --test "$test" --out "$BENCH/prepare" "$@" >"$BENCH/prepare-$test.log" 2>&1 ||
+    "$RUNNER" boot --kernel "$KERNEL" --test "$test" --out "$BENCH/prepare" "${PLUGIN_ARGS[@]}" "$@" >"$BENCH/prepare-$test.log" 2>&1 ||
         { tail -n 20 "$BENCH/prepare-$test.log" >&2; die "bench: the $test cell did not run cleanly"; }
     cat "$BENCH/prepare/cells/$KERNEL/$test/qemu.cmd"
 }
@@ -71,10 +76,15 @@ import json, os, platform, statistics, subprocess, sys
 bench, runs = sys.argv[1], int(sys.argv[2])
 
 def column(name, idx):
-    with open(os.path.join(bench, name + ".times")) as f:
+    path = os.path.join(bench, name + ".times")
+    if not os.path.exists(path):  # BENCH_MATRIX_RUNS=0
+        return []
+    with open(path) as f:
         return [float(line.split()[idx]) for line in f if line.strip()]
 
 def stats(values):
+    if not values:
+        return None
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 def ratios(a, b, idx=0):
@@ -100,6 +110,9 @@ with open(tmp, "w") as f:
 os.rename(tmp, os.path.join(bench, "bench.json"))
 for key in ["overhead_ratio", "peripheral_overhead_ratio", "serror_registration_ratio", "qemu_peak_rss_ratio", "matrix_warm_s"]:
     s = result[key]
+    if s is None:
+        print(f"{key:28} (not measured)")
+        continue
     print(f"{key:28} min {s['min']:8.3f}  median {s['median']:8.3f}  max {s['max']:8.3f}")
 print(f"written: {os.path.join(bench, 'bench.json')}")
 PY

@@ -35,6 +35,9 @@ if [ -n "${KERNEL_SRC:-}" ]; then
     [ -f "$KERNEL_SRC/Makefile" ] && [ -d "$KERNEL_SRC/drivers/base" ] ||
         die "KERNEL_SRC=$KERNEL_SRC is not a Linux source tree (no Makefile / drivers/base)"
     src_id=user-$(printf '%s' "$(realpath "$KERNEL_SRC")" | sha256sum | cut -c1-12)
+    # A user tree gets its own variant trees and build directories: its files' mtimes say
+    # nothing about objects built from another source.
+    dir_tag=$src_id-
     pristine=$WORK/pristine-$src_id
     say "syncing $KERNEL_SRC into the build root"
     mkdir -p "$pristine"
@@ -43,6 +46,7 @@ if [ -n "${KERNEL_SRC:-}" ]; then
 else
     deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
     src_id=$deb_version
+    dir_tag=""
     pristine=$WORK/pristine-$deb_version
     if [ ! -f "$pristine/.rzgate-unpacked" ]; then
         say "unpacking $(basename "$KERNEL_TARBALL") ($deb_version)"
@@ -106,14 +110,15 @@ in_build_ns() { # name command
 
 build_variant() { # name patch-paths...
     local name=$1; shift
-    prepare_tree "$name" "$@"
-    local build=/work/build-$name seed=${SEED_VARIANT:-upstream}
+    local dir=$dir_tag$name
+    prepare_tree "$dir" "$@"
+    local build=/work/build-$dir seed=$dir_tag${SEED_VARIANT:-upstream}
     if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-$seed/.rzgate-fragment" ]; then
         cp -a "$WORK/build-$seed" "$ROOT$build"
         # The seed's objects may be newer than this tree's patched files: every file
         # either patch stack touches must look changed, or make would keep the seed's
         # objects for them.
-        (cd "$WORK/src-$name" && cat .rzgate-files "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
+        (cd "$WORK/src-$dir" && cat .rzgate-files "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
             sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
     fi
     mkdir -p "$ROOT$build"
@@ -122,7 +127,7 @@ build_variant() { # name patch-paths...
     frag_hash=$(sha256sum <"$FRAGMENT" | cut -c1-16)
     if [ ! -f "$ROOT$build/.config" ] || [ "$(cat "$ROOT$build/.rzgate-fragment" 2>/dev/null)" != "$frag_hash" ]; then
         cp "$FRAGMENT" "$ROOT$build/rzgate.fragment"
-        in_build_ns "$name" "$kmake KCONFIG_ALLCONFIG=/work/build/rzgate.fragment allnoconfig >/dev/null" ||
+        in_build_ns "$dir" "$kmake KCONFIG_ALLCONFIG=/work/build/rzgate.fragment allnoconfig >/dev/null" ||
             die "kernel configuration failed for variant '$name'"
         local sym missing=""
         for sym in $(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$/\1/p' "$FRAGMENT"); do
@@ -133,7 +138,7 @@ build_variant() { # name patch-paths...
     fi
     say "building kernel '$name'"
     local start=$SECONDS
-    if ! in_build_ns "$name" "$kmake Image >/work/build/build.log 2>&1"; then
+    if ! in_build_ns "$dir" "$kmake Image >/work/build/build.log 2>&1"; then
         grep -E 'error|Error' "$ROOT$build/build.log" | head -n 20 >&2
         die "kernel build failed for variant '$name' (log: $ROOT$build/build.log)"
     fi

@@ -49,7 +49,8 @@ if [ ! -f "$ROOT/.rzgate-stage-debootstrap" ]; then
 fi
 
 # Stage 2: apt sources inside the root. unstable is pinned low so that only what we ask
-# for by name (linux-source-7.2) comes from it.
+# for by name (linux-source-7.2) comes from it. A mirror may be a frozen snapshot whose
+# Release files have expired: check-valid-until=no (signatures are still checked).
 if ! stage_done sources; then
     cat >"$ROOT/etc/apt/sources.list" <<EOF
 deb [check-valid-until=no] $mirror trixie main
@@ -134,7 +135,7 @@ cat >"$tmp" <<EOF
   "cross_gcc": "$(in_root aarch64-linux-gnu-gcc -dumpfullversion)",
   "cross_gcc_package": "$(pkgver gcc-aarch64-linux-gnu)",
   "dtc": "$("$TOOLBIN/dtc" --version | sed 's/^Version: //')",
-  "busybox_static_arm64": "$(pkgver busybox-static:arm64 | sed 's/unknown//')$(ls "$ROOT"/tmp/busybox/ | sed -n 's/busybox-static_\(.*\)_arm64.deb/\1/p')",
+  "busybox_static_arm64": "$(ls "$ROOT"/tmp/busybox/ | sed -n 's/busybox-static_\(.*\)_arm64.deb/\1/p' | sed 's/%3a/:/')",
   "linux_source": {"package": "linux-source-$KERNEL_SERIES", "version": "$(pkgver "linux-source-$KERNEL_SERIES")", "tarball": "$ksrc_tar"},
   "host": "$(. /etc/os-release && echo "$PRETTY_NAME")"
 }

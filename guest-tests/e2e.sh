@@ -164,6 +164,28 @@ t_validate_rejects_patch_that_does_not_apply() {
     grep -qi "hunk" "$E2E/validate-broken.log" || { echo "the failing hunk is not named"; return 1; }
 }
 
+boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
+    local name=$1 test=$2
+    shift 2
+    $RUNNER boot --kernel upstream --test "$test" --out "$E2E/$name" "$@" >"$E2E/$name.log" 2>&1
+}
+
+t_hung_guest_is_an_error_with_console_tail() {
+    boot_cell hang selftest-hang --timeout 20 && { echo "a hung guest passed"; return 1; }
+    local c=$E2E/hang/cells/upstream/selftest-hang/cell.json
+    json "$c" "r['outcome']" | grep -qx error || { echo "outcome is not error"; return 1; }
+    json "$c" "r['error']" | grep -qi timeout || { echo "the error does not say timeout: $(json "$c" "r['error']")"; return 1; }
+    json "$c" "r['console_tail']" | grep -q "hanging on purpose" || { echo "no console tail"; return 1; }
+}
+
+t_panicking_guest_is_an_error_with_console_tail() {
+    boot_cell panic selftest-panic --timeout 60 && { echo "a panicking guest passed"; return 1; }
+    local c=$E2E/panic/cells/upstream/selftest-panic/cell.json
+    json "$c" "r['outcome']" | grep -qx error || { echo "outcome is not error"; return 1; }
+    json "$c" "r['error']" | grep -qi panic || { echo "the error does not say panic: $(json "$c" "r['error']")"; return 1; }
+    json "$c" "r['console_tail']" | grep -q "Attempted to kill init" || { echo "no panic in the console tail"; return 1; }
+}
+
 t_missing_toolchain_is_named() {
     local out
     out=$(RZGATE_CACHE=$E2E/no-cache bash ci/kernels.sh upstream 2>&1) && { echo "kernels.sh succeeded without a toolchain"; return 1; }

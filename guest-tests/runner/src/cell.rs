@@ -305,11 +305,10 @@ pub fn group_aborts(
         let mut notes = Vec::new();
         let pc = symbols.symbolize(event.pc);
         notes.extend(pc.note.clone().map(|n| format!("pc: {n}")));
-        let call_chain = event
-            .frames
-            .iter()
-            .map(|&frame| {
-                let s = symbols.symbolize_return_address(frame);
+        let call_chain = symbols
+            .call_chain(event.pc, &event.frames)
+            .into_iter()
+            .map(|s| {
                 notes.extend(s.note.map(|n| format!("frame: {n}")));
                 s.text
             })
@@ -324,9 +323,11 @@ pub fn group_aborts(
                 .seq
                 .and_then(|seq| events.gates.iter().find(|g| g.seq == seq))
                 .map(|gate| {
-                    gate.frames
-                        .iter()
-                        .map(|&f| symbols.symbolize_return_address(f).text)
+                    let gate_pc = gate.pc.or(since.pc).unwrap_or(0);
+                    symbols
+                        .call_chain(gate_pc, &gate.frames)
+                        .into_iter()
+                        .map(|s| s.text)
                         .collect()
                 })
                 .unwrap_or_default(),

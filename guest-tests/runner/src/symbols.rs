@@ -5,10 +5,11 @@
 //! addresses, which always point into kernel text. KASLR is off in our kernels, so the
 //! addresses the plugin sees map straight onto the file.
 //!
-//! An address maps to `name+0xoff` of the nearest text symbol at or below it. Addresses
-//! below the first text symbol or at/after `_etext` are not in the kernel image's text:
-//! they are printed as plain hex with a note saying why, never attributed to the
-//! nearest (and wrong) function.
+//! An address maps to `name+0xoff` of the nearest text symbol at or below it. Kernel text
+//! is the image text (up to `_etext`) plus the init text (`_sinittext`..`_einittext`,
+//! where built-in drivers' probe paths run at boot). Addresses outside both are printed
+//! as plain hex with a note saying why, never attributed to the nearest (and wrong)
+//! function.
 
 use std::path::Path;
 
@@ -40,6 +41,8 @@ pub struct SymbolMap {
     /// `_etext`: the first address past kernel text. Without it the last symbol's range is
     /// open-ended.
     text_end: Option<u64>,
+    /// `_sinittext`..`_einittext`: init text, after `_etext`, freed once boot is done.
+    init_text: Option<(u64, u64)>,
 }
 
 impl SymbolMap {
@@ -61,6 +64,7 @@ impl SymbolMap {
     pub fn parse(text: &str) -> SymbolMap {
         let mut symbols = Vec::new();
         let mut text_end = None;
+        let (mut init_start, mut init_end) = (None, None);
         for line in text.lines() {
             let mut fields = line.split_whitespace();
             let (Some(addr), Some(kind), Some(name)) =
@@ -71,8 +75,11 @@ impl SymbolMap {
             let Ok(addr) = u64::from_str_radix(addr, 16) else {
                 continue;
             };
-            if name == "_etext" {
-                text_end = Some(addr);
+            match name {
+                "_etext" => text_end = Some(addr),
+                "_sinittext" => init_start = Some(addr),
+                "_einittext" => init_end = Some(addr),
+                _ => {}
             }
             let rank = match kind {
                 "T" => 0,
@@ -90,7 +97,12 @@ impl SymbolMap {
         symbols.sort_by(|a, b| a.addr.cmp(&b.addr).then(a.rank.cmp(&b.rank)));
         // Keep the best-ranked symbol per address; the others are aliases.
         symbols.dedup_by(|later, earlier| later.addr == earlier.addr);
-        SymbolMap { symbols, text_end }
+        let init_text = init_start.zip(init_end).filter(|(start, end)| start < end);
+        SymbolMap {
+            symbols,
+            text_end,
+            init_text,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -110,6 +122,26 @@ impl SymbolMap {
         self.lookup(addr.saturating_sub(1), addr)
     }
 
+    /// Symbolizes a call chain as the plugin records it: `frames[0]` is the link register
+    /// at the access, then the return addresses of the frame records. The link register
+    /// names the caller only when the faulting function is a leaf without a frame record;
+    /// in a function that has made calls of its own it is a stale return into that same
+    /// function (or repeats the first record), and is dropped.
+    pub fn call_chain(&self, pc: u64, frames: &[u64]) -> Vec<Symbolized> {
+        let pc_function = self.symbolize(pc).function;
+        frames
+            .iter()
+            .enumerate()
+            .filter(|&(i, &frame)| {
+                i != 0
+                    || (frames.get(1) != Some(&frame)
+                        && (pc_function.is_none()
+                            || self.symbolize_return_address(frame).function != pc_function))
+            })
+            .map(|(_, &frame)| self.symbolize_return_address(frame))
+            .collect()
+    }
+
     fn lookup(&self, lookup_addr: u64, shown_addr: u64) -> Symbolized {
         let outside = |why: String| Symbolized {
             text: format!("{shown_addr:#x}"),
@@ -125,7 +157,10 @@ impl SymbolMap {
                 first.name, first.addr
             ));
         }
-        if let Some(end) = self.text_end {
+        let in_init_text = self
+            .init_text
+            .is_some_and(|(start, end)| (start..end).contains(&lookup_addr));
+        if let (Some(end), false) = (self.text_end, in_init_text) {
             if lookup_addr >= end {
                 return outside(format!(
                     "{shown_addr:#x} is beyond _etext ({end:#x}): not kernel text"
@@ -187,6 +222,54 @@ ffff800080020100 R __start_rodata
         assert_eq!(s.text, "0xffff7fff00000000");
         assert_eq!(s.function, None);
         assert!(s.note.unwrap().contains("below the first text symbol"));
+    }
+
+    #[test]
+    fn stale_link_register_is_dropped_from_call_chains() {
+        let map = SymbolMap::parse(
+            "ffff800080010000 T caller\nffff800080010100 T faulting\nffff800080010200 T leaf\n\
+             ffff800080010300 T _etext\n",
+        );
+        let names = |chain: Vec<Symbolized>| chain.into_iter().map(|s| s.text).collect::<Vec<_>>();
+        // Non-leaf: lr points back into the faulting function itself.
+        assert_eq!(
+            names(map.call_chain(
+                0xffff800080010148,
+                &[0xffff800080010138, 0xffff800080010044]
+            )),
+            ["caller+0x44"]
+        );
+        // lr repeats the first frame record.
+        assert_eq!(
+            names(map.call_chain(
+                0xffff800080010148,
+                &[0xffff800080010044, 0xffff800080010044]
+            )),
+            ["caller+0x44"]
+        );
+        // Leaf without a frame record: lr is the only witness of its caller.
+        assert_eq!(
+            names(map.call_chain(
+                0xffff800080010208,
+                &[0xffff800080010144, 0xffff800080010044]
+            )),
+            ["faulting+0x44", "caller+0x44"]
+        );
+    }
+
+    #[test]
+    fn init_text_is_kernel_text() {
+        let map = SymbolMap::parse(
+            "ffff800080010000 T _stext\nffff800080010300 T _etext\n\
+             ffff8000803e0000 T _sinittext\nffff8000803fdb08 t rzg2l_cpg_probe\n\
+             ffff800080405948 T _einittext\n",
+        );
+        assert_eq!(
+            map.symbolize(0xffff8000803fdb10).text,
+            "rzg2l_cpg_probe+0x8"
+        );
+        assert!(map.symbolize(0xffff800080405950).note.is_some());
+        assert!(map.symbolize(0xffff800080100000).note.is_some());
     }
 
     #[test]
