@@ -30,6 +30,8 @@ RUNNER := $(CURDIR)/target/release/rzgate-runner
 PLUGIN := $(CURDIR)/target/release/librzgate.so
 
 comma := ,
+# Where the runner finds what the other targets built, and where it writes (OUT=).
+inputs = --initramfs $(OUT)/initramfs.cpio.gz
 # ADC values may be given with commas (as DESIGN.md writes them) or colons.
 run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS)) \
 	$(if $(TEMP),--temp=$(TEMP)) $(if $(ADC),--adc $(subst $(comma),:,$(ADC))) \
@@ -74,7 +76,7 @@ plugin build:
 prepare: toolchain kernels initramfs plugin
 
 run: prepare
-	@$(RUNNER) run $(run_args)
+	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 
 unit-test:
 	@$(CARGO) test --workspace --locked
@@ -82,16 +84,18 @@ unit-test:
 # The matrix compared with guest-tests/matrix.yaml, plus the end-to-end checks of the
 # product (guest-tests/e2e.sh: plugin arguments, validate, probes).
 matrix: prepare
-	@$(RUNNER) run $(run_args)
+	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 
-test: unit-test prepare
-	@$(RUNNER) run $(run_args)
+# prepare first: the plugin's own QEMU tests (plugin/qemu/tests) need the toolchain's QEMU.
+test: prepare
+	@$(CARGO) test --workspace --locked
+	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 	@bash guest-tests/e2e.sh
 
 boot: toolchain plugin
 	@bash ci/kernels.sh $(VARIANT)
 	@bash ci/initramfs.sh
-	@$(RUNNER) boot --kernel $(VARIANT) --test $(TEST) $(if $(TEMP),--temp=$(TEMP)) \
+	@$(RUNNER) boot $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/boot --kernel $(VARIANT) --test $(TEST) $(if $(TEMP),--temp=$(TEMP)) \
 		$(if $(ADC),--adc $(subst $(comma),:,$(ADC))) $(if $(ON_ABORT),--on-abort $(ON_ABORT))
 
 validate: toolchain plugin

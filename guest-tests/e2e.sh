@@ -51,7 +51,7 @@ t_plugin_rejects_malformed_soc() {
 run_cells() { # out-dir runner-args...
     local dir=$1
     shift
-    $RUNNER run --out "$dir" "$@" >"$dir.log" 2>&1
+    $RUNNER run --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --out "$dir" "$@" >"$dir.log" 2>&1
 }
 
 thermal_at() { # °C
@@ -167,7 +167,8 @@ t_validate_rejects_patch_that_does_not_apply() {
 boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
     local name=$1 test=$2
     shift 2
-    $RUNNER boot --kernel upstream --test "$test" --out "$E2E/$name" "$@" >"$E2E/$name.log" 2>&1
+    $RUNNER boot --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --kernel upstream --test "$test" \
+        --out "$E2E/$name" "$@" >"$E2E/$name.log" 2>&1
 }
 
 t_hung_guest_is_an_error_with_console_tail() {
