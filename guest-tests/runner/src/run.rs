@@ -14,7 +14,7 @@ use crate::cli::{CellArgs, RunArgs};
 use crate::dtb;
 use crate::fsutil;
 use crate::inputs::{require_file, KernelBuild, Toolchain};
-use crate::matrix::{self, Matrix, OnAbort, TestSpec};
+use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
 use crate::report::{self, CellReport, Repetition, RunReport, Summary};
 use crate::symbols::SymbolMap;
@@ -64,6 +64,31 @@ impl Settings {
         self.loops_override
             .or(test.loops)
             .unwrap_or(matrix.defaults.loops)
+    }
+
+    /// One cell of `test` on `kernel` with these settings.
+    pub fn cell(
+        &self,
+        matrix: &Matrix,
+        kernel: &KernelBuild,
+        symbols: &Arc<SymbolMap>,
+        test: &TestSpec,
+        expected: Option<Expectation>,
+        dir: PathBuf,
+    ) -> CellSpec {
+        CellSpec {
+            kernel: kernel.clone(),
+            symbols: symbols.clone(),
+            test: test.id.clone(),
+            faults: test.faults.clone(),
+            loops: self.loops(matrix, test),
+            timeout: self.timeout(matrix, test),
+            temp_c: self.temp_c,
+            adc: self.adc,
+            on_abort: self.on_abort,
+            expected,
+            dir,
+        }
     }
 }
 
@@ -230,19 +255,8 @@ pub fn command(args: &RunArgs) -> Result<u8> {
                 if args.repeat > 1 {
                     dir = dir.join(format!("run-{repetition}"));
                 }
-                specs.push(CellSpec {
-                    kernel: build.clone(),
-                    symbols: symbols.clone(),
-                    test: test.id.clone(),
-                    faults: test.faults.clone(),
-                    loops: settings.loops(&matrix, test),
-                    timeout: settings.timeout(&matrix, test),
-                    temp_c: settings.temp_c,
-                    adc: settings.adc,
-                    on_abort: settings.on_abort,
-                    expected: matrix.expectation(&test.id, &build.name).cloned(),
-                    dir,
-                });
+                let expected = matrix.expectation(&test.id, &build.name).cloned();
+                specs.push(settings.cell(&matrix, build, symbols, test, expected, dir));
             }
         }
     }

@@ -15,7 +15,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cell::CellSpec;
 use crate::cli::ValidateArgs;
 use crate::fsutil;
 use crate::matrix::Matrix;
@@ -200,23 +199,7 @@ pub fn render_text(report: &ValidateReport) -> String {
             t.removed.len().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|col| {
-            rows.iter()
-                .map(|r| r[col].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    let mut out = crate::report::text_table(&rows);
     for t in &report.tests {
         for delta in &t.added {
             let _ = writeln!(
@@ -365,25 +348,13 @@ pub fn command(args: &ValidateArgs) -> Result<u8> {
     let mut specs = Vec::new();
     for (build, symbols) in [&base, &patched] {
         for test in &tests {
-            specs.push(CellSpec {
-                kernel: build.clone(),
-                symbols: symbols.clone(),
-                test: test.id.clone(),
-                faults: test.faults.clone(),
-                loops: settings.loops(&matrix, test),
-                timeout: settings.timeout(&matrix, test),
-                temp_c: settings.temp_c,
-                adc: settings.adc,
-                on_abort: settings.on_abort,
-                // The base is held to the matrix when it is one of its kernels; the patched
-                // kernel has no expectation (finding out is the point).
-                expected: if build.name == args.base_name {
-                    matrix.expectation(&test.id, &build.name).cloned()
-                } else {
-                    None
-                },
-                dir: args.out.join("cells").join(&build.name).join(&test.id),
-            });
+            // The base is held to the matrix when it is one of its kernels; the patched
+            // kernel has no expectation (finding out is the point).
+            let expected = (build.name == args.base_name)
+                .then(|| matrix.expectation(&test.id, &build.name).cloned())
+                .flatten();
+            let dir = args.out.join("cells").join(&build.name).join(&test.id);
+            specs.push(settings.cell(&matrix, build, symbols, test, expected, dir));
         }
     }
     let mut cells = execute_cells(&inputs, &specs, settings.jobs);
