@@ -59,6 +59,7 @@ thermal_at() { # °C
         { tail -n 30 "$E2E/thermal$1.log"; return 1; }
 }
 t_thermal_minus_40() { thermal_at -40; }
+t_thermal_25() { thermal_at 25; }
 t_thermal_125() { thermal_at 125; }
 t_thermal_minus_12_3() { thermal_at -12.3; }
 
