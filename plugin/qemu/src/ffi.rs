@@ -15,6 +15,7 @@
 
 #![allow(non_camel_case_types)]
 
+use crate::filter;
 use crate::guard;
 use crate::install::{check_target, plugin_arguments, InstallError};
 use crate::plugin::{Guest, Plugin, Verdict};
@@ -169,6 +170,8 @@ extern "C" {
     fn qemu_plugin_tb_n_insns(tb: *const qemu_plugin_tb) -> usize;
     fn qemu_plugin_tb_get_insn(tb: *const qemu_plugin_tb, idx: usize) -> *mut qemu_plugin_insn;
     fn qemu_plugin_insn_vaddr(insn: *const qemu_plugin_insn) -> u64;
+    fn qemu_plugin_insn_data(insn: *const qemu_plugin_insn, dest: *mut c_void, len: usize)
+        -> usize;
     fn qemu_plugin_mem_size_shift(info: qemu_plugin_meminfo_t) -> c_uint;
     fn qemu_plugin_mem_is_store(info: qemu_plugin_meminfo_t) -> bool;
     fn qemu_plugin_mem_get_value(info: qemu_plugin_meminfo_t) -> qemu_plugin_mem_value;
@@ -318,20 +321,32 @@ extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
     });
 }
 
-/// Every instruction gets a memory callback for loads and stores; its userdata is the
-/// instruction's address, so the PC of an access costs nothing at run time.
+/// Every instruction whose loads and stores may reach the window gets a memory callback; its
+/// userdata is the instruction's address, so the PC of an access costs nothing at run time.
+/// SP-based and PC-relative literal loads and stores get none ([`filter`] says why that is
+/// sound). Until the plugin is active every instruction keeps its callback: the first one
+/// to run writes the window's reset image, before the guest's first window access.
 extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
     guarded("translation", || {
         let Some(plugin) = PLUGIN.get().filter(|plugin| !plugin.is_stopped()) else {
             return;
         };
         let flags = memory_callback_flags(plugin);
-        // SAFETY: `tb` and its instructions are valid during the translation callback.
+        let filtering = plugin.is_active();
+        // SAFETY: `tb` and its instructions are valid during the translation callback;
+        // `qemu_plugin_insn_data` copies at most 4 bytes into `word`.
         unsafe {
             for index in 0..qemu_plugin_tb_n_insns(tb) {
                 let insn = qemu_plugin_tb_get_insn(tb, index);
                 if insn.is_null() {
                     continue;
+                }
+                if filtering {
+                    let mut word = [0u8; 4];
+                    let len = qemu_plugin_insn_data(insn, word.as_mut_ptr().cast(), word.len());
+                    if filter::bytes_cannot_reach_window(&word[..len.min(word.len())]) {
+                        continue;
+                    }
                 }
                 let pc = qemu_plugin_insn_vaddr(insn);
                 qemu_plugin_register_vcpu_mem_cb(
@@ -346,14 +361,20 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
     });
 }
 
-/// Runs after every guest load and store. Outside the window (nearly always) it returns after
-/// three QEMU queries, an atomic load and a compare: no lock, no allocation.
+/// Runs after every instrumented guest load and store. A kernel linear-map address (most
+/// kernel data) returns after an atomic load and two compares; any other address outside the
+/// window after three QEMU queries more: no lock, no allocation.
 extern "C" fn on_memory_access(
     vcpu_index: c_uint,
     info: qemu_plugin_meminfo_t,
     vaddr: u64,
     userdata: *mut c_void,
 ) {
+    // Fast path, before the guard: nothing here can panic. The linear map never maps the
+    // window (see `filter`); the active check keeps the reset-image path below reachable.
+    if filter::in_kernel_linear_map(vaddr) && PLUGIN.get().is_some_and(Plugin::is_active) {
+        return;
+    }
     // Plain data only: nothing in this frame has a destructor, so that the divert below can
     // leave it by longjmp.
     let mut divert_to: Option<u64> = None;

@@ -5,8 +5,10 @@
 //! qemu_plugin_install      parse key=value arguments, load the SoC, build the bus, create the
 //!                          events file, start the reporter, register the callbacks
 //! vCPU init                cache register handles (x0-x30, sp, cpsr, VBAR_EL1)
-//! translation              a load/store callback on every instruction, userdata = its PC
-//!                          (R_REGS; RW_REGS_PC under on_abort=serror)
+//! translation              a load/store callback on every instruction that may reach the
+//!                          window (not SP-based or literal ones: [`filter`]), userdata = its
+//!                          PC (R_REGS; RW_REGS_PC under on_abort=serror)
+//! load/store, fast path    kernel linear-map address ([`filter`]): return at once
 //! load/store (after it)    first one: write the window's reset image
 //!                          window? -> lock the bus, model the access, apply its writes with
 //!                          qemu_plugin_write_memory_hwaddr, capture the call chains of aborts
@@ -16,7 +18,7 @@
 //! ```
 //!
 //! Modules: `ffi` is the only `unsafe` and the only FFI (compiled out of unit tests, see
-//! there); [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
+//! there); [`filter`] decides which accesses cannot reach the window; [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
 //! writes JSON Lines; [`unwind`] walks aarch64 frame records; [`serror`] reads the System.map
 //! and plans the SError divert; [`guard`] keeps panics out of QEMU; [`access`] and
 //! [`install`] are the pure conversions and checks.
@@ -64,6 +66,7 @@
 //! and QEMU keeps running; the summary says what happened.
 
 pub mod access;
+pub mod filter;
 pub mod guard;
 pub mod install;
 pub mod plugin;

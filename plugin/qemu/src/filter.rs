@@ -1,0 +1,271 @@
+//! Which guest accesses cannot reach the window: the decisions that keep the memory callback
+//! off the hot path. Pure functions, unit-tested here; `ffi` applies them.
+//!
+//! Every filter below is *conservative*: it answers "cannot reach the window" only when that
+//! holds by construction, and anything it does not recognise keeps its callback. Missing a
+//! filter costs time; a wrong filter would lose an abort, so each one says why it is sound.
+//!
+//! # At translation time: [`insn_cannot_reach_window`]
+//!
+//! An instruction whose loads and stores cannot reach the window gets no memory callback at
+//! all (QEMU then emits no helper call for it, which is the whole cost). A block is
+//! translated once and runs many times, so the decode is free at run time.
+//!
+//! - **SP-based loads and stores** (base register field Rn = 31 in the load/store classes
+//!   listed below, where 31 names SP, never XZR): the stack pointer points at a stack. The
+//!   guest kernel's stacks are task, IRQ and overflow stacks in its own RAM (linear map or
+//!   vmalloc), never an `ioremap` of the `no-map` window; user space follows AAPCS64, whose SP
+//!   is the stack of the thread, and the only way a process reaches the window is a
+//!   `/dev/mem` mapping that it dereferences through a general register (busybox `devmem`
+//!   does `*(volatile u32 *)p = v`). A guest that deliberately moves SP into a mapping of the
+//!   window would escape the check: no kernel or ABI-conforming program does.
+//! - **PC-relative literal loads** (`LDR`/`LDRSW`/`PRFM` literal, integer and SIMD/FP): they
+//!   read the code's own neighbourhood (±1 MiB of the instruction). Code never runs from the
+//!   window: the kernel maps it only through `ioremap` (never executable), and it holds
+//!   device registers, not code.
+//!
+//! Only these encoding classes are decoded (ARMv8-A A64, "Loads and Stores"); in each of them
+//! bits [9:5] are the base register `Xn|SP`:
+//!
+//! | class | match | examples |
+//! |---|---|---|
+//! | load register (literal) | `xx011x00 ...` | `LDR Xt, label`, `LDR Qt, label`, `LDRSW` |
+//! | load/store exclusive, ordered, CAS | `xx001000 ...` | `LDXR`, `STLXR`, `LDAR`, `STLR`, `CASAL` |
+//! | SIMD load/store multiple/single structures | `0x001100 0/1`, `0x001101 0/1` | `LD1`, `ST4`, `LD1R` (incl. post-index) |
+//! | load/store pair (no-alloc, post, offset, pre) | `xx101x0x ...` | `STP`, `LDP`, `LDNP`, `LDPSW`, `STGP`, SIMD `STP Q` |
+//! | load/store register: unscaled, post/pre-index, unprivileged, register offset, atomics, PAC | `xx111x00 ...` | `LDUR`, `STR Xt, [Xn], #8`, `LDTR`, `LDR Xt, [Xn, Xm]`, `LDADD`, `SWP`, `LDAPR`, `LDRAA` |
+//! | load/store register (unsigned immediate) | `xx111x01 ...` | `LDR Xt, [Xn, #imm]`, `STRB`, `LDR Dt, [Xn, #imm]` |
+//!
+//! SVE and SME loads and stores are outside these classes (different op0) and keep their
+//! callbacks, as do the vector-base gathers whose bits [9:5] name a Z register.
+//!
+//! The translation filter is off until the plugin is active (the window holds its reset
+//! image): the first memory callback writes that image, and it must run before the guest's
+//! first window access, so the blocks of the first instructions keep every callback.
+//!
+//! # At run time: [`in_kernel_linear_map`]
+//!
+//! An access whose virtual address is in the arm64 kernel's linear map returns before the
+//! (about 6 ns) `qemu_plugin_get_hwaddr` lookup. Sound because the window is a `no-map`
+//! reserved-memory carve-out: arm64's `map_mem()` skips `MEMBLOCK_NOMAP` regions, so the
+//! linear map has no page of the window, and `ioremap`/`memremap` of a no-map range builds a
+//! vmalloc-range mapping instead (`pfn_is_map_memory()` is false). The range taken is the
+//! logical map of every arm64 layout whose PAGE_END is 0xffff_8000_0000_0000 (4 KiB and
+//! 16 KiB pages with 48-bit or 52-bit VA, the project's kernels are `VA_BITS=52` on a 48-bit
+//! cortex-a55): `0xfff0_0000_0000_0000..0xffff_8000_0000_0000` (the KASAN shadow inside it is
+//! backed by RAM pages, not by the window). With smaller VA sizes (39, 42, 47 bits) the range
+//! is not translatable by TTBR1 at all, so no access there completes and no callback runs.
+//! User space (TTBR0) and the MMU-off boot are below 2^52 and never match.
+
+/// Bits [9:5] of a load/store encoding: the base register (31 = SP in every class decoded).
+fn base_register(insn: u32) -> u32 {
+    (insn >> 5) & 0x1f
+}
+
+/// `LDR`/`LDRSW`/`PRFM` (literal), integer or SIMD&FP: `opc 011 V 00 imm19 Rt`.
+pub fn is_literal_load(insn: u32) -> bool {
+    insn & 0x3b00_0000 == 0x1800_0000
+}
+
+/// A load/store in one of the classes whose bits [9:5] are the base register `Xn|SP` (the
+/// table in the module documentation). Anything else (SVE, SME, system instructions such as
+/// `DC ZVA`, unallocated encodings) answers false.
+pub fn has_base_register(insn: u32) -> bool {
+    // Load/store exclusive and ordered, compare-and-swap: size 001000 ...
+    insn & 0x3f00_0000 == 0x0800_0000
+        // SIMD structures, multiple and single, with and without post-index: 0 Q 00110x x.
+        || insn & 0xbf80_0000 == 0x0c00_0000
+        || insn & 0xbf80_0000 == 0x0c80_0000
+        || insn & 0xbf80_0000 == 0x0d00_0000
+        || insn & 0xbf80_0000 == 0x0d80_0000
+        // Load/store pair, all four addressing forms: opc 101 V 0xx L ...
+        || insn & 0x3a00_0000 == 0x2800_0000
+        // Load/store register, every form (unscaled, pre/post-index, unprivileged, register
+        // offset, atomic memory operations, PAC, unsigned immediate): size 111 V 0x ...
+        || insn & 0x3a00_0000 == 0x3800_0000
+}
+
+/// A load/store whose base register is SP.
+pub fn is_sp_based(insn: u32) -> bool {
+    has_base_register(insn) && base_register(insn) == 31
+}
+
+/// True when no load or store of this A64 instruction can reach the window: it needs no
+/// memory callback. See the module documentation for why.
+pub fn insn_cannot_reach_window(insn: u32) -> bool {
+    is_literal_load(insn) || is_sp_based(insn)
+}
+
+/// The same decision from the bytes QEMU gives for an instruction (`qemu_plugin_insn_data`):
+/// anything but exactly 4 bytes keeps its callback.
+pub fn bytes_cannot_reach_window(bytes: &[u8]) -> bool {
+    match <[u8; 4]>::try_from(bytes) {
+        Ok(word) => insn_cannot_reach_window(u32::from_le_bytes(word)),
+        Err(_) => false,
+    }
+}
+
+/// Start of the arm64 kernel's logical (linear) map with 52-bit VA; with 48-bit VA it starts
+/// at 0xffff_0000_0000_0000 and the part below is untranslatable.
+pub const LINEAR_MAP_START: u64 = 0xfff0_0000_0000_0000;
+/// PAGE_END of every arm64 layout with VA_BITS_MIN = 48: modules and vmalloc (where
+/// `ioremap` puts the window) start here.
+pub const LINEAR_MAP_END: u64 = 0xffff_8000_0000_0000;
+
+/// Is `vaddr` in the kernel's linear map, which never maps the window? Hot path: one
+/// subtraction and one compare.
+#[inline]
+pub fn in_kernel_linear_map(vaddr: u64) -> bool {
+    vaddr.wrapping_sub(LINEAR_MAP_START) < LINEAR_MAP_END - LINEAR_MAP_START
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real encodings (as assembled by GNU as for aarch64) with the expected answer of
+    /// `insn_cannot_reach_window`.
+    const CASES: &[(u32, &str, bool)] = &[
+        // Load/store register, unsigned immediate.
+        (0xf94007e0, "ldr x0, [sp, #8]", true),
+        (0xf9000be1, "str x1, [sp, #16]", true),
+        (0xb9400001, "ldr w1, [x0]", false),
+        (0xb90000a3, "str w3, [x5]", false),
+        (0x394003e0, "ldrb w0, [sp]", true),
+        (0x39400020, "ldrb w0, [x1]", false),
+        (0x79400fe2, "ldrh w2, [sp, #6]", true),
+        (0xfd4007e0, "ldr d0, [sp, #8]", true),
+        (0xfd400420, "ldr d0, [x1, #8]", false),
+        (0x3dc003e0, "ldr q0, [sp]", true),
+        (0xf98003e0, "prfm pldl1keep, [sp]", true),
+        // Pre/post-index and unscaled.
+        (0xf81f0fe0, "str x0, [sp, #-16]!", true),
+        (0xf84107e0, "ldr x0, [sp], #16", true),
+        (0xf8008420, "str x0, [x1], #8", false),
+        (0xf8408c20, "ldr x0, [x1, #8]!", false),
+        (0xf85f83e0, "ldur x0, [sp, #-8]", true),
+        (0xb85fc020, "ldur w0, [x1, #-4]", false),
+        (0xf8408be0, "ldtr x0, [sp, #8]", true),
+        (0xb8400820, "ldtr w0, [x1]", false),
+        // Register offset.
+        (0xf8626be0, "ldr x0, [sp, x2]", true),
+        (0xf8627820, "ldr x0, [x1, x2, lsl #3]", false),
+        (0x3862c820, "ldrb w0, [x1, w2, sxtw]", false),
+        // Pairs, every addressing form, integer and SIMD.
+        (0xa9bf7bfd, "stp x29, x30, [sp, #-16]!", true),
+        (0xa8c17bfd, "ldp x29, x30, [sp], #16", true),
+        (0xa9410fe2, "ldp x2, x3, [sp, #16]", true),
+        (0xa9000c22, "stp x2, x3, [x1]", false),
+        (0xa8810c22, "stp x2, x3, [x1], #16", false),
+        (0xa9c10c22, "ldp x2, x3, [x1, #16]!", false),
+        (0xa8400c22, "ldnp x2, x3, [x1]", false),
+        (0xa84007e0, "ldnp x0, x1, [sp]", true),
+        (0x694007e0, "ldpsw x0, x1, [sp]", true),
+        (0xad0007e0, "stp q0, q1, [sp]", true),
+        (0xad400420, "ldp q0, q1, [x1]", false),
+        (0x6d0007e0, "stp d0, d1, [sp]", true),
+        // Literal loads.
+        (0x58000449, "ldr x9, 40080088", true),
+        (0x18000324, "ldr w4, 40080080", true),
+        (0x98000040, "ldrsw x0, .+8", true),
+        (0x9c000040, "ldr q0, .+8", true),
+        (0x5c000040, "ldr d0, .+8", true),
+        (0xd8000040, "prfm pldl1keep, .+8", true),
+        // Exclusive, ordered, compare-and-swap.
+        (0xc85f7c20, "ldxr x0, [x1]", false),
+        (0xc85f7fe0, "ldxr x0, [sp]", true),
+        (0xc8027c20, "stxr w2, x0, [x1]", false),
+        (0x885ffc20, "ldaxr w0, [x1]", false),
+        (0xc8dffc20, "ldar x0, [x1]", false),
+        (0xc89ffc20, "stlr x0, [x1]", false),
+        (0xc89fffe0, "stlr x0, [sp]", true),
+        (0xc8e0fc22, "casal x0, x2, [x1]", false),
+        (0xc87f0420, "ldxp x0, x1, [x1]", false),
+        // Atomic memory operations and RCpc.
+        (0xf8200022, "ldadd x0, x2, [x1]", false),
+        (0xf82003e2, "ldadd x0, x2, [sp]", true),
+        (0xb8e08022, "swpal w0, w2, [x1]", false),
+        (0xf8bfc020, "ldapr x0, [x1]", false),
+        (0xf8bfc3e0, "ldapr x0, [sp]", true),
+        // SIMD structures.
+        (0x4c407020, "ld1 {v0.16b}, [x1]", false),
+        (0x4c4073e0, "ld1 {v0.16b}, [sp]", true),
+        (0x4cdf7020, "ld1 {v0.16b}, [x1], #16", false),
+        (0x4c002020, "st1 {v0.16b-v3.16b}, [x1]", false),
+        (0x0d40c020, "ld1r {v0.8b}, [x1]", false),
+        (0x4d0003e0, "st1 {v0.b}[8], [sp]", true),
+        (0x0ddfc3e0, "ld1r {v0.8b}, [sp], #1", true),
+        // Not loads/stores, or not decoded: keep the callback.
+        (0x910003fd, "mov x29, sp", false),
+        (0xd65f03c0, "ret", false),
+        (0xd4000002, "hvc #0", false),
+        (0xd50b7420, "dc zva, x0", false),
+        (0xd503201f, "nop", false),
+        (0xa5e0a3e0, "ld1d {z0.d}, p0/z, [sp] (SVE)", false),
+        (
+            0xc5a0c3e0,
+            "ld1d {z0.d}, p0/z, [z31.d] (SVE gather, Zn = 31)",
+            false,
+        ),
+        (0xe5e0e3e0, "st1d {z0.d}, p0, [sp] (SVE)", false),
+    ];
+
+    #[test]
+    fn real_encodings() {
+        for &(insn, text, expected) in CASES {
+            assert_eq!(
+                insn_cannot_reach_window(insn),
+                expected,
+                "{insn:#010x} {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn literal_and_sp_are_told_apart() {
+        assert!(is_literal_load(0x58000449));
+        assert!(
+            !is_sp_based(0x58000449),
+            "a literal load has no base register"
+        );
+        assert!(is_sp_based(0xa9bf7bfd));
+        assert!(!is_literal_load(0xa9bf7bfd));
+        // Rn = 31 in a class where 31 is no base register is not an SP access.
+        assert!(!has_base_register(0xc5a0c3e0));
+    }
+
+    #[test]
+    fn every_base_register_but_sp_keeps_its_callback() {
+        // ldr x0, [xN, #8] for N = 0..31 and stp x2, x3, [xN]
+        for n in 0..32u32 {
+            let ldr = 0xf9400400 | (n << 5);
+            let stp = 0xa9000c02 | (n << 5);
+            assert_eq!(insn_cannot_reach_window(ldr), n == 31, "ldr base {n}");
+            assert_eq!(insn_cannot_reach_window(stp), n == 31, "stp base {n}");
+        }
+    }
+
+    #[test]
+    fn bytes_are_little_endian_words() {
+        assert!(bytes_cannot_reach_window(&0xa9bf7bfdu32.to_le_bytes()));
+        assert!(!bytes_cannot_reach_window(&0xb90000a3u32.to_le_bytes()));
+        assert!(!bytes_cannot_reach_window(&[0xfd, 0x7b, 0xbf]));
+        assert!(!bytes_cannot_reach_window(&[]));
+    }
+
+    #[test]
+    fn linear_map_bounds() {
+        // 48-bit linear map, 52-bit linear map.
+        assert!(in_kernel_linear_map(0xffff_0000_4000_0000));
+        assert!(in_kernel_linear_map(0xffff_7fff_ffff_ffff));
+        assert!(in_kernel_linear_map(0xfff0_0000_0000_0000));
+        // ioremap/vmalloc, the kernel image, fixmap: still checked.
+        assert!(!in_kernel_linear_map(0xffff_8000_0000_0000));
+        assert!(!in_kernel_linear_map(0xffff_8000_8001_0000));
+        assert!(!in_kernel_linear_map(0xffff_ffff_ffff_f000));
+        // User space, MMU-off physical addresses (the window itself).
+        assert!(!in_kernel_linear_map(0x7fff_f000));
+        assert!(!in_kernel_linear_map(0x0000_ffff_f7ff_f000));
+        assert!(!in_kernel_linear_map(0xffef_ffff_ffff_ffff));
+    }
+}
