@@ -64,6 +64,12 @@ touched_files() { # patch files -> the paths they modify
     for p in "$@"; do sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p"; done | sort -u
 }
 
+# Give the listed paths (one per line on stdin, relative to dir) a fresh mtime, so that
+# make recompiles what depends on them.
+refresh_mtimes() { # dir
+    (cd "$1" && sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
+}
+
 # Make src-<name> = pristine + patches. Rebuilt only when the patch stack changes; every
 # file the old or the new stack touched gets a fresh mtime so make recompiles it.
 prepare_tree() { # name patch-paths...
@@ -88,8 +94,7 @@ prepare_tree() { # name patch-paths...
         fi
     done
     touched_files "$@" >"$src.partial/.rzgate-files"
-    (cd "$src.partial" && { echo "$old_files"; cat .rzgate-files; } | sort -u | while read -r f; do
-        [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
+    { echo "$old_files"; cat "$src.partial/.rzgate-files"; } | refresh_mtimes "$src.partial"
     echo "$stamp" >"$src.partial/.rzgate-stamp"
     mv "$src.partial" "$src"
 }
@@ -118,8 +123,8 @@ build_variant() { # name patch-paths...
         # The seed's objects may be newer than this tree's patched files: every file
         # either patch stack touches must look changed, or make would keep the seed's
         # objects for them.
-        (cd "$WORK/src-$dir" && cat .rzgate-files "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
-            sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
+        cat "$WORK/src-$dir/.rzgate-files" "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
+            refresh_mtimes "$WORK/src-$dir"
     fi
     mkdir -p "$ROOT$build"
     local kmake="make -s -C /work/linux O=/work/build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j$JOBS"

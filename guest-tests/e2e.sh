@@ -172,21 +172,15 @@ boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
         --out "$E2E/$name" "$@" >"$E2E/$name.log" 2>&1
 }
 
-t_hung_guest_is_an_error_with_console_tail() {
-    boot_cell hang selftest-hang --timeout 20 && { echo "a hung guest passed"; return 1; }
-    local c=$E2E/hang/cells/upstream/selftest-hang/cell.json
+guest_failure_is_an_error() { # test timeout-s word-in-error text-in-console-tail
+    boot_cell "$1" "$1" --timeout "$2" && { echo "$1 passed"; return 1; }
+    local c=$E2E/$1/cells/upstream/$1/cell.json
     json "$c" "r['outcome']" | grep -qx error || { echo "outcome is not error"; return 1; }
-    json "$c" "r['error']" | grep -qi timeout || { echo "the error does not say timeout: $(json "$c" "r['error']")"; return 1; }
-    json "$c" "r['console_tail']" | grep -q "hanging on purpose" || { echo "no console tail"; return 1; }
+    json "$c" "r['error']" | grep -qi "$3" || { echo "the error does not say $3: $(json "$c" "r['error']")"; return 1; }
+    json "$c" "r['console_tail']" | grep -q "$4" || { echo "the console tail lacks '$4'"; return 1; }
 }
-
-t_panicking_guest_is_an_error_with_console_tail() {
-    boot_cell panic selftest-panic --timeout 60 && { echo "a panicking guest passed"; return 1; }
-    local c=$E2E/panic/cells/upstream/selftest-panic/cell.json
-    json "$c" "r['outcome']" | grep -qx error || { echo "outcome is not error"; return 1; }
-    json "$c" "r['error']" | grep -qi panic || { echo "the error does not say panic: $(json "$c" "r['error']")"; return 1; }
-    json "$c" "r['console_tail']" | grep -q "Attempted to kill init" || { echo "no panic in the console tail"; return 1; }
-}
+t_hung_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-hang 20 timeout "hanging on purpose"; }
+t_panicking_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-panic 60 panic "Attempted to kill init"; }
 
 t_missing_toolchain_is_named() {
     local out
