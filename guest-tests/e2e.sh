@@ -98,6 +98,30 @@ t_prefix_tsu_unbind_root_abort() {
     echo "$root" | grep -q "devm_thermal_of_zone_release" || { echo "call chain lacks devm_thermal_of_zone_release: $root"; return 1; }
 }
 
+# The plugin sees window accesses made from user space: in each kernel's
+# user-space-access cell of the matrix, devmem's EL0 read of the gated ADM0 is an abort
+# whose pc is a user-space address (below the kernel's 0xffff... half).
+t_user_space_access_aborts_at_el0() {
+    local k ev found
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    for k in $(json "$MATRIX_REPORT" "' '.join(sorted({c['kernel'] for c in r['cells'] if c['test']=='user-space-access'}))"); do
+        ev=$OUT/matrix/cells/$k/user-space-access/events.jsonl
+        [ -f "$ev" ] || { echo "no events file $ev"; return 1; }
+        found=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["type"] == "abort" and e["pc"] < 0x0001000000000000:
+        print("%s %s pc=%#x step=%d" % (e["register"], e["access"], e["pc"], e["step"]))
+        break
+' "$ev") || { echo "$ev: unreadable"; return 1; }
+        [ -n "$found" ] || { echo "$k/user-space-access: no abort with a user-space pc in $ev"; return 1; }
+        echo "$found" | grep -q "^ADM0 read " || { echo "$k/user-space-access: the user-space abort is not the ADM0 read: $found"; return 1; }
+        echo "$found" | grep -q " step=0$" && { echo "$k/user-space-access: the user-space abort names no step: $found"; return 1; }
+    done
+    [ -n "${k:-}" ] || { echo "no user-space-access cell in $MATRIX_REPORT"; return 1; }
+}
+
 t_halt_policy_stops_at_first_abort() {
     run_cells "$E2E/halt" --kernels prefix --tests adc-unbind --on-abort halt
     local r=$E2E/halt/report.json

@@ -2,7 +2,14 @@
 # N times; `step` marks what it is about to do, on the console and in the plugin's
 # mailbox, so that every abort is attributed to the step that caused it.
 
-RZGATE_MAILBOX_STEP=0x7ffff000   # docs/contracts.md: mailbox STEP register
+# docs/contracts.md "Mailbox": STEP is the first word of the mailbox page at this guest
+# address, exported by the kernel's mmio-sram driver; Linux names both the platform device
+# and its export file "<address>.sram".
+RZGATE_MAILBOX=7ffff000
+RZGATE_MAILBOX_DEV=/sys/bus/platform/devices/$RZGATE_MAILBOX.sram
+RZGATE_MAILBOX_STEP=$RZGATE_MAILBOX_DEV/$RZGATE_MAILBOX.sram
+# socs/r9a08g045.yaml bus_error: what a read of a gated module returns.
+RZGATE_BUS_ERROR=0xffffffff
 RZGATE_TEST=""
 RZGATE_LOOPS=20
 RZGATE_TEMP_MC=25000
@@ -76,10 +83,43 @@ check() {
     fi
 }
 
+# Power off at once. poweroff -f does not wait for the UART: without a drain the last
+# lines are lost. stty sets the (unchanged) attributes with TCSADRAIN, which returns once
+# the tty is empty.
+rzgate_poweroff() {
+    stty -F /dev/console "$(stty -F /dev/console -g)"
+    poweroff -f
+}
+
+# Why the mailbox export is missing, for the console.
+mailbox_missing() {
+    if [ ! -e "$RZGATE_MAILBOX_DEV" ]; then
+        echo "no platform device $RZGATE_MAILBOX.sram (the DT has no mmio-sram node sram@$RZGATE_MAILBOX)"
+    elif [ ! -e "$RZGATE_MAILBOX_DEV/driver" ]; then
+        echo "$RZGATE_MAILBOX.sram is not bound to a driver (CONFIG_SRAM off?)"
+    else
+        echo "$RZGATE_MAILBOX.sram is bound but has no export $RZGATE_MAILBOX_STEP (no child partition with export;?)"
+    fi
+}
+
+# The step number goes to the mailbox through the kernel: a write to the sram export is
+# memcpy_toio into the window, so user space never maps the window for a step. Without
+# the mailbox no abort could name its step: the cell stops here, without `# rzgate-done`,
+# which makes it an error.
 step() {
     RZGATE_STEP=$((RZGATE_STEP + 1))
     echo "# rzgate-step $RZGATE_STEP $RZGATE_TEST: $*"
-    devmem "$RZGATE_MAILBOX_STEP" 32 "$RZGATE_STEP"
+    n=$RZGATE_STEP
+    # STEP as 4 little-endian bytes, written with octal escapes (they may be NUL).
+    le=$(printf '\\%03o\\%03o\\%03o\\%03o' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))
+    if [ ! -f "$RZGATE_MAILBOX_STEP" ]; then
+        echo "# rzgate-fatal: step $n: cannot write the mailbox: $(mailbox_missing)"
+        rzgate_poweroff
+    fi
+    if ! err=$(printf "$le" 2>&1 >"$RZGATE_MAILBOX_STEP"); then
+        echo "# rzgate-fatal: step $n: writing $RZGATE_MAILBOX_STEP failed: $err"
+        rzgate_poweroff
+    fi
 }
 
 # The platform device whose DT node carries compatible $1 (the name sysfs gives it).

@@ -224,6 +224,32 @@ fn mailbox_step_emits_a_marker_and_is_carried_by_later_events() {
     assert_eq!(sim.aborts()[0].step, 5);
 }
 
+/// The guest's sysfs write to the exported mailbox partition: memcpy_toio of 4 bytes at an
+/// 8-aligned address is four byte stores, lowest address first.
+#[test]
+fn four_byte_stores_of_a_le_u32_set_step_and_report_it() {
+    let mut sim = common::sim();
+    sim.write32(0x7fff_f000, 0x1ff);
+    let step: u32 = 0x0302_0100 | 0x200;
+    for (i, b) in step.to_le_bytes().into_iter().enumerate() {
+        sim.write(0x7fff_f000 + i as u64, 1, b.into());
+    }
+    assert_eq!(sim.peek(0x7fff_f000, 4), u64::from(step));
+    assert_eq!(sim.bus.step(), step);
+    let markers: Vec<u32> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Marker { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(markers.len(), 5, "one marker per store: {markers:x?}");
+    assert_eq!(markers.last(), Some(&step));
+    sim.read32(ADC);
+    assert_eq!(sim.aborts()[0].step, step);
+}
+
 #[test]
 fn start_and_summary_events() {
     let mut bus = rzgate_core::Bus::new(common::soc(), &Default::default());

@@ -319,3 +319,78 @@ fn load_of_a_missing_file_names_it() {
         other => panic!("{other:?}"),
     }
 }
+
+const MAILBOX_DT: &str = "      sram_export: mailbox-sram\n";
+
+#[test]
+fn sram_export_with_a_unit_address() {
+    let t = mutate(MAILBOX_DT, "      sram_export: mailbox-sram@0\n");
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.sram_export: ",
+        "`mailbox-sram@0` is not a valid DT node name",
+    );
+}
+
+#[test]
+fn sram_export_without_the_mmio_sram_compatible() {
+    let t = mutate(
+        "compatible: [\"mmio-sram\"]",
+        "compatible: [\"rzgate,mailbox\"]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.compatible: ",
+        "sram_export needs `mmio-sram`",
+    );
+}
+
+#[test]
+fn sram_export_with_a_generated_property() {
+    let t = mutate(
+        MAILBOX_DT,
+        "      sram_export: mailbox-sram\n      properties: [\"ranges\"]\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.properties[0]: ",
+        "`ranges` is generated for sram_export",
+    );
+    let t = mutate(
+        MAILBOX_DT,
+        "      sram_export: mailbox-sram\n      properties: [\"#size-cells = <2>\"]\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.properties[0]: ",
+        "`#size-cells` is generated for sram_export",
+    );
+}
+
+#[test]
+fn sram_export_with_channel_nodes() {
+    let t = mutate(
+        MAILBOX_DT,
+        "      sram_export: mailbox-sram\n      channel_nodes: true\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.channel_nodes: ",
+        "cannot be combined with sram_export",
+    );
+}
+
+#[test]
+fn sram_export_larger_than_one_size_cell() {
+    let t = mutate("  size: 0x02000000\n", "  size: 0x200000000\n");
+    let t = t.replacen(
+        "    base: 0x11fff000\n    size: 0x1000\n",
+        "    base: 0x11fff000\n    size: 0x100000000\n",
+        1,
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.mailbox.dt.sram_export: ",
+        "does not fit the partition's one size cell",
+    );
+}

@@ -114,6 +114,19 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
         for p in &dt.properties {
             let _ = writeln!(s, "\t\t{};", p.trim());
         }
+        if let Some(child) = &dt.sram_export {
+            // no-memory-wc: a plain (device) ioremap, so each store of the sysfs write
+            // reaches the window as the kernel issued it.
+            let _ = writeln!(s, "\t\tno-memory-wc;");
+            let _ = writeln!(s, "\t\t#address-cells = <1>;");
+            let _ = writeln!(s, "\t\t#size-cells = <1>;");
+            let _ = writeln!(s, "\t\tranges = <0 {} 0x{:x}>;", cells64(guest), dev.size);
+            let _ = writeln!(s);
+            let _ = writeln!(s, "\t\t{child}@0 {{");
+            let _ = writeln!(s, "\t\t\treg = <0 0x{:x}>;", dev.size);
+            let _ = writeln!(s, "\t\t\texport;");
+            let _ = writeln!(s, "\t\t}};");
+        }
         if dt.channel_nodes {
             for ch in 0..dev.channels {
                 let _ = writeln!(s);

@@ -20,6 +20,11 @@ use crate::tsu::TsuLayout;
 
 pub use spec::TripKind;
 
+/// The compatible of Linux's generic SRAM driver, which exports `sram_export` partitions.
+const SRAM_COMPATIBLE: &str = "mmio-sram";
+/// Properties the generator writes for a `sram_export` node.
+const SRAM_GENERATED: [&str; 4] = ["#address-cells", "#size-cells", "ranges", "no-memory-wc"];
+
 /// Where the SoC's peripheral block sits in the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Window {
@@ -192,6 +197,9 @@ pub struct DtNode {
     pub io_channel_names: Vec<String>,
     pub module_clock_cell: Option<u32>,
     pub channel_nodes: bool,
+    /// `mmio-sram`: name of the one child partition that covers the device and is
+    /// exported to sysfs (`<phys>.sram`).
+    pub sram_export: Option<String>,
     pub properties: Vec<String>,
 }
 
@@ -1178,6 +1186,9 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(child) = &dt.sram_export {
+            self.sram_export(path, dt, child, &node_ok)?;
+        }
         Ok(DtNode {
             node: dt.node.clone(),
             label: dt.label.clone(),
@@ -1192,8 +1203,50 @@ impl Validator<'_> {
             io_channel_names: dt.io_channel_names.clone(),
             module_clock_cell: dt.module_clock_cell,
             channel_nodes: dt.channel_nodes,
+            sram_export: dt.sram_export.clone(),
             properties: dt.properties.clone(),
         })
+    }
+
+    /// `sram_export` makes the node an `mmio-sram` whose cells, `ranges` and
+    /// `no-memory-wc` the generator writes; the YAML must not fight it.
+    fn sram_export(
+        &self,
+        path: &str,
+        dt: &spec::DtSpec,
+        child: &str,
+        node_ok: &dyn Fn(&str) -> bool,
+    ) -> Res<()> {
+        if !node_ok(child) {
+            return Err(self.err(
+                format!("{path}.sram_export"),
+                format!(
+                    "`{child}` is not a valid DT node name (expected the partition's name without a unit address, e.g. mailbox-sram)"
+                ),
+            ));
+        }
+        if !dt.compatible.iter().any(|c| c == SRAM_COMPATIBLE) {
+            return Err(self.err(
+                format!("{path}.compatible"),
+                format!("sram_export needs `{SRAM_COMPATIBLE}` in compatible (the driver that exports the partition binds to it)"),
+            ));
+        }
+        if dt.channel_nodes {
+            return Err(self.err(
+                format!("{path}.channel_nodes"),
+                "cannot be combined with sram_export (both define the child nodes)",
+            ));
+        }
+        for (i, p) in dt.properties.iter().enumerate() {
+            let name = p.split('=').next().unwrap_or("").trim();
+            if SRAM_GENERATED.contains(&name) {
+                return Err(self.err(
+                    format!("{path}.properties[{i}]"),
+                    format!("`{name}` is generated for sram_export; remove it"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn dt_labels(&self, devices: &[Device], extal: &Extal, zones: &[spec::ZoneSpec]) -> Res<()> {
@@ -1261,6 +1314,15 @@ impl Validator<'_> {
                     }
                     Some(_) => {}
                 }
+            }
+            if dt.sram_export.is_some() && u32::try_from(d.size).is_err() {
+                return Err(self.err(
+                    format!("{path}.sram_export"),
+                    format!(
+                        "device size {} does not fit the partition's one size cell",
+                        hex(d.size)
+                    ),
+                ));
             }
             if d.spi.is_some() && dt.irq_flags.is_none() {
                 return Err(self.err(

@@ -185,6 +185,8 @@ pub struct DtSpec {
     #[serde(default)]
     pub channel_nodes: bool,
     #[serde(default)]
+    pub sram_export: Option<String>,
+    #[serde(default)]
     pub properties: Vec<String>,
 }
 
