@@ -151,6 +151,11 @@ impl SymbolMap {
         let Some(first) = self.symbols.first() else {
             return outside(format!("{shown_addr:#x}: no symbol map"));
         };
+        // Below a kernel in the upper half, bit 55 clear selects TTBR0: user space (a
+        // test's own devmem, say).
+        if lookup_addr < first.addr && lookup_addr & (1 << 55) == 0 && first.addr & (1 << 55) != 0 {
+            return outside(format!("{shown_addr:#x} is a user-space (EL0) address"));
+        }
         if lookup_addr < first.addr {
             return outside(format!(
                 "{shown_addr:#x} is below the first text symbol ({} at {:#x})",
@@ -194,6 +199,18 @@ ffff800080010300 T _etext
 ffff800080020000 D some_data
 ffff800080020100 R __start_rodata
 ";
+
+    #[test]
+    fn user_space_addresses_are_named_as_such() {
+        let map = SymbolMap::parse(MAP);
+        let s = map.symbolize(0x0000_aaaa_c0de_0010);
+        assert_eq!(s.function, None);
+        assert_eq!(s.text, "0xaaaac0de0010");
+        assert!(
+            s.note.as_deref().unwrap().contains("user-space (EL0)"),
+            "{s:?}"
+        );
+    }
 
     #[test]
     fn maps_to_nearest_symbol_at_or_below() {

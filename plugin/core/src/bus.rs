@@ -705,6 +705,7 @@ impl Bus {
             temp_c: cfg.temp_c,
             adc: cfg.adc,
             faults: cfg.faults.clone(),
+            user_space: cfg.user_space,
         }
     }
 

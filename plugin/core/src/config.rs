@@ -49,6 +49,38 @@ impl FromStr for AbortPolicy {
     }
 }
 
+/// When the plugin starts instrumenting user space (docs/contracts.md "Plugin arguments").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserSpace {
+    /// From the first page-table entry that gives EL0 access to the window (user space
+    /// cannot reach it before).
+    #[default]
+    Watch,
+    /// From the start.
+    Always,
+}
+
+impl UserSpace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserSpace::Watch => "watch",
+            UserSpace::Always => "always",
+        }
+    }
+}
+
+impl FromStr for UserSpace {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "watch" => Ok(UserSpace::Watch),
+            "always" => Ok(UserSpace::Always),
+            _ => Err("expected watch or always".into()),
+        }
+    }
+}
+
 /// Injectable faults (docs/contracts.md "Faults").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
@@ -129,6 +161,7 @@ pub struct PluginConfig {
     pub adc: [u16; 8],
     pub faults: Vec<Fault>,
     pub symbols: Option<PathBuf>,
+    pub user_space: UserSpace,
 }
 
 /// What the device models need from the configuration.
@@ -160,7 +193,7 @@ impl ModelConfig {
 pub enum ConfigError {
     #[error("rzgate: argument `{arg}` is not key=value (expected e.g. soc=socs/r9a08g045.yaml)")]
     NotKeyValue { arg: String },
-    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols)")]
+    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols, user_space)")]
     UnknownKey { key: String },
     #[error("rzgate: argument `{key}` given twice (expected once)")]
     Duplicate { key: String },
@@ -213,6 +246,7 @@ impl PluginConfig {
         let mut adc = [DEFAULT_ADC; 8];
         let mut faults = Vec::new();
         let mut symbols = None;
+        let mut user_space = UserSpace::default();
 
         for arg in args {
             let arg = arg.as_ref();
@@ -222,8 +256,15 @@ impl PluginConfig {
                 });
             };
             let key = key.trim();
-            const KEYS: [&str; 7] = [
-                "soc", "events", "on_abort", "temp", "adc", "faults", "symbols",
+            const KEYS: [&str; 8] = [
+                "soc",
+                "events",
+                "on_abort",
+                "temp",
+                "adc",
+                "faults",
+                "symbols",
+                "user_space",
             ];
             if !KEYS.contains(&key) {
                 return Err(ConfigError::UnknownKey {
@@ -260,6 +301,9 @@ impl PluginConfig {
                 }
                 "on_abort" => {
                     on_abort = value.parse().map_err(|e: String| bad(key, value, e))?;
+                }
+                "user_space" => {
+                    user_space = value.parse().map_err(|e: String| bad(key, value, e))?;
                 }
                 "temp" => {
                     let (lo, hi) = TEMP_RANGE_C;
@@ -330,6 +374,7 @@ impl PluginConfig {
             adc,
             faults,
             symbols,
+            user_space,
         })
     }
 
@@ -358,6 +403,16 @@ mod tests {
         assert_eq!(c.adc, [0x400; 8]);
         assert!(c.faults.is_empty());
         assert_eq!(c.symbols, None);
+        assert_eq!(c.user_space, UserSpace::Watch);
+    }
+
+    #[test]
+    fn bad_user_space_is_rejected_by_name() {
+        let m = message(&["soc=s", "events=e", "user_space=never"]);
+        assert!(
+            m.contains("`user_space`") && m.contains("watch or always"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -370,8 +425,10 @@ mod tests {
             "adc=1:0x2:4095",
             "faults=adc-sresb-stuck:cpg-clkmon-stuck-adc",
             "symbols=System.map",
+            "user_space=always",
         ])
         .expect("valid");
+        assert_eq!(c.user_space, UserSpace::Always);
         assert_eq!(c.on_abort, AbortPolicy::Serror);
         assert_eq!(c.temp_c, -12.3);
         assert_eq!(c.adc, [1, 2, 4095, 0x400, 0x400, 0x400, 0x400, 0x400]);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{AbortPolicy, Fault};
+use crate::config::{AbortPolicy, Fault, UserSpace};
 use crate::soc::Window;
 
 /// One line of the event file; `"type"` comes first.
@@ -21,6 +21,8 @@ pub enum Event {
         temp_c: f64,
         adc: [u16; 8],
         faults: Vec<Fault>,
+        /// When user space is instrumented (`user_space=`).
+        user_space: UserSpace,
     },
     /// The guest wrote the mailbox STEP register.
     Marker {
@@ -362,8 +364,10 @@ mod tests {
             temp_c: 25.0,
             adc: [0x400; 8],
             faults: vec![Fault::CpgClkmonStuckAdc],
+            user_space: UserSpace::Watch,
         };
         let json = s.to_json();
+        assert!(json.contains("\"user_space\":\"watch\""), "{json}");
         assert!(json.starts_with("{\"type\":\"start\",\"seq\":0,\"soc\":\"r9a08g045\",\"window\":{\"guest_base\":2113929216,"), "{json}");
         assert!(
             json.contains("\"on_abort\":\"continue\",\"temp_c\":25.0"),

@@ -62,7 +62,8 @@ struct qemu_plugin_register {
 const QEMU_PLUGIN_CB_R_REGS: c_int = 1;
 const QEMU_PLUGIN_CB_RW_REGS_PC: c_int = 3;
 /// `enum qemu_plugin_mem_rw`
-const QEMU_PLUGIN_MEM_RW: c_int = 3;
+const QEMU_PLUGIN_MEM_R: c_int = 1;
+const QEMU_PLUGIN_MEM_W: c_int = 2;
 /// `enum qemu_plugin_hwaddr_operation_result`
 const QEMU_PLUGIN_HWADDR_OPERATION_OK: c_int = 0;
 /// `enum qemu_plugin_mem_value_type`
@@ -142,6 +143,7 @@ type MemoryCallback = extern "C" fn(
     userdata: *mut c_void,
 );
 type ExitCallback = extern "C" fn(userdata: *mut c_void);
+type ResetCallback = extern "C" fn(id: qemu_plugin_id_t);
 
 // Resolved at dlopen time from QEMU's executable and the glib it links.
 extern "C" {
@@ -167,6 +169,10 @@ extern "C" {
         rw: c_int,
         userdata: *mut c_void,
     );
+    /// Unregisters every callback of the plugin and flushes the translated code, in a safe
+    /// context (all vCPUs out of guest code) at the next block boundary; then calls `cb`.
+    fn qemu_plugin_reset(id: qemu_plugin_id_t, cb: ResetCallback);
+    fn qemu_plugin_tb_vaddr(tb: *const qemu_plugin_tb) -> u64;
     fn qemu_plugin_tb_n_insns(tb: *const qemu_plugin_tb) -> usize;
     fn qemu_plugin_tb_get_insn(tb: *const qemu_plugin_tb, idx: usize) -> *mut qemu_plugin_insn;
     fn qemu_plugin_insn_vaddr(insn: *const qemu_plugin_insn) -> u64;
@@ -201,6 +207,8 @@ extern "C" {
 pub static qemu_plugin_version: c_int = 7;
 
 static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+/// For `qemu_plugin_reset`.
+static PLUGIN_ID: OnceLock<qemu_plugin_id_t> = OnceLock::new();
 
 /// Per vCPU (by index): the register handles an abort reads (and `serror` writes). Taken at
 /// vCPU init, used only on aborts and gate changes, so a plain mutex is enough.
@@ -281,14 +289,46 @@ unsafe fn install(
     if PLUGIN.set(plugin).is_err() {
         return Err(InstallError::LoadedTwice);
     }
+    let _ = PLUGIN_ID.set(id);
+    register_callbacks(id);
+    log(&format!("rzgate: loaded with {}", arguments.join(",")));
+    Ok(())
+}
+
+fn register_callbacks(id: qemu_plugin_id_t) {
     // SAFETY: registering callbacks of the declared v7 types, with no userdata.
     unsafe {
         qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init, std::ptr::null_mut());
         qemu_plugin_register_vcpu_tb_trans_cb(id, on_translation, std::ptr::null_mut());
         qemu_plugin_register_atexit_cb(id, on_exit, std::ptr::null_mut());
     }
-    log(&format!("rzgate: loaded with {}", arguments.join(",")));
-    Ok(())
+}
+
+/// User space can reach the window from now on: have QEMU drop every translated block
+/// (user space's were translated without callbacks) and translate them again. QEMU does it
+/// with all vCPUs stopped, before any of them starts its next block: the store that made
+/// the window reachable is in kernel code that still has to finish and return to user space
+/// before a user access can use it.
+fn retranslate_everything() {
+    if let Some(&id) = PLUGIN_ID.get() {
+        // SAFETY: called from a vCPU callback with the id QEMU gave at install.
+        unsafe { qemu_plugin_reset(id, on_reset) };
+    }
+}
+
+/// The reset unregistered every callback (atexit included) after flushing the code cache;
+/// register them again, in the same safe context. The argument is not used: QEMU 11.1.3
+/// passes something other than the plugin's id here (measured: a heap address, where
+/// install got a hash), and registering with it makes QEMU dereference a failed lookup.
+extern "C" fn on_reset(_unreliable_id: qemu_plugin_id_t) {
+    guarded("reset", || {
+        if let Some(&id) = PLUGIN_ID.get() {
+            register_callbacks(id);
+        }
+        log(
+            "rzgate: user space can reach the window: its code is translated again, with callbacks",
+        );
+    });
 }
 
 // ---- callbacks -----------------------------------------------------------------------------
@@ -321,11 +361,13 @@ extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
     });
 }
 
-/// Every instruction whose loads and stores may reach the window gets a memory callback; its
-/// userdata is the instruction's address, so the PC of an access costs nothing at run time.
-/// SP-based and PC-relative literal loads and stores get none ([`filter`] says why that is
-/// sound). Until the plugin is active every instruction keeps its callback: the first one
-/// to run writes the window's reset image, before the guest's first window access.
+/// Every instruction whose loads and stores may reach the window gets memory callbacks, one
+/// for its loads and one for its stores; their userdata is the instruction's address, so the
+/// PC of an access costs nothing at run time. SP-based and PC-relative literal loads and
+/// stores get none, nor does a lower-half (user) block while user space cannot reach the
+/// window ([`filter`] says why both are sound). Until the plugin is active every instruction
+/// keeps its callbacks: the first one to run writes the window's reset image, before the
+/// guest's first window access.
 extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
     guarded("translation", || {
         let Some(plugin) = PLUGIN.get().filter(|plugin| !plugin.is_stopped()) else {
@@ -336,6 +378,9 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
         // SAFETY: `tb` and its instructions are valid during the translation callback;
         // `qemu_plugin_insn_data` copies at most 4 bytes into `word`.
         unsafe {
+            if filtering && plugin.skips_block(qemu_plugin_tb_vaddr(tb)) {
+                return;
+            }
             for index in 0..qemu_plugin_tb_n_insns(tb) {
                 let insn = qemu_plugin_tb_get_insn(tb, index);
                 if insn.is_null() {
@@ -348,32 +393,62 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
                         continue;
                     }
                 }
-                let pc = qemu_plugin_insn_vaddr(insn);
-                qemu_plugin_register_vcpu_mem_cb(
-                    insn,
-                    on_memory_access,
-                    flags,
-                    QEMU_PLUGIN_MEM_RW,
-                    pc as usize as *mut c_void,
-                );
+                let pc = qemu_plugin_insn_vaddr(insn) as usize as *mut c_void;
+                qemu_plugin_register_vcpu_mem_cb(insn, on_load, flags, QEMU_PLUGIN_MEM_R, pc);
+                qemu_plugin_register_vcpu_mem_cb(insn, on_store, flags, QEMU_PLUGIN_MEM_W, pc);
             }
         }
     });
 }
 
-/// Runs after every instrumented guest load and store. A kernel linear-map address (most
-/// kernel data) returns after an atomic load and two compares; any other address outside the
-/// window after three QEMU queries more: no lock, no allocation.
-extern "C" fn on_memory_access(
+/// Runs after every instrumented guest load.
+extern "C" fn on_load(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    on_memory_access::<false>(vcpu_index, info, vaddr, userdata);
+}
+
+/// Runs after every instrumented guest store.
+extern "C" fn on_store(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    on_memory_access::<true>(vcpu_index, info, vaddr, userdata);
+}
+
+/// One load or store, after QEMU made it. A kernel linear-map address (most kernel data)
+/// returns after an atomic load and two compares, and so does a lower-half address while
+/// user space cannot reach the window; a store there first has its value checked when it
+/// is 8 or 16 bytes (a page-table entry). Any other address outside the window returns after
+/// three QEMU queries more: no lock, no allocation.
+#[inline(always)]
+fn on_memory_access<const STORE: bool>(
     vcpu_index: c_uint,
     info: qemu_plugin_meminfo_t,
     vaddr: u64,
     userdata: *mut c_void,
 ) {
     // Fast path, before the guard: nothing here can panic. The linear map never maps the
-    // window (see `filter`); the active check keeps the reset-image path below reachable.
-    if filter::in_kernel_linear_map(vaddr) && PLUGIN.get().is_some_and(Plugin::is_active) {
-        return;
+    // window, nor does the lower half before a descriptor gives user space access (see
+    // `filter`); the active check keeps the reset-image path below reachable.
+    if let Some(plugin) = PLUGIN.get().filter(|plugin| plugin.is_active()) {
+        if filter::in_kernel_linear_map(vaddr) {
+            if STORE && !plugin.user_space_instrumented() {
+                watch_descriptor_store(plugin, vcpu_index, info, vaddr, userdata as usize as u64);
+            }
+            return;
+        }
+        if filter::in_lower_half(vaddr) && plugin.lower_half_skipped() {
+            return;
+        }
+        if STORE && !plugin.user_space_instrumented() {
+            watch_descriptor_store(plugin, vcpu_index, info, vaddr, userdata as usize as u64);
+        }
     }
     // Plain data only: nothing in this frame has a destructor, so that the divert below can
     // leave it by longjmp.
@@ -419,6 +494,41 @@ extern "C" fn on_memory_access(
         // SAFETY: called from the vCPU's memory callback; it longjmps into QEMU's CPU loop
         // over this frame, which holds only plain data.
         unsafe { qemu_plugin_set_pc(pc) }
+    }
+}
+
+/// A kernel store while user space cannot reach the window: does its value give EL0 access
+/// to it? Page-table entries are stored whole, 8 bytes (16 for a pair); narrower stores are
+/// not descriptors.
+#[inline(always)]
+fn watch_descriptor_store(
+    plugin: &Plugin,
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    pc: u64,
+) {
+    // SAFETY: queries on the current access, inside its memory callback.
+    let words = unsafe {
+        if qemu_plugin_mem_size_shift(info) < 3 {
+            return;
+        }
+        let value = qemu_plugin_mem_get_value(info);
+        match value.kind {
+            QEMU_PLUGIN_MEM_VALUE_U64 => [value.data.u64_, 0],
+            QEMU_PLUGIN_MEM_VALUE_U128 => [value.data.u128_.low, value.data.u128_.high],
+            _ => return,
+        }
+    };
+    for word in words {
+        if plugin.descriptor_reaches_window(word) {
+            guarded("memory", || {
+                let mut vcpu = QemuVcpu::new(vcpu_index);
+                if plugin.watch_descriptor_store(&mut vcpu, vcpu_index, pc, vaddr, word) {
+                    retranslate_everything();
+                }
+            });
+        }
     }
 }
 

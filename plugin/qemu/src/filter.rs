@@ -56,6 +56,21 @@
 //! backed by RAM pages, not by the window). With smaller VA sizes (39, 42, 47 bits) the range
 //! is not translatable by TTBR1 at all, so no access there completes and no callback runs.
 //! User space (TTBR0) and the MMU-off boot are below 2^52 and never match.
+//!
+//! # User space: [`in_lower_half`] and [`gives_el0_access`]
+//!
+//! User space can reach the window only through a stage-1 descriptor that gives EL0 access
+//! to a window page, and such a descriptor exists only once the guest kernel has stored it
+//! into a page table (a `/dev/mem` mapping, a driver's `remap_pfn_range`, a fork that copies
+//! one: every path ends in a 64-bit store of the descriptor by kernel code). Until the plugin
+//! sees such a store, blocks of the lower (TTBR0) half get no callbacks at all, and kernel
+//! accesses to lower-half addresses (`copy_to_user` and friends) return at once. The check
+//! on the stored value is [`gives_el0_access`]: valid, AP[1] (EL0 access) and PXN set (Linux
+//! sets PTE_PXN in every user protection, `pgtable-prot.h`, and `pgprot_noncached` adds it),
+//! and an output address whose page or block overlaps the window. A value that merely looks
+//! like one (a pointer, a counter) can only turn user instrumentation on early, which costs
+//! time, never an access. The kernel's idmap and its MMU-off boot code also run in the lower
+//! half; they touch the kernel image, the DTB and page tables, never a device.
 
 /// Bits [9:5] of a load/store encoding: the base register (31 = SP in every class decoded).
 fn base_register(insn: u32) -> u32 {
@@ -117,6 +132,52 @@ pub const LINEAR_MAP_END: u64 = 0xffff_8000_0000_0000;
 #[inline]
 pub fn in_kernel_linear_map(vaddr: u64) -> bool {
     vaddr.wrapping_sub(LINEAR_MAP_START) < LINEAR_MAP_END - LINEAR_MAP_START
+}
+
+/// Is `vaddr` in the lower (TTBR0) half: user space, or the kernel's idmap and MMU-off code?
+/// Bit 55 selects the translation table base; with top-byte-ignore, user pointers may carry a
+/// tag in bits 63:56, so the top bit alone would not do.
+#[inline]
+pub fn in_lower_half(vaddr: u64) -> bool {
+    vaddr & (1 << 55) == 0
+}
+
+/// Stage-1 descriptor bits (ARMv8-A VMSAv8-64, 4 KiB granule).
+const DESC_VALID: u64 = 1 << 0;
+/// Bit 1 set: a page (level 3) or a table (levels 0-2); clear: a block.
+const DESC_PAGE_OR_TABLE: u64 = 1 << 1;
+/// AP[1]: accessible from EL0 (`PTE_USER`).
+const DESC_AP1_EL0: u64 = 1 << 6;
+/// PXN: Linux sets it on every mapping user space can access.
+const DESC_PXN: u64 = 1 << 53;
+/// Output address bits [49:12] (bits [51:50] of an LPA2 address live elsewhere; ignoring
+/// them can only make a descriptor look closer to the window, never farther).
+const DESC_OUTPUT_ADDRESS: u64 = 0x0003_ffff_ffff_f000;
+/// Block sizes of a 4 KiB granule: level 1 and level 2.
+const BLOCK_1G: u64 = 1 << 30;
+const BLOCK_2M: u64 = 1 << 21;
+const PAGE: u64 = 1 << 12;
+
+/// Does storing `value` into a page table give EL0 access to any byte of the window
+/// `[window_base, window_base + window_size)`? See the module documentation. Pages and
+/// tables are taken as one 4 KiB page at the output address (a table descriptor's AP[1] is
+/// not an access permission, but a false positive is harmless). The level of a block is not
+/// in the value: a 1 GiB-aligned output address is taken as a level-1 block (1 GiB), any
+/// other as the level-2 block (2 MiB) around it, which is what it maps if it is one.
+pub fn gives_el0_access(value: u64, window_base: u64, window_size: u64) -> bool {
+    let required = DESC_VALID | DESC_AP1_EL0 | DESC_PXN;
+    if value & required != required {
+        return false;
+    }
+    let output = value & DESC_OUTPUT_ADDRESS;
+    let (start, len) = if value & DESC_PAGE_OR_TABLE != 0 {
+        (output, PAGE)
+    } else if output.is_multiple_of(BLOCK_1G) {
+        (output, BLOCK_1G)
+    } else {
+        (output & !(BLOCK_2M - 1), BLOCK_2M)
+    };
+    start < window_base.saturating_add(window_size) && window_base < start.saturating_add(len)
 }
 
 #[cfg(test)]
@@ -267,5 +328,59 @@ mod tests {
         assert!(!in_kernel_linear_map(0x7fff_f000));
         assert!(!in_kernel_linear_map(0x0000_ffff_f7ff_f000));
         assert!(!in_kernel_linear_map(0xffef_ffff_ffff_ffff));
+    }
+
+    const WINDOW: (u64, u64) = (0x7e00_0000, 0x0200_0000);
+
+    fn el0(value: u64) -> bool {
+        gives_el0_access(value, WINDOW.0, WINDOW.1)
+    }
+
+    /// `/dev/mem` mapping of the ADC page as Linux 7.2 builds it: `_PAGE_SHARED` with
+    /// `pgprot_noncached` (AttrIndx 0 = Device-nGnRnE), AF, page descriptor.
+    const DEVMEM_ADC_PTE: u64 = 0x0060_0000_7e05_8fc3 | (1 << 53) | (1 << 11);
+
+    #[test]
+    fn a_user_page_of_the_window_is_seen() {
+        assert!(el0(DEVMEM_ADC_PTE));
+        // Read-only (AP[2]) is still reachable; first and last window page.
+        assert!(el0(0x0060_0000_7e00_0fc3 | (1 << 7)));
+        assert!(el0(0x0060_0000_7fff_ffc3));
+    }
+
+    #[test]
+    fn kernel_mappings_and_non_descriptors_are_not() {
+        // The kernel's ioremap of the same page: no AP[1].
+        assert!(!el0(DEVMEM_ADC_PTE & !(1 << 6)));
+        // Invalid (swap entry, PROT_NONE): no valid bit.
+        assert!(!el0(DEVMEM_ADC_PTE & !1));
+        // `struct resource` ends of window devices (0x..3ff, 0x..fff): no PXN.
+        assert!(!el0(0x7e05_83ff));
+        assert!(!el0(0x7e05_8fff));
+        // A user page just outside the window on either side.
+        assert!(!el0(0x0060_0000_7dff_ffc3 | (1 << 53)));
+        assert!(!el0(0x0060_0000_8000_0fc3 | (1 << 53)));
+    }
+
+    #[test]
+    fn blocks_cover_two_megabytes_or_a_gigabyte() {
+        // 2 MiB blocks (bits[1:0] = 01): inside the window, and just below it.
+        assert!(el0(0x0060_0000_7e20_0f41));
+        assert!(!el0(0x0060_0000_7de0_0f41));
+        // Elsewhere in the same gigabyte of RAM (a user THP): not the window. The value
+        // is also two A64 instructions (`b.ne`, `movz`) that a kernel copy once stored.
+        assert!(!el0(0xd2a0_0000_5400_0241));
+        // A 1 GiB-aligned output address may be a level-1 block over the whole gigabyte.
+        assert!(el0(0x0060_0000_4000_0f41));
+        assert!(!el0(0x0060_0000_8000_0f41));
+    }
+
+    #[test]
+    fn lower_half_is_bit_55() {
+        assert!(in_lower_half(0x0000_ffff_f7ff_0000));
+        assert!(in_lower_half(0x4000_0000));
+        assert!(in_lower_half(0x0f00_aaaa_0000_1000), "tagged user pointer");
+        assert!(!in_lower_half(0xffff_8000_8000_0000));
+        assert!(!in_lower_half(0xfff0_0000_0000_0000));
     }
 }

@@ -5,10 +5,15 @@
 //! qemu_plugin_install      parse key=value arguments, load the SoC, build the bus, create the
 //!                          events file, start the reporter, register the callbacks
 //! vCPU init                cache register handles (x0-x30, sp, cpsr, VBAR_EL1)
-//! translation              a load/store callback on every instruction that may reach the
-//!                          window (not SP-based or literal ones: [`filter`]), userdata = its
-//!                          PC (R_REGS; RW_REGS_PC under on_abort=serror)
-//! load/store, fast path    kernel linear-map address ([`filter`]): return at once
+//! translation              a load callback and a store callback on every instruction that
+//!                          may reach the window (not SP-based or literal ones, not user
+//!                          space while it cannot reach the window: [`filter`]), userdata =
+//!                          its PC (R_REGS; RW_REGS_PC under on_abort=serror)
+//! load/store, fast path    kernel linear-map address, or user address while user space
+//!                          cannot reach the window ([`filter`]): return at once; a store
+//!                          of 8/16 bytes is first checked for a page-table entry that
+//!                          gives user space the window (then: user_space_mapped event,
+//!                          qemu_plugin_reset to translate everything again)
 //! load/store (after it)    first one: write the window's reset image
 //!                          window? -> lock the bus, model the access, apply its writes with
 //!                          qemu_plugin_write_memory_hwaddr, capture the call chains of aborts

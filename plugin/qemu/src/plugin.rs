@@ -23,6 +23,7 @@
 //! [`Verdict::Divert`] tells the FFI glue to set the PC from a frame with nothing to drop.
 
 use crate::access::{access_size_and_value, StoreBytes};
+use crate::filter;
 use crate::install::InstallError;
 use crate::reporter::{Record, Reporter, CHANNEL_CAPACITY};
 use crate::serror::{
@@ -30,7 +31,7 @@ use crate::serror::{
 };
 use crate::unwind::{walk_frame_records, CallChain, FrameRecord};
 use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
-use rzgate_core::config::{AbortPolicy, PluginConfig};
+use rzgate_core::config::{AbortPolicy, PluginConfig, UserSpace};
 use rzgate_core::event::{Abort, Event};
 use rzgate_core::soc::Soc;
 use serde_json::json;
@@ -85,6 +86,19 @@ const ACTIVE: u8 = 1;
 /// Halted, finished or disabled by an internal error: every callback returns at once.
 const STOPPED: u8 = 2;
 
+/// The lower (TTBR0) half is instrumented until the guest runs code in the upper half: before
+/// that the code there is firmware, the MMU-off boot, or a bare-metal guest without a
+/// kernel in the upper half, and any of those may touch the window.
+const LOWER_HALF_UNTIL_KERNEL: u8 = 0;
+/// A kernel runs in the upper half and no descriptor gives user space access to the window:
+/// lower-half blocks get no callbacks, lower-half addresses return at once.
+const LOWER_HALF_SKIPPED: u8 = 1;
+/// User space can reach the window (or `user_space=always`).
+const LOWER_HALF_INSTRUMENTED: u8 = 2;
+
+/// `user_space_mapped_seq` before the event.
+const NO_SEQ: u64 = u64::MAX;
+
 struct Engine {
     bus: Bus,
     outcome: Outcome,
@@ -119,6 +133,11 @@ pub struct Plugin {
     write_failures: AtomicU64,
     summary_written: AtomicBool,
     internal_error: Mutex<Option<String>>,
+    /// [`LOWER_HALF_UNTIL_KERNEL`], [`LOWER_HALF_SKIPPED`] or [`LOWER_HALF_INSTRUMENTED`].
+    lower_half: AtomicU8,
+    user_space: UserSpace,
+    /// The `seq` of the `user_space_mapped` event, for the summary.
+    user_space_mapped_seq: AtomicU64,
 }
 
 impl Plugin {
@@ -165,6 +184,12 @@ impl Plugin {
             write_failures: AtomicU64::new(0),
             summary_written: AtomicBool::new(false),
             internal_error: Mutex::new(None),
+            lower_half: AtomicU8::new(match config.user_space {
+                UserSpace::Watch => LOWER_HALF_UNTIL_KERNEL,
+                UserSpace::Always => LOWER_HALF_INSTRUMENTED,
+            }),
+            user_space: config.user_space,
+            user_space_mapped_seq: AtomicU64::new(NO_SEQ),
         })
     }
 
@@ -191,6 +216,83 @@ impl Plugin {
     /// Halted, finished or disabled: nothing to instrument any more.
     pub fn is_stopped(&self) -> bool {
         self.state.load(Ordering::Acquire) == STOPPED
+    }
+
+    /// Hot path: is user space instrumented? False until a page-table entry gives EL0 access
+    /// to the window ([`filter::gives_el0_access`]), unless `user_space=always`. While
+    /// false, kernel stores are watched for such an entry.
+    #[inline]
+    pub fn user_space_instrumented(&self) -> bool {
+        self.lower_half.load(Ordering::Acquire) == LOWER_HALF_INSTRUMENTED
+    }
+
+    /// Hot path: do lower-half (user) addresses skip the model? True once a kernel runs in
+    /// the upper half and until user space can reach the window.
+    #[inline]
+    pub fn lower_half_skipped(&self) -> bool {
+        self.lower_half.load(Ordering::Acquire) == LOWER_HALF_SKIPPED
+    }
+
+    /// Translation of the block at `vaddr`: true when its instructions need no callbacks
+    /// because it is lower-half code that cannot reach the window. The first upper-half block
+    /// is the sign that a kernel runs there (see [`LOWER_HALF_UNTIL_KERNEL`]).
+    pub fn skips_block(&self, vaddr: u64) -> bool {
+        if filter::in_lower_half(vaddr) {
+            return self.lower_half_skipped();
+        }
+        let _ = self.lower_half.compare_exchange(
+            LOWER_HALF_UNTIL_KERNEL,
+            LOWER_HALF_SKIPPED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        false
+    }
+
+    /// Hot path: does the 8-byte `value`, stored into a page table, give EL0 access to the
+    /// window? Pure; [`Plugin::watch_descriptor_store`] acts on it.
+    #[inline]
+    pub fn descriptor_reaches_window(&self, value: u64) -> bool {
+        filter::gives_el0_access(value, self.window_base, self.window_size)
+    }
+
+    /// A kernel store of the 8-byte `value` at `vaddr` by the instruction at `pc`, made
+    /// while user space is not instrumented. True when the value gives EL0 access to the
+    /// window and this call is the first to see one: the caller must then have every block
+    /// translated again, so that user space's get their callbacks. The `user_space_mapped`
+    /// event carries the kernel's call chain (who mapped the window).
+    pub fn watch_descriptor_store(
+        &self,
+        guest: &mut impl Guest,
+        vcpu: u32,
+        pc: u64,
+        vaddr: u64,
+        value: u64,
+    ) -> bool {
+        if !self.descriptor_reaches_window(value)
+            || self
+                .lower_half
+                .swap(LOWER_HALF_INSTRUMENTED, Ordering::AcqRel)
+                == LOWER_HALF_INSTRUMENTED
+        {
+            return false;
+        }
+        let chain = capture_call_chain(guest);
+        if let Ok(mut engine) = self.engine.lock() {
+            let seq = engine.bus.next_seq();
+            self.user_space_mapped_seq.store(seq, Ordering::Relaxed);
+            self.reporter.send(Record::Json(json!({
+                "type": "user_space_mapped",
+                "seq": seq,
+                "vcpu": vcpu,
+                "pc": pc,
+                "descriptor": value,
+                "descriptor_at": vaddr,
+                "frames": chain.frames,
+                "unwind": chain.stop.as_str(),
+            })));
+        }
+        true
     }
 
     /// True while the window still holds zeroes instead of the reset image.
@@ -489,6 +591,15 @@ impl Plugin {
             if let Some(description) = internal_error {
                 fields.insert("internal_error".into(), description.into());
             }
+            let mapped_seq = self.user_space_mapped_seq.load(Ordering::Relaxed);
+            fields.insert(
+                "user_space".into(),
+                json!({
+                    "policy": self.user_space.as_str(),
+                    "instrumented": self.user_space_instrumented(),
+                    "mapped_seq": (mapped_seq != NO_SEQ).then_some(mapped_seq),
+                }),
+            );
         }
         self.reporter.send(Record::Json(summary));
     }
@@ -1291,6 +1402,82 @@ mod tests {
             assert!(reason.contains(expected), "{reason}");
             let _ = std::fs::remove_file(map);
         }
+    }
+
+    /// A `/dev/mem` page-table entry for the ADC page (see `filter`'s tests).
+    const USER_PTE_OF_ADC: u64 = 0x0060_0000_7e05_8fc3;
+    const KERNEL_PC: u64 = 0xffff_8000_8010_0000;
+    const USER_PC: u64 = 0x0000_aaaa_0000_1000;
+
+    #[test]
+    fn lower_half_is_skipped_from_the_first_kernel_block_until_user_space_reaches_the_window() {
+        let events = events_path("lower-half");
+        let plugin = plugin_with(&events, &[]);
+        // Firmware and MMU-off code first: instrumented.
+        assert!(!plugin.skips_block(0x4008_0000));
+        assert!(!plugin.lower_half_skipped());
+        // A kernel in the upper half: user blocks are skipped from now on.
+        assert!(!plugin.skips_block(KERNEL_PC));
+        assert!(plugin.skips_block(USER_PC));
+        assert!(plugin.lower_half_skipped() && !plugin.user_space_instrumented());
+        // A kernel store of an ordinary value changes nothing.
+        let mut guest = FakeGuest {
+            registers: Some((0, 0)),
+            ..FakeGuest::default()
+        };
+        assert!(!plugin.watch_descriptor_store(
+            &mut guest,
+            0,
+            KERNEL_PC,
+            0xffff_0000_0100_0000,
+            0x7e05_8fff
+        ));
+        assert!(plugin.skips_block(USER_PC));
+        // The entry that maps the ADC for EL0: retranslate, once.
+        assert!(plugin.watch_descriptor_store(
+            &mut guest,
+            0,
+            KERNEL_PC,
+            0xffff_0000_0100_0008,
+            USER_PTE_OF_ADC
+        ));
+        assert!(!plugin.watch_descriptor_store(
+            &mut guest,
+            0,
+            KERNEL_PC,
+            0xffff_0000_0100_0010,
+            USER_PTE_OF_ADC
+        ));
+        assert!(plugin.user_space_instrumented() && !plugin.lower_half_skipped());
+        assert!(!plugin.skips_block(USER_PC));
+        plugin.finish();
+        let all = events_in(&events);
+        let mapped = of_type(&all, "user_space_mapped");
+        assert_eq!(mapped.len(), 1, "{all:?}");
+        assert_eq!(mapped[0]["descriptor"], USER_PTE_OF_ADC);
+        assert_eq!(mapped[0]["descriptor_at"], 0xffff_0000_0100_0008_u64);
+        assert_eq!(mapped[0]["pc"], KERNEL_PC);
+        let summary = of_type(&all, "summary")[0];
+        assert_eq!(summary["user_space"]["policy"], "watch");
+        assert_eq!(summary["user_space"]["instrumented"], true);
+        assert_eq!(summary["user_space"]["mapped_seq"], mapped[0]["seq"]);
+    }
+
+    #[test]
+    fn user_space_always_instruments_the_lower_half_from_the_start() {
+        let events = events_path("user-always");
+        let plugin = plugin_with(&events, &["user_space=always"]);
+        assert!(!plugin.skips_block(KERNEL_PC));
+        assert!(!plugin.skips_block(USER_PC));
+        assert!(plugin.user_space_instrumented());
+        plugin.finish();
+        let all = events_in(&events);
+        assert_eq!(of_type(&all, "start")[0]["user_space"], "always");
+        assert!(of_type(&all, "user_space_mapped").is_empty());
+        assert_eq!(
+            of_type(&all, "summary")[0]["user_space"]["mapped_seq"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]
