@@ -43,9 +43,28 @@ plan() { echo "1..$1"; }
 # DT_EXPECT_UNBOUND (see dt_node_of); the selftest's failure for exactly those nodes is
 # then the expected result, and any other unbound node still fails the check.
 DT_EXPECT_UNBOUND=""
+#
+# The script greps its 15k-line compatible_list (every compatible in the kernel tree) once
+# per compatible of every unbound node, about 0.15 s a grep under the plugin. It runs here
+# from a copy whose list keeps only the lines the script can match: for each compatible C
+# of this DT, the lines that `grep -x "C"` (the script's own match, a regex) selects. Any
+# line the script would match against C is in the copy, and the copy has no other lines,
+# so every result is the one the full list gives. Compatibles without regex
+# metacharacters match only themselves: one `grep -x -F -f` pass takes those.
+dt_selftest_copy() {
+    rm -rf /tmp/selftests && cp -r /selftests /tmp/selftests || return 1
+    full=/selftests/dt/compatible_list
+    find /proc/device-tree/ -name compatible -exec cat {} + | tr '\000' '\n' | sort -u >/tmp/dt-compatibles
+    grep -v '[].[*^$\\+?(){}|]' /tmp/dt-compatibles >/tmp/dt-compatibles-plain
+    grep -x -F -f /tmp/dt-compatibles-plain "$full" >/tmp/selftests/dt/compatible_list
+    grep '[].[*^$\\+?(){}|]' /tmp/dt-compatibles | while IFS= read -r c; do
+        grep -x -e "$c" "$full"
+    done >>/tmp/selftests/dt/compatible_list
+}
 dt_selftest() {
     RZGATE_CHECK=$((RZGATE_CHECK + 1))
-    out=$(cd /selftests/dt && sh ./test_unprobed_devices.sh 2>&1)
+    dt_selftest_copy || { echo "not ok $RZGATE_CHECK dt-unprobed-devices # could not prepare /tmp/selftests"; return; }
+    out=$(cd /tmp/selftests/dt && sh ./test_unprobed_devices.sh 2>&1)
     status=$?
     echo "$out" | sed 's/^/    /'
     unexpected=""
@@ -110,8 +129,10 @@ step() {
     RZGATE_STEP=$((RZGATE_STEP + 1))
     echo "# rzgate-step $RZGATE_STEP $RZGATE_TEST: $*"
     n=$RZGATE_STEP
-    # STEP as 4 little-endian bytes, written with octal escapes (they may be NUL).
-    le=$(printf '\\%03o\\%03o\\%03o\\%03o' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))
+    # STEP and STEP_PAD as 8 little-endian bytes, written with octal escapes (they may be
+    # NUL): 8 bytes at offset 0 are one 64-bit store in the kernel's memcpy_toio, so the
+    # plugin sees the whole step at once.
+    le=$(printf '\\%03o\\%03o\\%03o\\%03o\\000\\000\\000\\000' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))
     if [ ! -f "$RZGATE_MAILBOX_STEP" ]; then
         echo "# rzgate-fatal: step $n: cannot write the mailbox: $(mailbox_missing)"
         rzgate_poweroff

@@ -65,9 +65,10 @@
 //! one: every path ends in a 64-bit store of the descriptor by kernel code). Until the plugin
 //! sees such a store, blocks of the lower (TTBR0) half get no callbacks at all, and kernel
 //! accesses to lower-half addresses (`copy_to_user` and friends) return at once. The check
-//! on the stored value is [`gives_el0_access`]: valid, AP[1] (EL0 access) and PXN set (Linux
-//! sets PTE_PXN in every user protection, `pgtable-prot.h`, and `pgprot_noncached` adds it),
-//! and an output address whose page or block overlaps the window. A value that merely looks
+//! on the stored value is [`gives_el0_access`]: valid, AP[1] (EL0 access), nG and PXN set
+//! and PBHA (bits 62:59) clear, as in every user protection Linux builds (`pgtable-prot.h`;
+//! `pgprot_noncached` keeps them), and an output address whose page or block overlaps the
+//! window. A value that merely looks
 //! like one (a pointer, a counter) can only turn user instrumentation on early, which costs
 //! time, never an access. The kernel's idmap and its MMU-off boot code also run in the lower
 //! half; they touch the kernel image, the DTB and page tables, never a device.
@@ -148,8 +149,12 @@ const DESC_VALID: u64 = 1 << 0;
 const DESC_PAGE_OR_TABLE: u64 = 1 << 1;
 /// AP[1]: accessible from EL0 (`PTE_USER`).
 const DESC_AP1_EL0: u64 = 1 << 6;
+/// nG: Linux sets it on every mapping user space can access (ASID-tagged).
+const DESC_NG: u64 = 1 << 11;
 /// PXN: Linux sets it on every mapping user space can access.
 const DESC_PXN: u64 = 1 << 53;
+/// Bits [62:59]: PBHA (hardware use), never set by Linux in a user mapping.
+const DESC_PBHA: u64 = 0xf << 59;
 /// Output address bits [49:12] (bits [51:50] of an LPA2 address live elsewhere; ignoring
 /// them can only make a descriptor look closer to the window, never farther).
 const DESC_OUTPUT_ADDRESS: u64 = 0x0003_ffff_ffff_f000;
@@ -165,8 +170,8 @@ const PAGE: u64 = 1 << 12;
 /// in the value: a 1 GiB-aligned output address is taken as a level-1 block (1 GiB), any
 /// other as the level-2 block (2 MiB) around it, which is what it maps if it is one.
 pub fn gives_el0_access(value: u64, window_base: u64, window_size: u64) -> bool {
-    let required = DESC_VALID | DESC_AP1_EL0 | DESC_PXN;
-    if value & required != required {
+    let required = DESC_VALID | DESC_AP1_EL0 | DESC_NG | DESC_PXN;
+    if value & required != required || value & DESC_PBHA != 0 {
         return false;
     }
     let output = value & DESC_OUTPUT_ADDRESS;
@@ -360,6 +365,15 @@ mod tests {
         // A user page just outside the window on either side.
         assert!(!el0(0x0060_0000_7dff_ffc3 | (1 << 53)));
         assert!(!el0(0x0060_0000_8000_0fc3 | (1 << 53)));
+    }
+
+    #[test]
+    fn a_bitmap_that_looks_like_the_mailbox_page_is_not() {
+        // A radix-tree tag bitmap the kernel stored while the TSU probed: valid, AP[1],
+        // nG, PXN and the mailbox page as output address, but every PBHA bit set.
+        assert!(!el0(0xfffc_0000_7fff_ffff));
+        // Without nG: a global (kernel) mapping.
+        assert!(!el0(DEVMEM_ADC_PTE & !(1 << 11)));
     }
 
     #[test]
