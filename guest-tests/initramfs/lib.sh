@@ -131,26 +131,40 @@ step() {
     n=$RZGATE_STEP
     # STEP and STEP_PAD as 8 little-endian bytes, written with octal escapes (they may be
     # NUL): 8 bytes at offset 0 are one 64-bit store in the kernel's memcpy_toio, so the
-    # plugin sees the whole step at once.
-    le=$(printf '\\%03o\\%03o\\%03o\\%03o\\000\\000\\000\\000' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))
+    # plugin sees the whole step at once. The octal digits come from shell arithmetic: no
+    # process.
+    le=""
+    for shift in 0 8 16 24; do
+        b=$((n >> shift & 255))
+        le="$le\\$((b >> 6))$((b >> 3 & 7))$((b & 7))"
+    done
+    le="$le\\000\\000\\000\\000"
     if [ ! -f "$RZGATE_MAILBOX_STEP" ]; then
         echo "# rzgate-fatal: step $n: cannot write the mailbox: $(mailbox_missing)"
         rzgate_poweroff
     fi
-    if ! err=$(printf "$le" 2>&1 >"$RZGATE_MAILBOX_STEP"); then
-        echo "# rzgate-fatal: step $n: writing $RZGATE_MAILBOX_STEP failed: $err"
+    if ! printf "$le" 2>/tmp/rzgate-step.err >"$RZGATE_MAILBOX_STEP"; then
+        echo "# rzgate-fatal: step $n: writing $RZGATE_MAILBOX_STEP failed: $(cat /tmp/rzgate-step.err)"
         rzgate_poweroff
     fi
 }
 
-# The platform device whose DT node carries compatible $1 (the name sysfs gives it).
+# The platform device whose DT node carries compatible $1 (the name sysfs gives it). The
+# uevent file lists the node's compatibles as OF_COMPATIBLE_<n>=...; reading it with the
+# shell's own `read` costs no process (forks are the guest's slowest operation).
 dev_by_compat() {
     for d in /sys/bus/platform/devices/*; do
-        [ -f "$d/of_node/compatible" ] || continue
-        if tr '\0' '\n' <"$d/of_node/compatible" | grep -qx "$1"; then
-            basename "$d"
-            return 0
-        fi
+        [ -f "$d/uevent" ] || continue
+        while IFS= read -r line; do
+            case "$line" in
+            OF_COMPATIBLE_[0-9]*=*)
+                if [ "${line#*=}" = "$1" ]; then
+                    echo "${d##*/}"
+                    return 0
+                fi
+                ;;
+            esac
+        done <"$d/uevent"
     done
     echo "no platform device with compatible $1"
     return 1

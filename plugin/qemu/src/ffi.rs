@@ -18,6 +18,7 @@
 use crate::filter;
 use crate::guard;
 use crate::install::{check_target, plugin_arguments, InstallError};
+use crate::pages::KernelPages;
 use crate::plugin::{Guest, Plugin, Verdict};
 use crate::serror::{CpuState, Register};
 use crate::unwind::FrameRecord;
@@ -59,6 +60,7 @@ struct qemu_plugin_register {
 }
 
 /// `enum qemu_plugin_cb_flags`
+const QEMU_PLUGIN_CB_NO_REGS: c_int = 0;
 const QEMU_PLUGIN_CB_R_REGS: c_int = 1;
 const QEMU_PLUGIN_CB_RW_REGS_PC: c_int = 3;
 /// `enum qemu_plugin_mem_rw`
@@ -143,6 +145,7 @@ type MemoryCallback = extern "C" fn(
     userdata: *mut c_void,
 );
 type ExitCallback = extern "C" fn(userdata: *mut c_void);
+type InsnCallback = extern "C" fn(vcpu_index: c_uint, userdata: *mut c_void);
 type ResetCallback = extern "C" fn(id: qemu_plugin_id_t);
 
 // Resolved at dlopen time from QEMU's executable and the glib it links.
@@ -173,6 +176,12 @@ extern "C" {
     /// context (all vCPUs out of guest code) at the next block boundary; then calls `cb`.
     fn qemu_plugin_reset(id: qemu_plugin_id_t, cb: ResetCallback);
     fn qemu_plugin_tb_vaddr(tb: *const qemu_plugin_tb) -> u64;
+    fn qemu_plugin_register_vcpu_insn_exec_cb(
+        insn: *mut qemu_plugin_insn,
+        cb: InsnCallback,
+        flags: c_int,
+        userdata: *mut c_void,
+    );
     fn qemu_plugin_tb_n_insns(tb: *const qemu_plugin_tb) -> usize;
     fn qemu_plugin_tb_get_insn(tb: *const qemu_plugin_tb, idx: usize) -> *mut qemu_plugin_insn;
     fn qemu_plugin_insn_vaddr(insn: *const qemu_plugin_insn) -> u64;
@@ -209,6 +218,10 @@ pub static qemu_plugin_version: c_int = 7;
 static PLUGIN: OnceLock<Plugin> = OnceLock::new();
 /// For `qemu_plugin_reset`.
 static PLUGIN_ID: OnceLock<qemu_plugin_id_t> = OnceLock::new();
+/// Kernel pages known not to be the window ([`crate::pages`]), per vCPU.
+static PAGES: OnceLock<KernelPages> = OnceLock::new();
+/// More vCPUs than this share no cache (they always look up).
+const MAX_CACHED_VCPUS: usize = 256;
 
 /// Per vCPU (by index): the register handles an abort reads (and `serror` writes). Taken at
 /// vCPU init, used only on aborts and gate changes, so a plain mutex is enough.
@@ -290,6 +303,8 @@ unsafe fn install(
         return Err(InstallError::LoadedTwice);
     }
     let _ = PLUGIN_ID.set(id);
+    let vcpus = info.map_or(1, |info| usize::try_from(info.max_vcpus).unwrap_or(1));
+    let _ = PAGES.set(KernelPages::new(vcpus.clamp(1, MAX_CACHED_VCPUS)));
     register_callbacks(id);
     log(&format!("rzgate: loaded with {}", arguments.join(",")));
     Ok(())
@@ -367,7 +382,8 @@ extern "C" fn on_vcpu_init(vcpu_index: c_uint, _userdata: *mut c_void) {
 /// stores get none, nor does a lower-half (user) block while user space cannot reach the
 /// window ([`filter`] says why both are sound). Until the plugin is active every instruction
 /// keeps its callbacks: the first one to run writes the window's reset image, before the
-/// guest's first window access.
+/// guest's first window access. In every block, TLBIs, translation-register writes and the
+/// DSB/ISB after them get a callback that keeps [`crate::pages`] true.
 extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
     guarded("translation", || {
         let Some(plugin) = PLUGIN.get().filter(|plugin| !plugin.is_stopped()) else {
@@ -378,20 +394,37 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
         // SAFETY: `tb` and its instructions are valid during the translation callback;
         // `qemu_plugin_insn_data` copies at most 4 bytes into `word`.
         unsafe {
-            if filtering && plugin.skips_block(qemu_plugin_tb_vaddr(tb)) {
-                return;
-            }
+            let user_block = filtering && plugin.skips_block(qemu_plugin_tb_vaddr(tb));
             for index in 0..qemu_plugin_tb_n_insns(tb) {
                 let insn = qemu_plugin_tb_get_insn(tb, index);
                 if insn.is_null() {
                     continue;
                 }
-                if filtering {
-                    let mut word = [0u8; 4];
-                    let len = qemu_plugin_insn_data(insn, word.as_mut_ptr().cast(), word.len());
-                    if filter::bytes_cannot_reach_window(&word[..len.min(word.len())]) {
-                        continue;
+                let mut bytes = [0u8; 4];
+                let len = qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len());
+                let word = (len == bytes.len()).then(|| u32::from_le_bytes(bytes));
+                if let Some(word) = word {
+                    if filter::changes_translation(word) {
+                        let cb = on_translation_change;
+                        let udata = std::ptr::null_mut();
+                        qemu_plugin_register_vcpu_insn_exec_cb(
+                            insn,
+                            cb,
+                            QEMU_PLUGIN_CB_NO_REGS,
+                            udata,
+                        );
+                    } else if filter::synchronizes_context(word) {
+                        let udata = std::ptr::null_mut();
+                        qemu_plugin_register_vcpu_insn_exec_cb(
+                            insn,
+                            on_barrier,
+                            QEMU_PLUGIN_CB_NO_REGS,
+                            udata,
+                        );
                     }
+                }
+                if user_block || (filtering && word.is_some_and(filter::insn_cannot_reach_window)) {
+                    continue;
                 }
                 let pc = qemu_plugin_insn_vaddr(insn) as usize as *mut c_void;
                 qemu_plugin_register_vcpu_mem_cb(insn, on_load, flags, QEMU_PLUGIN_MEM_R, pc);
@@ -399,6 +432,20 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
             }
         }
     });
+}
+
+/// Before a TLBI or a translation-register write. Nothing here can panic.
+extern "C" fn on_translation_change(vcpu_index: c_uint, _userdata: *mut c_void) {
+    if let Some(pages) = PAGES.get() {
+        pages.translation_changes(vcpu_index as usize);
+    }
+}
+
+/// Before a DSB or ISB. Nothing here can panic.
+extern "C" fn on_barrier(vcpu_index: c_uint, _userdata: *mut c_void) {
+    if let Some(pages) = PAGES.get() {
+        pages.synchronizes(vcpu_index as usize);
+    }
 }
 
 /// Runs after every instrumented guest load.
@@ -449,6 +496,13 @@ fn on_memory_access<const STORE: bool>(
         if STORE && !plugin.user_space_instrumented() {
             watch_descriptor_store(plugin, vcpu_index, info, vaddr, userdata as usize as u64);
         }
+        if !filter::in_lower_half(vaddr)
+            && PAGES
+                .get()
+                .is_some_and(|pages| pages.holds(vcpu_index as usize, vaddr))
+        {
+            return;
+        }
     }
     // Plain data only: nothing in this frame has a destructor, so that the divert below can
     // leave it by longjmp.
@@ -473,17 +527,34 @@ fn on_memory_access<const STORE: bool>(
                 return;
             }
         }
+        let pages = PAGES.get();
+        let generation = pages.map(KernelPages::generation);
         // SAFETY: `info` and `vaddr` are the current access's; the hwaddr handle is used only
         // during this callback.
         let phys = unsafe {
             let hwaddr = qemu_plugin_get_hwaddr(info, vaddr);
-            if hwaddr.is_null() || qemu_plugin_hwaddr_is_io(hwaddr) {
+            if hwaddr.is_null() {
                 return;
             }
-            qemu_plugin_hwaddr_phys_addr(hwaddr)
+            if qemu_plugin_hwaddr_is_io(hwaddr) {
+                None
+            } else {
+                Some(qemu_plugin_hwaddr_phys_addr(hwaddr))
+            }
         };
-        if plugin.window_contains(phys) {
-            divert_to = on_window_access(plugin, vcpu_index, info, phys, userdata as usize as u64);
+        match phys {
+            Some(phys) if plugin.window_contains(phys) => {
+                let pc = userdata as usize as u64;
+                divert_to = on_window_access(plugin, vcpu_index, info, phys, pc);
+            }
+            // Device MMIO or RAM outside the window.
+            _ => {
+                if let (Some(pages), Some(generation)) = (pages, generation) {
+                    if !filter::in_lower_half(vaddr) {
+                        pages.remember(vcpu_index as usize, vaddr, generation);
+                    }
+                }
+            }
         }
     });
     if let Some(pc) = divert_to {

@@ -185,6 +185,37 @@ pub fn gives_el0_access(value: u64, window_base: u64, window_size: u64) -> bool 
     start < window_base.saturating_add(window_size) && window_base < start.saturating_add(len)
 }
 
+/// `SYS` (op0 = 1) and `SYSP`: bits [15:12] are CRn.
+fn sys_crn(insn: u32) -> Option<u32> {
+    let is_sys = insn & 0xfff8_0000 == 0xd508_0000;
+    let is_sysp = insn & 0xfff8_0000 == 0xd548_0000;
+    (is_sys || is_sysp).then_some((insn >> 12) & 0xf)
+}
+
+/// `MSR <sysreg>, Xt` with op0 = 3 (EL1 and up), and `MSRR` (128-bit): CRn.
+fn msr_crn(insn: u32) -> Option<u32> {
+    let is_msr = insn & 0xfff8_0000 == 0xd518_0000;
+    let is_msrr = insn & 0xfff8_0000 == 0xd578_0000;
+    (is_msr || is_msrr).then_some((insn >> 12) & 0xf)
+}
+
+/// Does this instruction change how kernel addresses translate? Every `TLBI`/`TLBIP` (CRn
+/// 8 or 9), and writes of the registers with CRn 1 (SCTLR_EL1: the MMU on or off) or CRn 2
+/// (TTBR0_EL1, TTBR1_EL1, TCR_EL1), at any EL. A superset: a false positive only costs the
+/// page cache ([`crate::pages`]) its entries.
+pub fn changes_translation(insn: u32) -> bool {
+    matches!(sys_crn(insn), Some(8 | 9)) || matches!(msr_crn(insn), Some(1 | 2))
+}
+
+/// `DSB` (with or without nXS) or `ISB`: where a preceding TLBI or translation-register
+/// write takes effect.
+pub fn synchronizes_context(insn: u32) -> bool {
+    let dsb = insn & 0xffff_f0ff == 0xd503_309f;
+    let dsb_nxs = insn & 0xffff_f3ff == 0xd503_323f;
+    let isb = insn & 0xffff_f0ff == 0xd503_30df;
+    dsb || dsb_nxs || isb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +427,57 @@ mod tests {
         assert!(in_lower_half(0x0f00_aaaa_0000_1000), "tagged user pointer");
         assert!(!in_lower_half(0xffff_8000_8000_0000));
         assert!(!in_lower_half(0xfff0_0000_0000_0000));
+    }
+
+    #[test]
+    fn translation_changes_are_tlbis_and_translation_register_writes() {
+        for (insn, text) in [
+            (0xd508_831f, "tlbi vmalle1is"),
+            (0xd508_8320, "tlbi vae1is, x0"),
+            (0xd508_83a1, "tlbi vale1is, x1"),
+            (0xd508_871f, "tlbi vmalle1"),
+            (0xd508_8720, "tlbi vae1, x0"),
+            (0xd508_8220, "tlbi rvae1is, x0"),
+            (0xd518_2000, "msr ttbr0_el1, x0"),
+            (0xd518_2021, "msr ttbr1_el1, x1"),
+            (0xd518_2040, "msr tcr_el1, x0"),
+            (0xd518_1000, "msr sctlr_el1, x0"),
+        ] {
+            assert!(changes_translation(insn), "{text}");
+        }
+        for (insn, text) in [
+            (0xd51b_4220, "msr daif, x0"),
+            (0xd518_4100, "msr sp_el0, x0"),
+            (0xd518_d080, "msr tpidr_el1, x0"),
+            (0xd538_2020, "mrs x0, ttbr1_el1"),
+            (0xd50b_7e20, "dc civac, x0"),
+            (0xd508_751f, "ic iallu"),
+            (0xd508_7800, "at s1e1r, x0"),
+            (0xd503_3b9f, "dsb ish"),
+            (0xb940_0001, "ldr w1, [x0]"),
+        ] {
+            assert!(!changes_translation(insn), "{text}");
+        }
+    }
+
+    #[test]
+    fn context_synchronization_is_dsb_and_isb() {
+        for (insn, text) in [
+            (0xd503_3b9f, "dsb ish"),
+            (0xd503_3f9f, "dsb sy"),
+            (0xd503_3a9f, "dsb ishst"),
+            (0xd503_3fdf, "isb"),
+            (0xd503_323f, "dsb osh nxs"),
+        ] {
+            assert!(synchronizes_context(insn), "{text}");
+        }
+        for (insn, text) in [
+            (0xd503_3bbf, "dmb ish"),
+            (0xd503_201f, "nop"),
+            (0xd503_205f, "wfe"),
+            (0xd508_831f, "tlbi vmalle1is"),
+        ] {
+            assert!(!synchronizes_context(insn), "{text}");
+        }
     }
 }

@@ -74,6 +74,7 @@ pub mod access;
 pub mod filter;
 pub mod guard;
 pub mod install;
+pub mod pages;
 pub mod plugin;
 pub mod reporter;
 pub mod serror;
