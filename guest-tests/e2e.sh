@@ -122,6 +122,46 @@ for line in open(sys.argv[1]):
     [ -n "${k:-}" ] || { echo "no user-space-access cell in $MATRIX_REPORT"; return 1; }
 }
 
+# user_space=watch: only the cell that maps the window from user space (devmem) has user
+# space instrumented, from a user_space_mapped event that names the kernel's mmap path and
+# comes before its EL0 abort; every other cell (steps go through the kernel) never does.
+t_user_space_is_instrumented_only_where_the_window_is_mapped() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    python3 - "$MATRIX_REPORT" "$OUT/kernels" <<'PY'
+import bisect, json, sys
+report, kernels = sys.argv[1], sys.argv[2]
+bad = []
+for cell in json.load(open(report))["cells"]:
+    name = "%s/%s" % (cell["kernel"], cell["test"])
+    events = [json.loads(line) for line in open(cell["events_file"])]
+    summary = [e for e in events if e["type"] == "summary"]
+    mapped = [e for e in events if e["type"] == "user_space_mapped"]
+    if not summary:
+        bad.append(name + ": no summary")
+        continue
+    instrumented = summary[0].get("user_space", {}).get("instrumented")
+    if cell["test"] != "user-space-access":
+        if instrumented or mapped:
+            bad.append(name + ": user space instrumented without a user mapping of the window")
+        continue
+    if not (instrumented and len(mapped) == 1):
+        bad.append(name + ": expected one user_space_mapped event and user space instrumented")
+        continue
+    el0 = [e for e in events if e["type"] == "abort" and e["pc"] < 1 << 48]
+    if not el0 or el0[0]["seq"] < mapped[0]["seq"]:
+        bad.append(name + ": the EL0 abort does not follow user_space_mapped")
+    syms = sorted((int(a, 16), n) for a, t, n, *_ in
+                  (l.split() for l in open("%s/%s/System.map" % (kernels, cell["kernel"])))
+                  if t in "tTwW")
+    addrs = [a for a, _ in syms]
+    chain = [syms[bisect.bisect_right(addrs, f - 1) - 1][1] for f in mapped[0]["frames"]]
+    if not any(f.startswith("remap_pfn_range") for f in chain) or "__arm64_sys_mmap" not in chain:
+        bad.append(name + ": user_space_mapped does not name the mmap path: " + " <- ".join(chain))
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+}
+
 t_halt_policy_stops_at_first_abort() {
     run_cells "$E2E/halt" --kernels prefix --tests adc-unbind --on-abort halt
     local r=$E2E/halt/report.json

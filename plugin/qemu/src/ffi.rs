@@ -402,26 +402,20 @@ extern "C" fn on_translation(tb: *mut qemu_plugin_tb, _userdata: *mut c_void) {
                 }
                 let mut bytes = [0u8; 4];
                 let len = qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len());
-                let word = (len == bytes.len()).then(|| u32::from_le_bytes(bytes));
-                if let Some(word) = word {
-                    if filter::changes_translation(word) {
-                        let cb = on_translation_change;
-                        let udata = std::ptr::null_mut();
-                        qemu_plugin_register_vcpu_insn_exec_cb(
-                            insn,
-                            cb,
-                            QEMU_PLUGIN_CB_NO_REGS,
-                            udata,
-                        );
-                    } else if filter::synchronizes_context(word) {
-                        let udata = std::ptr::null_mut();
-                        qemu_plugin_register_vcpu_insn_exec_cb(
-                            insn,
-                            on_barrier,
-                            QEMU_PLUGIN_CB_NO_REGS,
-                            udata,
-                        );
-                    }
+                let word = filter::insn_word(&bytes[..len.min(bytes.len())]);
+                let page_cache_event: Option<InsnCallback> = match word {
+                    Some(word) if filter::changes_translation(word) => Some(on_translation_change),
+                    Some(word) if filter::synchronizes_context(word) => Some(on_barrier),
+                    _ => None,
+                };
+                if let Some(cb) = page_cache_event {
+                    let no_data = std::ptr::null_mut();
+                    qemu_plugin_register_vcpu_insn_exec_cb(
+                        insn,
+                        cb,
+                        QEMU_PLUGIN_CB_NO_REGS,
+                        no_data,
+                    );
                 }
                 if user_block || (filtering && word.is_some_and(filter::insn_cannot_reach_window)) {
                     continue;
@@ -470,9 +464,10 @@ extern "C" fn on_store(
 
 /// One load or store, after QEMU made it. A kernel linear-map address (most kernel data)
 /// returns after an atomic load and two compares, and so does a lower-half address while
-/// user space cannot reach the window; a store there first has its value checked when it
-/// is 8 or 16 bytes (a page-table entry). Any other address outside the window returns after
-/// three QEMU queries more: no lock, no allocation.
+/// user space cannot reach the window; a kernel store first has its value checked when it
+/// is 8 or 16 bytes (a page-table entry). An upper-half page [`crate::pages`] holds returns
+/// after a few more compares; any other address outside the window after three QEMU
+/// queries, and its page is remembered: no lock, no allocation.
 #[inline(always)]
 fn on_memory_access<const STORE: bool>(
     vcpu_index: c_uint,

@@ -112,13 +112,10 @@ pub fn insn_cannot_reach_window(insn: u32) -> bool {
     is_literal_load(insn) || is_sp_based(insn)
 }
 
-/// The same decision from the bytes QEMU gives for an instruction (`qemu_plugin_insn_data`):
-/// anything but exactly 4 bytes keeps its callback.
-pub fn bytes_cannot_reach_window(bytes: &[u8]) -> bool {
-    match <[u8; 4]>::try_from(bytes) {
-        Ok(word) => insn_cannot_reach_window(u32::from_le_bytes(word)),
-        Err(_) => false,
-    }
+/// The A64 instruction in the bytes QEMU gives for it (`qemu_plugin_insn_data`): `None`
+/// for anything but exactly 4 bytes, which then keeps every callback.
+pub fn insn_word(bytes: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(bytes).ok().map(u32::from_le_bytes)
 }
 
 /// Start of the arm64 kernel's logical (linear) map with 52-bit VA; with 48-bit VA it starts
@@ -344,10 +341,10 @@ mod tests {
 
     #[test]
     fn bytes_are_little_endian_words() {
-        assert!(bytes_cannot_reach_window(&0xa9bf7bfdu32.to_le_bytes()));
-        assert!(!bytes_cannot_reach_window(&0xb90000a3u32.to_le_bytes()));
-        assert!(!bytes_cannot_reach_window(&[0xfd, 0x7b, 0xbf]));
-        assert!(!bytes_cannot_reach_window(&[]));
+        assert_eq!(insn_word(&[0xfd, 0x7b, 0xbf, 0xa9]), Some(0xa9bf7bfd));
+        assert!(insn_word(&[0xfd, 0x7b, 0xbf, 0xa9]).is_some_and(insn_cannot_reach_window));
+        assert_eq!(insn_word(&[0xfd, 0x7b, 0xbf]), None);
+        assert_eq!(insn_word(&[]), None);
     }
 
     #[test]

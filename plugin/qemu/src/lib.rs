@@ -13,7 +13,10 @@
 //!                          cannot reach the window ([`filter`]): return at once; a store
 //!                          of 8/16 bytes is first checked for a page-table entry that
 //!                          gives user space the window (then: user_space_mapped event,
-//!                          qemu_plugin_reset to translate everything again)
+//!                          qemu_plugin_reset to translate everything again); a kernel
+//!                          page [`pages`] knows is outside the window: return
+//! TLBI, TTBR/TCR/SCTLR     (and the DSB/ISB after them) start a new generation of
+//!   write, DSB/ISB         [`pages`]
 //! load/store (after it)    first one: write the window's reset image
 //!                          window? -> lock the bus, model the access, apply its writes with
 //!                          qemu_plugin_write_memory_hwaddr, capture the call chains of aborts
@@ -23,7 +26,8 @@
 //! ```
 //!
 //! Modules: `ffi` is the only `unsafe` and the only FFI (compiled out of unit tests, see
-//! there); [`filter`] decides which accesses cannot reach the window; [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
+//! there); [`filter`] decides which accesses cannot reach the window; [`pages`] remembers
+//! kernel pages outside it; [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
 //! writes JSON Lines; [`unwind`] walks aarch64 frame records; [`serror`] reads the System.map
 //! and plans the SError divert; [`guard`] keeps panics out of QEMU; [`access`] and
 //! [`install`] are the pure conversions and checks.
