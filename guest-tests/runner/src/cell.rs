@@ -25,7 +25,9 @@ use crate::outcome::{
     apply_agreement, classify, guest_trace_agreement, Evidence, Outcome, QemuExit,
 };
 use crate::qemu::{self, CellLaunch};
-use crate::report::{AbortReport, CellReport, GatedSinceReport, KtapReport, StepRef};
+use crate::report::{
+    AbortReport, CellReport, GatedSinceReport, KtapReport, StepRef, UserSpaceMappedReport,
+};
 use crate::symbols::SymbolMap;
 
 /// Console lines an error cell carries in its report.
@@ -242,6 +244,19 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
         guest_trace_reason: agreement.and_then(|a| a.reason),
         faults_armed: events.faults_armed(),
         faults_fired: events.faults_fired(),
+        user_space_mapped: events
+            .user_space_mapped
+            .as_ref()
+            .map(|mapped| UserSpaceMappedReport {
+                seq: mapped.seq,
+                symbol: spec.symbols.symbolize(mapped.pc).text,
+                call_chain: spec
+                    .symbols
+                    .call_chain(mapped.pc, &mapped.frames)
+                    .into_iter()
+                    .map(|s| s.text)
+                    .collect(),
+            }),
         events_notes,
         exit: exit_text(recorded.exit),
         loops: spec.loops,
@@ -395,6 +410,42 @@ pub(crate) mod tests {
             events: EventsReport::parse(events),
             qemu_stderr_tail: String::new(),
         }
+    }
+
+    #[test]
+    fn user_space_mapped_is_symbolized_and_shown() {
+        // The kernel store at rzg2l_mod_clock_endisable+0x28, called from
+        // pm_runtime_disable_action+0x10 (test map functions standing in for the mmap path).
+        let events = format!(
+            "{}\n{{\"type\":\"user_space_mapped\",\"seq\":9,\"pc\":{},\"frames\":[{}]}}\n",
+            testdata::PREFIX_ADC_UNBIND_EVENTS.trim_end(),
+            0xffff_8000_8070_0028u64,
+            0xffff_8000_8052_0010u64
+        );
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Abort)),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                &events,
+                QemuExit::Exited(0),
+            ),
+        );
+        let mapped = report.user_space_mapped.clone().expect("user_space_mapped");
+        assert_eq!(mapped.seq, 9);
+        assert_eq!(mapped.symbol, "rzg2l_mod_clock_endisable+0x28");
+        assert_eq!(mapped.call_chain, vec!["pm_runtime_disable_action+0x10"]);
+        let without = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Abort)),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                testdata::PREFIX_ADC_UNBIND_EVENTS,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!(without.user_space_mapped, None);
+        assert!(!serde_json::to_string(&without)
+            .unwrap()
+            .contains("user_space_mapped"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ enum Event {
     Abort(Box<AbortEvent>),
     FaultFired(FaultFiredEvent),
     Halt(HaltEvent),
+    UserSpaceMapped(UserSpaceMappedEvent),
     Summary(SummaryEvent),
     /// A type this runner does not know (the contract grew): ignored.
     #[serde(other)]
@@ -157,6 +158,16 @@ pub struct FaultFiredEvent {
     pub step: Option<u32>,
 }
 
+/// `user_space=watch`: the kernel stored the first page-table entry that gives user space
+/// the window; `pc` and `frames` are that kernel store's.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct UserSpaceMappedEvent {
+    pub seq: u64,
+    pub pc: u64,
+    #[serde(default)]
+    pub frames: Vec<u64>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct HaltEvent {
     pub seq: u64,
@@ -189,6 +200,7 @@ pub struct EventsReport {
     pub aborts: Vec<AbortEvent>,
     pub faults_fired: Vec<FaultFiredEvent>,
     pub halt: Option<HaltEvent>,
+    pub user_space_mapped: Option<UserSpaceMappedEvent>,
     pub summary: Option<SummaryEvent>,
     /// Non-empty lines read.
     pub lines: usize,
@@ -254,6 +266,7 @@ impl EventsReport {
             Event::Abort(e) => self.aborts.push(*e),
             Event::FaultFired(e) => self.faults_fired.push(e),
             Event::Halt(e) => self.halt = Some(e),
+            Event::UserSpaceMapped(e) => self.user_space_mapped = Some(e),
             Event::Summary(e) => self.summary = Some(e),
             Event::Unknown => {}
         }
@@ -292,6 +305,7 @@ mod tests {
 {"type":"marker","seq":1,"step":1,"vcpu":0}
 {"type":"gate","seq":2,"device":"adc","gated":true,"reasons":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"pc":18446603336223408128,"vcpu":0,"step":1,"register":"CLK_ON_ADC","soc_addr":285278504}
 {"type":"abort","seq":3,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"read","size":4,"value":4294967295,"vcpu":0,"pc":18446603336223408660,"step":1,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"gated_since":{"seq":2,"pc":18446603336223408128,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603336223408776],"unwind":"end","future_field":1}
+{"type":"user_space_mapped","seq":4,"vcpu":0,"pc":18446603338369697548,"descriptor":101330993763319759,"descriptor_at":18446462598751282432,"frames":[18446603338369697436],"unwind":"end"}
 {"type":"something_new","seq":4}
 {"type":"summary","seq":5,"accesses":{"cpg":100,"adc":20,"tsu":5,"mailbox":1},"aborts":1,"faults_armed":[],"faults_fired":[],"channel_full":0}
 "#;
@@ -299,7 +313,9 @@ mod tests {
     #[test]
     fn parses_every_known_type_and_ignores_unknown_ones() {
         let r = EventsReport::parse(PREFIX_ADC_UNBIND);
-        assert_eq!(r.lines, 6);
+        assert_eq!(r.lines, 7);
+        let mapped = r.user_space_mapped.as_ref().unwrap();
+        assert_eq!((mapped.seq, mapped.frames.len()), (4, 1));
         assert!(r.start.is_some());
         assert_eq!(r.markers.len(), 1);
         assert_eq!(r.gates.len(), 1);

@@ -36,6 +36,15 @@ pub struct GatedSinceReport {
     pub call_chain: Vec<String>,
 }
 
+/// Who gave user space the window (`user_space_mapped`): the kernel store of the page-table
+/// entry, symbolized.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserSpaceMappedReport {
+    pub seq: u64,
+    pub symbol: String,
+    pub call_chain: Vec<String>,
+}
+
 /// One group of aborts: the first of its identity (pc + register + access) with the
 /// number of times it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,6 +171,9 @@ pub struct CellReport {
     pub guest_trace_reason: Option<String>,
     pub faults_armed: Vec<String>,
     pub faults_fired: Vec<String>,
+    /// From this event on user space was instrumented: who mapped the window into it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_space_mapped: Option<UserSpaceMappedReport>,
     /// Damage found in the events file (truncated last line, malformed lines, events
     /// dropped because the plugin's channel was full).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -390,6 +402,22 @@ pub fn render_markdown(report: &RunReport) -> String {
         }
         if s.on_abort == "serror" || cell.guest_trace.is_some() {
             render_guest_trace(&mut md, cell);
+        }
+        if let Some(mapped) = &cell.user_space_mapped {
+            let shown: Vec<&str> = mapped
+                .call_chain
+                .iter()
+                .take(12)
+                .map(String::as_str)
+                .collect();
+            let _ = writeln!(
+                md,
+                "User space can reach the window from event {}: the page-table entry stored at \
+                 {} (called from {}).\n",
+                mapped.seq,
+                code(&mapped.symbol),
+                code(&shown.join(" <- "))
+            );
         }
         let consequences: Vec<&AbortReport> = cell.aborts.iter().filter(|a| !a.root).collect();
         if !consequences.is_empty() {
@@ -801,6 +829,7 @@ pub(crate) mod tests {
             guest_trace_reason: None,
             faults_armed: vec![],
             faults_fired: vec![],
+            user_space_mapped: None,
             events_notes: vec![],
             exit: "exit status 0".into(),
             loops: 1,
@@ -940,6 +969,33 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(md.contains("## Errors") && md.contains("timeout after 60 s <killed>"));
+    }
+
+    #[test]
+    fn markdown_says_who_gave_user_space_the_window() {
+        let mut report = sample_report();
+        let cell = report
+            .cells
+            .iter_mut()
+            .find(|c| c.name() == "prefix/adc-unbind")
+            .unwrap();
+        cell.user_space_mapped = Some(UserSpaceMappedReport {
+            seq: 7,
+            symbol: "remap_pfn_range_internal+0x28c".into(),
+            call_chain: vec![
+                "remap_pfn_range_complete+0x2c".into(),
+                "__arm64_sys_mmap+0x28".into(),
+            ],
+        });
+        let md = render_markdown(&report);
+        assert!(
+            md.contains(
+                "User space can reach the window from event 7: the page-table entry stored at \
+                 `remap_pfn_range_internal+0x28c` (called from \
+                 `remap_pfn_range_complete+0x2c <- __arm64_sys_mmap+0x28`)."
+            ),
+            "{md}"
+        );
     }
 
     #[test]
