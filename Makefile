@@ -31,7 +31,7 @@ PLUGIN := $(CURDIR)/target/release/librzgate.so
 
 comma := ,
 # Where the runner finds what the other targets built, and where it writes (OUT=).
-inputs = --initramfs $(OUT)/initramfs.cpio.gz
+inputs = --initramfs $(OUT)/initramfs.cpio
 # ADC values may be given with commas (as DESIGN.md writes them) or colons.
 run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS)) \
 	$(if $(TEMP),--temp=$(TEMP)) $(if $(ADC),--adc $(subst $(comma),:,$(ADC))) \

@@ -37,7 +37,7 @@ rm -f "$BENCH"/*.times
 command_for() { # test [runner args...] -> qemu command line with the plugin
     local test=$1
     shift
-    "$RUNNER" boot --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --kernel "$KERNEL" --test "$test" --out "$BENCH/prepare" "${PLUGIN_ARGS[@]}" "$@" >"$BENCH/prepare-$test.log" 2>&1 ||
+    "$RUNNER" boot --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --kernel "$KERNEL" --test "$test" --out "$BENCH/prepare" "${PLUGIN_ARGS[@]}" "$@" >"$BENCH/prepare-$test.log" 2>&1 ||
         { tail -n 20 "$BENCH/prepare-$test.log" >&2; die "bench: the $test cell did not run cleanly"; }
     cat "$BENCH/prepare/cells/$KERNEL/$test/qemu.cmd"
 }
@@ -67,7 +67,7 @@ done
 
 for i in $(seq 1 "$MATRIX_RUNS"); do
     start=$(date +%s.%N)
-    "$RUNNER" run --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --out "$BENCH/matrix" >"$BENCH/matrix.log" 2>&1 || true
+    "$RUNNER" run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$BENCH/matrix" >"$BENCH/matrix.log" 2>&1 || true
     python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]), 0)" "$(date +%s.%N)" "$start" >>"$BENCH/matrix.times"
 done
 

@@ -15,7 +15,7 @@ name=validate-$base
 bash "$RZGATE_TOP/ci/kernels.sh" "$base" || exit 2
 NAME=$name EXTRA_PATCHES="$patch_file" bash "$RZGATE_TOP/ci/kernels.sh" --base "$base" || exit 2
 
-"$RZGATE_TOP/target/release/rzgate-runner" validate --initramfs "$OUT/initramfs.cpio.gz" \
+"$RZGATE_TOP/target/release/rzgate-runner" validate --initramfs "$OUT/initramfs.cpio" \
     --base-kernel "$OUT/kernels/$base" --base-name "$base" \
     --patched-kernel "$OUT/kernels/$name" --patch-name "$(basename "$patch_file")" \
     --out "$OUT/validate" ${TESTS:+--tests "$TESTS"} ${ON_ABORT:+--on-abort "$ON_ABORT"}

@@ -51,7 +51,7 @@ t_plugin_rejects_malformed_soc() {
 run_cells() { # out-dir runner-args...
     local dir=$1
     shift
-    $RUNNER run --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --out "$dir" "$@" >"$dir.log" 2>&1
+    $RUNNER run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$dir" "$@" >"$dir.log" 2>&1
 }
 
 thermal_at() { # °C
@@ -228,7 +228,7 @@ t_validate_rejects_patch_that_does_not_apply() {
 boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
     local name=$1 test=$2
     shift 2
-    $RUNNER boot --initramfs "$OUT/initramfs.cpio.gz" --kernels-dir "$OUT/kernels" --kernel upstream --test "$test" \
+    $RUNNER boot --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --kernel upstream --test "$test" \
         --out "$E2E/$name" "$@" >"$E2E/$name.log" 2>&1
 }
 
@@ -241,6 +241,29 @@ guest_failure_is_an_error() { # test timeout-s word-in-error text-in-console-tai
 }
 t_hung_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-hang 20 timeout "hanging on purpose"; }
 t_panicking_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-panic 60 panic "Attempted to kill init"; }
+
+# The DT selftest gives the same results whether the runner worked out the lines of its
+# compatible_list this DT can match (the matrix's DTB, /chosen) or the guest did (a DTB from
+# `rzgate-runner dtb`, which has no such property). adc-probe-failure, because there the
+# answers depend on the list: the unbound ADC and TSU fail the selftest only if their
+# compatibles are in it.
+t_dt_selftest_same_with_host_or_guest_reduction() {
+    local matrix_console=$OUT/matrix/cells/upstream/adc-probe-failure/console.log
+    [ -f "$matrix_console" ] || { echo "no matrix console at $matrix_console"; return 1; }
+    grep -q "rzgate,dt-selftest-compatibles" "$OUT/matrix/virt-rzg3s.dts" ||
+        { echo "the matrix's DTB has no /chosen/rzgate,dt-selftest-compatibles"; return 1; }
+    $RUNNER dtb --soc "$SOC" --out "$E2E/guest-reduction/virt.dtb" >"$E2E/guest-reduction.dtb.log" 2>&1 ||
+        { tail -n 20 "$E2E/guest-reduction.dtb.log"; return 1; }
+    ! grep -q "rzgate,dt-selftest-compatibles" "$E2E/guest-reduction/virt.dts" ||
+        { echo "rzgate-runner dtb wrote the property"; return 1; }
+    boot_cell guest-reduction adc-probe-failure --dtb "$E2E/guest-reduction/virt.dtb" ||
+        { tail -n 30 "$E2E/guest-reduction.log"; return 1; }
+    local selftest='^    (ok|not ok|1\.\.|# Totals)'
+    grep -aq "^    not ok .*/adc@" "$matrix_console" || { echo "the matrix's selftest does not fail the unbound ADC"; return 1; }
+    diff <(grep -aE "$selftest" "$matrix_console") \
+        <(grep -aE "$selftest" "$E2E/guest-reduction/cells/upstream/adc-probe-failure/console.log") ||
+        { echo "the selftest results differ (matrix < > guest reduction)"; return 1; }
+}
 
 t_missing_toolchain_is_named() {
     local out

@@ -88,7 +88,7 @@ pub struct CellArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub loops: Option<u32>,
     /// The initramfs with /init and the test scripts
-    #[arg(long, default_value = "out/initramfs.cpio.gz")]
+    #[arg(long, default_value = "out/initramfs.cpio")]
     pub initramfs: PathBuf,
     /// The QEMU plugin
     #[arg(long, default_value = "target/release/librzgate.so")]

@@ -7,9 +7,10 @@
 //! `interrupt-parent`, which is found in the decompiled tree rather than assumed, since
 //! QEMU names the node after its address (`/intc@8000000`).
 //!
-//! QEMU's 32 virtio-mmio transports are deleted from the tree: the cells attach no virtio
-//! device and the guest kernel has no virtio driver, so they are only 32 platform devices
-//! to create at every boot and 32 nodes for every run of the DT selftest to skip.
+//! The `virt` devices the guest kernel has no driver for are deleted from the tree
+//! ([`UNUSED_VIRT_NODES`]): each was a device to create at every boot and a node for every
+//! run of the DT selftest to skip (about 50 ms of forks each under TCG), and none is on an
+//! RZ/G3S. QEMU still emulates them; the guest is not told.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,10 +20,19 @@ use anyhow::{bail, Context, Result};
 use crate::fsutil;
 use crate::inputs::Toolchain;
 use crate::qemu;
+use crate::selftest;
 
 /// Generates the DTB at `out` (and its source next to it, `out` with `.dts`, for
 /// reading). Both are written to temporary files and renamed: never half-written.
-pub fn generate(toolchain: &Toolchain, soc_path: &Path, out: &Path) -> Result<()> {
+///
+/// With the DT selftest's `compatible_list` (see [`selftest`]), `/chosen` also gets the
+/// lines of it this tree can match.
+pub fn generate(
+    toolchain: &Toolchain,
+    soc_path: &Path,
+    out: &Path,
+    selftest_list: Option<&str>,
+) -> Result<()> {
     let dtc = toolchain.dtc()?;
     let soc = rzgate_core::soc::Soc::load(soc_path).map_err(|e| {
         anyhow::anyhow!(
@@ -56,16 +66,23 @@ pub fn generate(toolchain: &Toolchain, soc_path: &Path, out: &Path) -> Result<()
     let virt_dts = String::from_utf8(virt_dts).context("dtc printed a non-UTF-8 tree")?;
 
     let gic = find_gic_path(&virt_dts)?;
-    let deletions: String = virtio_transports(&virt_dts)
+    let deletions: String = unused_virt_nodes(&virt_dts, &gic)
         .iter()
-        .map(|node| format!("/delete-node/ &{{/{node}}};\n"))
+        .map(|(path, why)| format!("/delete-node/ &{{{path}}}; /* {why} */\n"))
         .collect();
-    let dts = format!(
-        "{virt_dts}\n/* QEMU's virtio-mmio transports: no virtio device, no virtio driver */\n\
+    let mut dts = format!(
+        "{virt_dts}\n/* virt devices the guest kernel does not drive */\n\
          {deletions}\n/* RZ/G3S nodes from {} (interrupt parent {gic}) */\n{}\n",
         soc_path.display(),
         soc.dt_fragment(&gic)
     );
+    // The deleted transports' compatible is still in the text: one more kept line does
+    // not change any answer of the selftest (see `selftest`).
+    if let Some(lines) =
+        selftest_list.and_then(|list| selftest::lines_for(list, &selftest::dt_compatibles(&dts)))
+    {
+        dts.push_str(&selftest::chosen_fragment(&lines));
+    }
     let dts_path = scratch.path().join("rzgate.dts");
     std::fs::write(&dts_path, &dts)?;
 
@@ -110,16 +127,68 @@ fn run_tool(command: &mut Command, what: &str) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
-/// The names of the root's `virtio_mmio@...` nodes in a decompiled tree (one statement a
-/// line, children of the root indented by one tab).
-pub fn virtio_transports(dts: &str) -> Vec<String> {
-    dts.lines()
-        .filter_map(|line| line.strip_prefix('\t'))
-        .filter(|line| !line.starts_with('\t'))
-        .filter_map(|line| line.trim_end().strip_suffix(" {"))
-        .filter(|name| name.starts_with("virtio_mmio@"))
-        .map(str::to_string)
-        .collect()
+/// Nodes of QEMU's `virt` tree (children of the root, by name without unit address) that
+/// the guest kernel has no driver for, and why they can go.
+pub const UNUSED_VIRT_NODES: &[(&str, &str)] = &[
+    (
+        "virtio_mmio",
+        "virtio-mmio transport: no virtio device attached, no virtio driver",
+    ),
+    ("flash", "pflash: the guest boots from -kernel and -initrd"),
+    (
+        "fw-cfg",
+        "QEMU's firmware configuration interface: for firmware, not this kernel",
+    ),
+    ("pcie", "PCIe host bridge: no PCI in the guest kernel"),
+    ("pl031", "RTC: no RTC class in the guest kernel"),
+    (
+        "pl061",
+        "GPIO controller: no GPIO driver in the guest kernel",
+    ),
+    (
+        "gpio-keys",
+        "the power key on the PL061: the guest powers off through PSCI",
+    ),
+    (
+        "platform-bus",
+        "container for sysbus devices created at run time: none are",
+    ),
+    ("pmu", "PMU: no perf events in the guest kernel"),
+];
+
+/// The GIC's children that go too: the GICv2m MSI frame serves only PCIe.
+const UNUSED_GIC_CHILD: (&str, &str) = ("v2m", "GICv2m MSI frame: only PCIe uses it");
+
+/// The paths (with the reason) of the nodes of a decompiled tree that
+/// [`UNUSED_VIRT_NODES`] and [`UNUSED_GIC_CHILD`] name: children of the root indented by
+/// one tab, children of the GIC (`gic`, a root child) by two.
+pub fn unused_virt_nodes(dts: &str, gic: &str) -> Vec<(String, &'static str)> {
+    let base_name = |name: &str| name.split('@').next().unwrap_or(name).to_string();
+    let mut unused = Vec::new();
+    let mut root_child = String::new();
+    for line in dts.lines() {
+        let depth = line.len() - line.trim_start_matches('\t').len();
+        let Some(name) = line.trim().strip_suffix(" {") else {
+            continue;
+        };
+        let name = name.rsplit_once(": ").map_or(name, |(_, n)| n);
+        match depth {
+            1 => {
+                root_child = format!("/{name}");
+                if let Some((_, why)) = UNUSED_VIRT_NODES
+                    .iter()
+                    .find(|(unused_name, _)| *unused_name == base_name(name))
+                {
+                    unused.push((root_child.clone(), *why));
+                }
+            }
+            2 if root_child == gic && base_name(name) == UNUSED_GIC_CHILD.0 => {
+                unused.push((format!("{gic}/{name}"), UNUSED_GIC_CHILD.1));
+            }
+            _ => {}
+        }
+    }
+    unused
 }
 
 /// The path of the interrupt controller in a decompiled tree: the node with an
@@ -217,11 +286,30 @@ mod tests {
 "#;
 
     #[test]
-    fn finds_the_root_s_virtio_transports_only() {
-        let dts = "/dts-v1/;\n\n/ {\n\tvirtio_mmio@a000000 {\n\t\tcompatible = \"virtio,mmio\";\n\t};\n\n\tvirtio_mmio@a000200 {\n\t};\n\n\tpl011@9000000 {\n\t\tvirtio_mmio@1 {\n\t\t};\n\t};\n};\n";
+    fn finds_the_unused_virt_nodes_by_name_at_their_depth_only() {
+        let dts = "/dts-v1/;\n\n/ {\n\tvirtio_mmio@a000000 {\n\t\tcompatible = \"virtio,mmio\";\n\t};\n\n\tvirtio_mmio@a000200 {\n\t};\n\n\tpl011@9000000 {\n\t\tvirtio_mmio@1 {\n\t\t};\n\t\tv2m@1 {\n\t\t};\n\t};\n\tgpio-keys {\n\t\tpoweroff {\n\t\t};\n\t};\n\tpmu {\n\t};\n\tpmux {\n\t};\n\tintc@8000000 {\n\t\tv2m@8020000 {\n\t\t};\n\t};\n};\n";
+        let paths: Vec<String> = unused_virt_nodes(dts, "/intc@8000000")
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
         assert_eq!(
-            virtio_transports(dts),
-            vec!["virtio_mmio@a000000", "virtio_mmio@a000200"]
+            paths,
+            [
+                "/virtio_mmio@a000000",
+                "/virtio_mmio@a000200",
+                "/gpio-keys",
+                "/pmu",
+                "/intc@8000000/v2m@8020000"
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_what_the_guest_needs_of_qemu_s_tree() {
+        let kept: Vec<(String, &str)> = unused_virt_nodes(VIRT_V2, "/intc@8000000");
+        assert_eq!(
+            kept,
+            [("/intc@8000000/v2m@8020000".to_string(), UNUSED_GIC_CHILD.1)]
         );
     }
 

@@ -31,6 +31,7 @@ mod progress;
 mod qemu;
 mod report;
 mod run;
+mod selftest;
 mod symbols;
 #[cfg(test)]
 mod testdata;
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Dtb(args) => inputs::Toolchain::load(args.toolchain.toolchain.as_deref())
-            .and_then(|toolchain| dtb::generate(&toolchain, &args.soc, &args.out))
+            .and_then(|toolchain| dtb::generate(&toolchain, &args.soc, &args.out, None))
             .map(|()| {
                 println!("wrote {}", args.out.display());
                 0

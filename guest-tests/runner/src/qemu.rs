@@ -315,7 +315,7 @@ mod tests {
         [
             "/k/Image",
             "/k/System.map",
-            "/o/initramfs.cpio.gz",
+            "/o/initramfs.cpio",
             "/o/virt.dtb",
             "/t/librzgate.so",
             "/s/r9a08g045.yaml",
@@ -332,7 +332,7 @@ mod tests {
         let args = cell_args(&toolchain, &launch(&faults, &paths)).unwrap();
         let line = args.join(" ");
         assert!(line.starts_with(
-            "-M virt -cpu cortex-a55 -smp 1 -m 1G -display none -monitor none -serial stdio -no-reboot -L /share -kernel /k/Image -initrd /o/initramfs.cpio.gz -dtb /o/virt.dtb -append "
+            "-M virt -cpu cortex-a55 -smp 1 -m 1G -display none -monitor none -serial stdio -no-reboot -L /share -kernel /k/Image -initrd /o/initramfs.cpio -dtb /o/virt.dtb -append "
         ), "{line}");
         let append = &args[args.iter().position(|a| a == "-append").unwrap() + 1];
         assert_eq!(

@@ -17,6 +17,7 @@ use crate::inputs::{require_file, KernelBuild, Toolchain};
 use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
 use crate::report::{self, CellReport, Repetition, RunReport, Summary};
+use crate::selftest;
 use crate::symbols::SymbolMap;
 
 /// The run-wide parameters after the command line has overridden the matrix defaults.
@@ -105,7 +106,11 @@ pub fn prepare_inputs(args: &CellArgs, out_dir: &Path) -> Result<RunInputs> {
         }
         None => {
             let dtb = out_dir.join("virt-rzg3s.dtb");
-            dtb::generate(&toolchain, &args.soc, &dtb).context("cannot generate the guest DTB")?;
+            let initramfs = std::fs::read(&args.initramfs)
+                .with_context(|| format!("cannot read {}", args.initramfs.display()))?;
+            let selftest_list = selftest::compatible_list_from_initramfs(&initramfs);
+            dtb::generate(&toolchain, &args.soc, &dtb, selftest_list.as_deref())
+                .context("cannot generate the guest DTB")?;
             dtb
         }
     };
