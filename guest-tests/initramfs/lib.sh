@@ -218,11 +218,21 @@ adc_iio_dir() {
     return 1
 }
 
-adc_expected() { echo "$RZGATE_ADC" | cut -d: -f$(($1 + 1)); }
+# Both run in every cycle of adc-unbind-loop: no process beyond the $(...) subshells.
+adc_expected() { # channel -> its host-set value, from rzgate.adc
+    rest=$RZGATE_ADC:
+    i=0
+    while [ $i -lt "$1" ]; do
+        rest=${rest#*:}
+        i=$((i + 1))
+    done
+    echo "${rest%%:*}"
+}
 
 adc_reads() { # channel expected
     dir=$(adc_iio_dir) || { echo "$dir"; return 1; }
-    got=$(cat "$dir/in_voltage$1_raw" 2>&1) || { echo "reading in_voltage$1_raw failed: $got"; return 1; }
+    read -r got 2>/tmp/rzgate-adc.err <"$dir/in_voltage$1_raw" ||
+        { echo "reading in_voltage$1_raw failed: $(cat /tmp/rzgate-adc.err)"; return 1; }
     [ "$got" = "$2" ] || { echo "in_voltage$1_raw = $got, expected $2"; return 1; }
 }
 

@@ -138,8 +138,10 @@ enum CellEvent {
 /// Runs the cells, up to `jobs` at once, and returns their reports in `specs` order.
 ///
 /// Worker threads take the next cell from a shared counter, so a slow cell never holds up
-/// the others; the calling thread only draws progress from the workers' messages.
+/// the others; the calling thread only draws progress from the workers' messages. The
+/// looping cells start first ([`start_order`]).
 pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellReport> {
+    let order = start_order(specs);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
     let mut reports: Vec<Option<CellReport>> = vec![None; specs.len()];
@@ -147,12 +149,12 @@ pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(specs.len()) {
             let sender = sender.clone();
-            let next = &next;
+            let (next, order) = (&next, &order);
             scope.spawn(move || loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(spec) = specs.get(index) else {
+                let Some(&index) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;
                 };
+                let spec = &specs[index];
                 let _ = sender.send(CellEvent::Started(index));
                 let report = run_cell(inputs, spec, false);
                 let _ = sender.send(CellEvent::Finished(index, Box::new(report)));
@@ -175,6 +177,15 @@ pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec
         .into_iter()
         .map(|r| r.expect("every cell reports"))
         .collect()
+}
+
+/// The order the cells start in: the most loops first, otherwise as given. A loop test
+/// takes two to three times as long as the others; started last, it would run on while
+/// the other workers idle.
+fn start_order(specs: &[CellSpec]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(specs[index].loops));
+    order
 }
 
 /// A cell's name in progress output: `kernel/test`, plus `run-N` for repetitions (the
@@ -323,6 +334,19 @@ mod tests {
     use super::*;
     use crate::outcome::Outcome;
     use crate::report::tests::cell;
+
+    #[test]
+    fn looping_cells_start_first_the_rest_keep_their_order() {
+        let loops = [1, 20, 1, 1, 20, 5];
+        let specs: Vec<CellSpec> = loops
+            .iter()
+            .map(|&n| CellSpec {
+                loops: n,
+                ..crate::cell::tests::spec("boot", OnAbort::Continue, None)
+            })
+            .collect();
+        assert_eq!(start_order(&specs), [1, 4, 5, 0, 2, 3]);
+    }
 
     #[test]
     fn repetitions_merge_and_flag_flaky_cells() {
