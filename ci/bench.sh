@@ -68,6 +68,8 @@ import re, sys
 src, dst = sys.argv[1], sys.argv[2]
 dts = open(src).read()
 window = re.search(r"rzgate-window@[0-9a-f]+ \{[^}]*?reg = <0x([0-9a-f]+) 0x([0-9a-f]+) 0x([0-9a-f]+) 0x([0-9a-f]+)>", dts, re.S)
+if not window:
+    sys.exit(f"{src}: no rzgate-window node under reserved-memory")
 base = int(window[1], 16) << 32 | int(window[2], 16)
 size = int(window[3], 16) << 32 | int(window[4], 16)
 disabled = []
@@ -85,7 +87,9 @@ PY
     "$DTC" -q -I dts -O dtb -o "$2" "${2%.dtb}.dts"
 }
 prepared_dtb=$(echo "$busy_drivers" | sed -n 's/.* -dtb \([^ ]*\) .*/\1/p')
-say "bench: disabled for overhead_ratio: $(models_disabled_dtb "$prepared_dtb" "$BENCH/models-disabled.dtb")"
+disabled=$(models_disabled_dtb "$prepared_dtb" "$BENCH/models-disabled.dtb") ||
+    die "bench: cannot disable the modelled devices in $prepared_dtb"
+say "bench: disabled for overhead_ratio: $disabled"
 busy=$(echo "$busy_drivers" | sed "s# -dtb [^ ]* # -dtb $BENCH/models-disabled.dtb #")
 periph=$(command_for adc-unbind-loop)
 boot_continue=$(command_for boot)

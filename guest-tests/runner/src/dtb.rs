@@ -76,8 +76,8 @@ pub fn generate(
         soc_path.display(),
         soc.dt_fragment(&gic)
     );
-    // The deleted transports' compatible is still in the text: one more kept line does
-    // not change any answer of the selftest (see `selftest`).
+    // The deleted nodes' compatibles are still in the text: the lines they keep change no
+    // answer of the selftest, which only asks about the compatibles the guest sees.
     if let Some(lines) =
         selftest_list.and_then(|list| selftest::lines_for(list, &selftest::dt_compatibles(&dts)))
     {
