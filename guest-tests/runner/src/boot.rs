@@ -10,6 +10,7 @@ use crate::cli::BootArgs;
 use crate::fsutil;
 use crate::matrix::{self, Matrix, TestSpec};
 use crate::outcome::Outcome;
+use crate::report;
 use crate::run::{load_kernel, prepare_inputs, Settings};
 
 /// Exit status: 0 when the cell is as expected (without an expectation: not an error),
@@ -81,7 +82,7 @@ pub fn command(args: &BootArgs) -> Result<u8> {
             abort.gated_by.join("; ")
         );
         if abort.root {
-            for frame in abort.call_chain.iter().take(12) {
+            for frame in abort.call_chain.iter().take(report::SHOWN_FRAMES) {
                 println!("rzgate:     {frame}");
             }
         }

@@ -311,6 +311,19 @@ fn md_escape(text: &str) -> String {
 }
 
 /// Pass-through for text in code spans; backticks inside would end the span.
+/// How many frames of a call chain the reports and the console show.
+pub const SHOWN_FRAMES: usize = 12;
+
+/// A call chain on one line, innermost first: `a+0x10 <- b+0x2c <- ...`.
+fn inline_chain(chain: &[String]) -> String {
+    let shown: Vec<&str> = chain
+        .iter()
+        .take(SHOWN_FRAMES)
+        .map(String::as_str)
+        .collect();
+    shown.join(" <- ")
+}
+
 fn code(text: &str) -> String {
     format!("`{}`", text.replace('`', "'"))
 }
@@ -404,19 +417,13 @@ pub fn render_markdown(report: &RunReport) -> String {
             render_guest_trace(&mut md, cell);
         }
         if let Some(mapped) = &cell.user_space_mapped {
-            let shown: Vec<&str> = mapped
-                .call_chain
-                .iter()
-                .take(12)
-                .map(String::as_str)
-                .collect();
             let _ = writeln!(
                 md,
                 "User space can reach the window from event {}: the page-table entry stored at \
                  {} (called from {}).\n",
                 mapped.seq,
                 code(&mapped.symbol),
-                code(&shown.join(" <- "))
+                code(&inline_chain(&mapped.call_chain))
             );
         }
         let consequences: Vec<&AbortReport> = cell.aborts.iter().filter(|a| !a.root).collect();
@@ -529,13 +536,11 @@ fn render_root_abort(md: &mut String, root: &AbortReport) {
         }
         let _ = writeln!(md, "- gated since: {}", text.trim());
         if !since.call_chain.is_empty() {
-            let shown: Vec<&str> = since
-                .call_chain
-                .iter()
-                .take(12)
-                .map(String::as_str)
-                .collect();
-            let _ = writeln!(md, "  (called from {})", code(&shown.join(" <- ")));
+            let _ = writeln!(
+                md,
+                "  (called from {})",
+                code(&inline_chain(&since.call_chain))
+            );
         }
     }
     for note in &root.notes {
@@ -685,7 +690,7 @@ pub fn render_junit(report: &RunReport) -> String {
             if let Some(root) = cell.root() {
                 let _ = writeln!(body, "root abort: {}", root.one_line());
                 let _ = writeln!(body, "gated by: {}", root.gated_by.join("; "));
-                for frame in root.call_chain.iter().take(12) {
+                for frame in root.call_chain.iter().take(SHOWN_FRAMES) {
                     let _ = writeln!(body, "  {frame}");
                 }
             }

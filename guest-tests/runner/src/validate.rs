@@ -19,7 +19,7 @@ use crate::cli::ValidateArgs;
 use crate::fsutil;
 use crate::matrix::Matrix;
 use crate::outcome::Outcome;
-use crate::report::{AbortReport, CellReport};
+use crate::report::{self, AbortReport, CellReport};
 use crate::run::{execute_cells, load_kernel, prepare_inputs, Settings};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -296,7 +296,7 @@ pub fn render_markdown(report: &ValidateReport) -> String {
             a.soc_addr,
             a.step.as_ref().map_or("-".to_string(), |s| s.n.to_string()),
             a.gated_by.join("; "),
-            a.call_chain.iter().take(12).cloned().collect::<Vec<_>>().join("\n")
+            a.call_chain.iter().take(report::SHOWN_FRAMES).cloned().collect::<Vec<_>>().join("\n")
         );
     }
     let errors: Vec<&CellReport> = report
