@@ -1,24 +1,31 @@
 //! The bus: decodes a guest access in the window, checks the device's gate, runs the
-//! model and returns the memory writes and events that follow from it.
+//! device's model through the peripheral interface and returns the memory writes and
+//! events that follow from it.
 //!
 //! QEMU reports an access after it has landed in the RAM window, so every value a later
 //! read must see is written back before [`Bus::access`] returns: the register's real
 //! value after a write (a write-enable-masked CLK_ON write must not stay in RAM as
 //! written), side effects (CLK_MON, RST_MON, ADSTS, ADCR), the bus-error value over a
-//! device that just became gated, and the GIC set-pending write of an interrupt. The bus
-//! keeps a shadow of what the window holds for each declared register, so it writes
-//! back exactly the registers whose visible value changed.
+//! device that just became gated, and the GIC writes of its interrupts. The bus keeps a
+//! shadow of what the window holds for each declared register, so it writes back exactly
+//! the registers whose visible value changed.
+//!
+//! The bus knows devices only as [`Peripheral`]s built by the registry; which device a
+//! gate reads (the clock controller), which interrupts a device has and which outputs feed
+//! which inputs all come from the SoC description.
 
 use std::collections::BTreeMap;
 
-use crate::adc::{Adc, AdcContext};
+use serde_json::Value;
+
 use crate::config::{Fault, ModelConfig, PluginConfig};
-use crate::cpg::Cpg;
-use crate::event::{Abort, AccessKind, AdcCounters, Event, GatedSince};
-use crate::gate;
-use crate::mailbox::Mailbox;
-use crate::soc::{hex, Device, Layout, ModelKind, Soc, Window};
-use crate::tsu::Tsu;
+use crate::device::{Effects, Env, Peripheral};
+use crate::event::{Abort, AccessKind, Event, GatedSince};
+use crate::gate::{self, GateState};
+use crate::registry;
+use crate::soc::{hex, Soc, SocError, Window};
+
+pub use crate::device::MemWrite;
 
 /// One guest load or store, as the QEMU memory callback reports it (after the fact).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,20 +41,12 @@ pub struct Access {
     pub pc: u64,
 }
 
-/// A little-endian store of `size` bytes at guest-physical `phys`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemWrite {
-    pub phys: u64,
-    pub size: u8,
-    pub value: u64,
-}
-
 /// What the glue must do after an access: apply `writes` in order, report `events`.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub writes: Vec<MemWrite>,
     pub events: Vec<Event>,
-    /// The access hit a gated device.
+    /// The access hit a device whose bus answers with an error (an abort).
     pub aborted: bool,
 }
 
@@ -59,54 +58,27 @@ impl Outcome {
     }
 }
 
-/// What a model write asks of the bus.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Effects {
-    /// Pulse the device's interrupt.
-    pub irq: bool,
-    /// Armed faults that changed the model's behaviour (one bit per [`Fault::ALL`] entry;
-    /// one ADM0 write can trip both ADC faults).
-    faults: u8,
-    /// The mailbox STEP register was written.
-    pub step: Option<u32>,
-}
-
-impl Effects {
-    pub fn fire(&mut self, fault: Fault) {
-        self.faults |= 1 << fault.index();
-    }
-
-    pub fn fired(&self, fault: Fault) -> bool {
-        self.faults & (1 << fault.index()) != 0
-    }
-
-    pub fn faults(&self) -> impl Iterator<Item = Fault> + '_ {
-        Fault::ALL.into_iter().filter(|f| self.fired(*f))
-    }
-
-    fn merge(&mut self, other: Effects) {
-        self.irq |= other.irq;
-        self.faults |= other.faults;
-        if other.step.is_some() {
-            self.step = other.step;
-        }
-    }
-}
-
 /// Snapshot of every model's state (register values and counters), for tests and checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelState {
     /// Real register values by device name, in declaration order.
     pub registers: BTreeMap<String, Vec<u32>>,
-    pub adc: Option<AdcCounters>,
+    /// Model counters by device name (devices whose model keeps any).
+    pub counters: BTreeMap<String, Value>,
+}
+
+/// The GIC writes that raise and withdraw one interrupt line.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    set_pending: (u64, u32),
+    clear_pending: (u64, u32),
 }
 
 /// Runtime view of one device in the window.
 #[derive(Debug)]
 struct Slot {
-    /// Index into `soc.devices()`.
+    /// Index into `soc.devices()` and the bus's models.
     dev: usize,
-    model: ModelKind,
     name: String,
     /// Device base relative to the window start.
     window_off: u64,
@@ -118,7 +90,13 @@ struct Slot {
     offsets: Vec<u32>,
     /// What the window holds for register `idx`.
     shadow: Vec<u32>,
+    lines: Vec<Line>,
+    /// The device declares conditions or inputs: its model calls get a computed [`Env`].
+    needs_env: bool,
+    /// The device holds the clock and reset bits: its writes can change every gate.
+    is_clock_controller: bool,
     gated: bool,
+    state: GateState,
     since: Option<GatedSince>,
     accesses: u64,
     gate_events: u64,
@@ -135,47 +113,6 @@ impl Slot {
     }
 }
 
-/// The device models, apart from the bookkeeping so both can be borrowed at once.
-struct Models {
-    cpg: Cpg,
-    adc: Option<Adc>,
-    tsu: Option<Tsu>,
-    mailbox: Option<Mailbox>,
-}
-
-impl Models {
-    #[inline]
-    fn value(&self, model: ModelKind, idx: usize) -> u32 {
-        match model {
-            ModelKind::Cpg => self.cpg.value(idx),
-            ModelKind::Adc => self.adc.as_ref().map_or(0, |m| m.value(idx)),
-            ModelKind::Tsu => self.tsu.as_ref().map_or(0, |m| m.value(idx)),
-            ModelKind::Mailbox => self.mailbox.as_ref().map_or(0, |m| m.value(idx)),
-        }
-    }
-
-    fn values(&self, model: ModelKind) -> Vec<u32> {
-        match model {
-            ModelKind::Cpg => self.cpg.values().to_vec(),
-            ModelKind::Adc => self
-                .adc
-                .as_ref()
-                .map(|m| m.values().to_vec())
-                .unwrap_or_default(),
-            ModelKind::Tsu => self
-                .tsu
-                .as_ref()
-                .map(|m| m.values().to_vec())
-                .unwrap_or_default(),
-            ModelKind::Mailbox => self
-                .mailbox
-                .as_ref()
-                .map(|m| m.values().to_vec())
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// Key of the unmodelled-access counter: window bytes outside every device use
 /// `WINDOW_SLOT`.
 const WINDOW_SLOT: usize = usize::MAX;
@@ -185,43 +122,30 @@ pub struct Bus {
     window: Window,
     bus_error: u32,
     slots: Vec<Slot>,
-    models: Models,
-    /// GICD_ISPENDR address and bit of the ADC's SPI.
-    adc_irq: Option<(u64, u32)>,
+    /// One model per device, indexed like `soc.devices()`.
+    models: Vec<Box<dyn Peripheral>>,
+    /// Device index of the clock controller.
+    controller: Option<usize>,
     seq: u64,
     step: u32,
     aborts: u64,
+    suspects: u64,
     faults_armed: Vec<Fault>,
     faults_fired: Vec<Fault>,
     unmodelled: BTreeMap<(usize, u64), u64>,
+    /// Reused for every model call (its memory list keeps its capacity).
+    fx: Effects,
 }
 
 impl Bus {
-    pub fn new(soc: Soc, cfg: &ModelConfig) -> Bus {
+    /// The bus of `soc` with every device's model in its power-on state. Fails when a
+    /// device's model cannot be built from its description (an unknown model, a register
+    /// the model needs and the YAML lacks).
+    pub fn new(soc: Soc, cfg: &ModelConfig) -> Result<Bus, SocError> {
+        let models = registry::build(&soc, cfg)?;
         let window = soc.window();
-        let cpg = Cpg::new(&soc, cfg);
-        let mut adc = None;
-        let mut tsu = None;
-        let mut mailbox = None;
-        let mut adc_irq = None;
-        for dev in soc.devices() {
-            match &dev.layout {
-                Layout::Cpg => {}
-                Layout::Adc(l) => {
-                    adc = Some(Adc::new(
-                        dev.registers.clone(),
-                        l.clone(),
-                        soc.temperature_channel(),
-                        cfg,
-                    ));
-                    adc_irq = dev.spi.map(|spi| soc.gic().set_pending(spi));
-                }
-                Layout::Tsu(l) => tsu = Some(Tsu::new(dev.registers.clone(), l.clone(), cfg)),
-                Layout::Mailbox(l) => {
-                    mailbox = Some(Mailbox::new(dev.registers.clone(), l.clone()))
-                }
-            }
-        }
+        let gic = soc.gic();
+        let controller = soc.clock_controller().map(|c| c.device);
         let mut slots: Vec<Slot> = soc
             .devices()
             .iter()
@@ -236,7 +160,6 @@ impl Bus {
                 lookup.sort_unstable();
                 Slot {
                     dev: i,
-                    model: d.model,
                     name: d.name.clone(),
                     window_off: d.base.wrapping_sub(window.soc_base),
                     size: d.size,
@@ -244,7 +167,18 @@ impl Bus {
                     lookup,
                     offsets: d.registers.iter().map(|r| r.offset).collect(),
                     shadow: vec![0; d.registers.len()],
+                    lines: d
+                        .interrupts
+                        .iter()
+                        .map(|l| Line {
+                            set_pending: gic.set_pending(l.spi),
+                            clear_pending: gic.clear_pending(l.spi),
+                        })
+                        .collect(),
+                    needs_env: !d.conditions.is_empty() || !d.inputs.is_empty(),
+                    is_clock_controller: controller == Some(i),
                     gated: false,
+                    state: GateState::Open,
                     since: None,
                     accesses: 0,
                     gate_events: 0,
@@ -261,29 +195,54 @@ impl Bus {
             soc,
             window,
             slots,
-            models: Models {
-                cpg,
-                adc,
-                tsu,
-                mailbox,
-            },
-            adc_irq,
+            models,
+            controller,
             seq: 0,
             step: 0,
             aborts: 0,
+            suspects: 0,
             faults_armed,
             faults_fired: Vec::new(),
             unmodelled: BTreeMap::new(),
+            fx: Effects::default(),
         };
-        for si in 0..bus.slots.len() {
-            let gated = bus.gate_rule_holds_not(si);
-            let values: Vec<u32> = bus.visible_values(si, gated);
-            if let Some(slot) = bus.slots.get_mut(si) {
-                slot.gated = gated;
+        bus.settle_all();
+        Ok(bus)
+    }
+
+    /// Every device's gate state and window shadow from its model's current state.
+    fn settle_all(&mut self) {
+        for si in 0..self.slots.len() {
+            let state = self
+                .slots
+                .get(si)
+                .map_or(GateState::Open, |s| self.state_of(s.dev));
+            let values = self.visible_values(si, state == GateState::BusError);
+            if let Some(slot) = self.slots.get_mut(si) {
+                slot.state = state;
+                slot.gated = state == GateState::BusError;
                 slot.shadow = values;
             }
         }
-        bus
+    }
+
+    /// Every model back to power-on, the counters and the step to 0 (the reset image is
+    /// then what the window must hold).
+    pub fn reset(&mut self) {
+        for m in &mut self.models {
+            m.reset();
+        }
+        for slot in &mut self.slots {
+            slot.since = None;
+            slot.accesses = 0;
+            slot.gate_events = 0;
+        }
+        self.step = 0;
+        self.aborts = 0;
+        self.suspects = 0;
+        self.faults_fired.clear();
+        self.unmodelled.clear();
+        self.settle_all();
     }
 
     pub fn soc(&self) -> &Soc {
@@ -309,9 +268,24 @@ impl Bus {
         self.aborts
     }
 
-    /// Whether device `name` is gated now; None for an unknown device.
+    pub fn suspects(&self) -> u64 {
+        self.suspects
+    }
+
+    /// Whether device `name` answers with a bus error now; None for an unknown device.
     pub fn is_gated(&self, name: &str) -> Option<bool> {
         self.slots.iter().find(|s| s.name == name).map(|s| s.gated)
+    }
+
+    /// What an access to device `name` meets now; None for an unknown device.
+    pub fn gate_state(&self, name: &str) -> Option<GateState> {
+        self.slots.iter().find(|s| s.name == name).map(|s| s.state)
+    }
+
+    /// The value device `name` drives on its output now (what its linked inputs see).
+    pub fn output(&self, name: &str) -> Option<u32> {
+        let dev = self.soc.device_index(name)?;
+        self.models.get(dev).and_then(|m| m.output())
     }
 
     /// The sequence number for the next event (events the glue creates use it too).
@@ -321,17 +295,22 @@ impl Bus {
         s
     }
 
-    fn device(&self, si: usize) -> Option<&Device> {
-        self.slots
-            .get(si)
-            .and_then(|s| self.soc.devices().get(s.dev))
+    /// The clock controller's register values (what gates read); empty without one.
+    fn controller_values(&self) -> &[u32] {
+        self.controller
+            .and_then(|c| self.models.get(c))
+            .map_or(&[], |m| m.values())
     }
 
-    /// True when the device of slot `si` has a gate rule that fails now.
-    fn gate_rule_holds_not(&self, si: usize) -> bool {
-        self.device(si)
+    /// What an access to device `dev` meets now.
+    fn state_of(&self, dev: usize) -> GateState {
+        self.soc
+            .devices()
+            .get(dev)
             .and_then(|d| d.gate.as_ref())
-            .is_some_and(|rule| gate::is_gated(rule, &self.soc, &self.models.cpg))
+            .map_or(GateState::Open, |g| {
+                gate::state(g, &self.soc, self.controller_values())
+            })
     }
 
     /// What the window must hold for each register of slot `si`.
@@ -339,12 +318,13 @@ impl Bus {
         let Some(slot) = self.slots.get(si) else {
             return Vec::new();
         };
+        let model = self.models.get(slot.dev);
         (0..slot.offsets.len())
             .map(|idx| {
                 if gated {
                     self.bus_error
                 } else {
-                    self.models.value(slot.model, idx)
+                    model.map_or(0, |m| m.value(idx))
                 }
             })
             .collect()
@@ -355,12 +335,7 @@ impl Bus {
     pub fn reset_image(&self) -> Vec<MemWrite> {
         let mut out = Vec::new();
         for slot in &self.slots {
-            for (idx, &off) in slot.offsets.iter().enumerate() {
-                let value = if slot.gated {
-                    self.bus_error
-                } else {
-                    self.models.value(slot.model, idx)
-                };
+            for (&value, &off) in slot.shadow.iter().zip(&slot.offsets) {
                 out.push(MemWrite {
                     phys: slot.guest_base + u64::from(off),
                     size: 4,
@@ -391,14 +366,23 @@ impl Bus {
             return;
         };
         slot.accesses += 1;
+        let state = slot.state;
         let dev_off = off - slot.window_off;
         let end = dev_off.saturating_add(len).min(slot.size);
-        if slot.gated {
-            self.abort(si, access, dev_off, len, out);
-        } else if access.is_write {
+        match state {
+            GateState::BusError => {
+                self.gated_access(si, access, dev_off, len, GateState::BusError, out);
+                return;
+            }
+            GateState::Suspect => {
+                self.gated_access(si, access, dev_off, len, GateState::Suspect, out)
+            }
+            GateState::Open => {}
+        }
+        if access.is_write {
             self.write(si, access, dev_off, len, end, out);
         } else {
-            self.note_undeclared(si, dev_off, end);
+            self.read(si, access, dev_off, end, out);
         }
     }
 
@@ -406,13 +390,56 @@ impl Bus {
         *self.unmodelled.entry((si, offset)).or_insert(0) += 1;
     }
 
-    fn note_undeclared(&mut self, si: usize, dev_off: u64, end: u64) {
+    /// What a model call of slot `si` may ask about: its unmet conditions and its inputs.
+    fn env(&self, si: usize) -> Env {
+        let Some(slot) = self.slots.get(si).filter(|s| s.needs_env) else {
+            return Env::EMPTY;
+        };
+        let Some(dev) = self.soc.devices().get(slot.dev) else {
+            return Env::EMPTY;
+        };
+        let cc = self.controller_values();
+        let unmet = dev
+            .conditions
+            .iter()
+            .filter_map(|(name, rule)| {
+                gate::first_reason(dev, rule, &self.soc, cc).map(|why| (name.clone(), why))
+            })
+            .collect();
+        let inputs = dev
+            .inputs
+            .iter()
+            .filter_map(|(name, source)| {
+                let v = self.models.get(*source).and_then(|m| m.output())?;
+                Some((name.clone(), v))
+            })
+            .collect();
+        Env::new(unmet, inputs)
+    }
+
+    fn read(&mut self, si: usize, a: &Access, dev_off: u64, end: u64, out: &mut Outcome) {
+        let mut changed = false;
         let mut word = dev_off & !3;
         while word < end {
-            if self.slots.get(si).is_some_and(|s| s.reg_at(word).is_none()) {
-                self.note_unmodelled(si, word);
+            match self.slots.get(si).and_then(|s| s.reg_at(word)) {
+                None => self.note_unmodelled(si, word),
+                Some(idx) => {
+                    let env = self.env(si);
+                    let mut fx = std::mem::take(&mut self.fx);
+                    fx.clear();
+                    if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
+                        changed |= m.after_read(idx, &env, &mut fx);
+                    }
+                    if !fx.is_empty() {
+                        self.apply(si, a, &fx, out);
+                    }
+                    self.fx = fx;
+                }
             }
             word += 4;
+        }
+        if changed {
+            self.sync(si, &[], out);
         }
     }
 
@@ -425,18 +452,15 @@ impl Bus {
         end: u64,
         out: &mut Outcome,
     ) {
-        let Some(model) = self.slots.get(si).map(|s| s.model) else {
-            return;
-        };
         // Up to 16 bytes at any alignment touch at most 5 words.
         let mut touched = [usize::MAX; 5];
         let mut n_touched = 0;
-        let mut fx = Effects::default();
+        let mut fx = std::mem::take(&mut self.fx);
+        fx.clear();
         let mut first_reg: Option<usize> = None;
         let mut word = dev_off & !3;
         while word < end {
-            let reg = self.slots.get(si).and_then(|s| s.reg_at(word));
-            match reg {
+            match self.slots.get(si).and_then(|s| s.reg_at(word)) {
                 None => self.note_unmodelled(si, word),
                 Some(idx) => {
                     let old = self
@@ -446,7 +470,10 @@ impl Bus {
                         .copied()
                         .unwrap_or(0);
                     let written = merge_bytes(old, word, dev_off, len, a.value);
-                    fx.merge(self.model_write(model, idx, written));
+                    let env = self.env(si);
+                    if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
+                        m.write(idx, written, &env, &mut fx);
+                    }
                     if let Some(t) = touched.get_mut(n_touched) {
                         *t = idx;
                         n_touched += 1;
@@ -457,25 +484,40 @@ impl Bus {
             word += 4;
         }
         self.sync(si, touched.get(..n_touched).unwrap_or(&[]), out);
+        if self.slots.get(si).is_some_and(|s| s.is_clock_controller) {
+            if let Some(idx) = first_reg {
+                self.update_gates(a, si, idx, out);
+            }
+        }
+        self.apply(si, a, &fx, out);
+        self.fx = fx;
+    }
 
+    /// Carries out what a model call of slot `si` asked for.
+    fn apply(&mut self, si: usize, a: &Access, fx: &Effects, out: &mut Outcome) {
         for fault in fx.faults() {
             self.fire(fault, a, out);
         }
-        if model == ModelKind::Cpg {
-            if let Some(idx) = first_reg {
-                self.update_gates(a, idx, out);
-            }
-        }
-        if fx.irq {
-            if let Some((addr, bit)) = self.adc_irq.filter(|_| model == ModelKind::Adc) {
+        if let Some(slot) = self.slots.get(si) {
+            for line in fx.raised().filter_map(|l| slot.lines.get(l)) {
+                let (phys, bit) = line.set_pending;
                 out.writes.push(MemWrite {
-                    phys: addr,
+                    phys,
+                    size: 4,
+                    value: bit.into(),
+                });
+            }
+            for line in fx.lowered().filter_map(|l| slot.lines.get(l)) {
+                let (phys, bit) = line.clear_pending;
+                out.writes.push(MemWrite {
+                    phys,
                     size: 4,
                     value: bit.into(),
                 });
             }
         }
-        if let Some(step) = fx.step {
+        out.writes.extend_from_slice(&fx.memory);
+        if let Some(step) = fx.marker {
             self.step = step;
             let seq = self.next_seq();
             out.events.push(Event::Marker {
@@ -486,47 +528,6 @@ impl Bus {
         }
     }
 
-    fn adc_context(&self) -> AdcContext {
-        let blocked = self.soc.device_by_model(ModelKind::Adc).and_then(|dev| {
-            dev.conversion
-                .as_ref()
-                .and_then(|rule| gate::first_reason(dev, rule, &self.soc, &self.models.cpg))
-        });
-        let tsu_code = self.models.tsu.as_ref();
-        AdcContext {
-            blocked,
-            tsu_code: tsu_code.map_or(crate::tsu::OUTPUT_OFF_CODE, |t| t.channel_code()),
-        }
-    }
-
-    fn model_write(&mut self, model: ModelKind, idx: usize, value: u32) -> Effects {
-        let ctx = if model == ModelKind::Adc {
-            Some(self.adc_context())
-        } else {
-            None
-        };
-        let m = &mut self.models;
-        match (model, ctx) {
-            (ModelKind::Cpg, _) => m.cpg.write(idx, value),
-            (ModelKind::Adc, Some(ctx)) => m
-                .adc
-                .as_mut()
-                .map(|a| a.write(idx, value, &ctx))
-                .unwrap_or_default(),
-            (ModelKind::Adc, None) => Effects::default(),
-            (ModelKind::Tsu, _) => m
-                .tsu
-                .as_mut()
-                .map(|t| t.write(idx, value))
-                .unwrap_or_default(),
-            (ModelKind::Mailbox, _) => m
-                .mailbox
-                .as_mut()
-                .map(|b| b.write(idx, value))
-                .unwrap_or_default(),
-        }
-    }
-
     /// Writes back every register of slot `si` whose real value differs from what the
     /// window holds, and every register the guest's store overwrote.
     fn sync(&mut self, si: usize, touched: &[usize], out: &mut Outcome) {
@@ -534,8 +535,14 @@ impl Bus {
         let Some(slot) = slots.get_mut(si) else {
             return;
         };
+        if slot.gated {
+            return;
+        }
+        let Some(model) = models.get(slot.dev) else {
+            return;
+        };
         for (idx, (shadow, &off)) in slot.shadow.iter_mut().zip(&slot.offsets).enumerate() {
-            let real = models.value(slot.model, idx);
+            let real = model.value(idx);
             if real != *shadow || touched.contains(&idx) {
                 *shadow = real;
                 out.writes.push(MemWrite {
@@ -547,116 +554,116 @@ impl Bus {
         }
     }
 
-    /// After a CPG write: gate or ungate every device whose rule changed.
-    fn update_gates(&mut self, a: &Access, cpg_reg: usize, out: &mut Outcome) {
+    /// After a write to the clock controller (slot `cc_si`, register `cc_reg`): move every
+    /// device whose gate state changed, and say so.
+    fn update_gates(&mut self, a: &Access, cc_si: usize, cc_reg: usize, out: &mut Outcome) {
+        let (register, soc_addr) = match self.slots.get(cc_si) {
+            Some(cc) => {
+                let dev = self.soc.devices().get(cc.dev);
+                let reg = dev.and_then(|d| d.registers.get(cc_reg));
+                (
+                    reg.map(|r| r.name.clone()).unwrap_or_default(),
+                    dev.map_or(0, |d| d.base) + reg.map_or(0, |r| u64::from(r.offset)),
+                )
+            }
+            None => return,
+        };
         for si in 0..self.slots.len() {
-            let Some(dev) = self.device(si) else { continue };
-            let Some(rule) = &dev.gate else { continue };
-            let now = gate::is_gated(rule, &self.soc, &self.models.cpg);
-            if self.slots.get(si).is_none_or(|s| s.gated == now) {
+            let Some(dev_index) = self.slots.get(si).map(|s| s.dev) else {
+                continue;
+            };
+            let Some(dev) = self.soc.devices().get(dev_index) else {
+                continue;
+            };
+            let Some(g) = &dev.gate else { continue };
+            let cc = self.controller_values();
+            let now = gate::state(g, &self.soc, cc);
+            if self.slots.get(si).is_none_or(|s| s.state == now) {
                 continue;
             }
-            let reasons = if now {
-                gate::reasons(dev, rule, &self.soc, &self.models.cpg)
-            } else {
+            let reasons = if now == GateState::Open {
                 Vec::new()
+            } else {
+                gate::reasons(dev, &g.rule, &self.soc, cc)
             };
             let device = dev.name.clone();
-            let cpg_regs = self.models.cpg.registers();
-            let register = cpg_regs
-                .get(cpg_reg)
-                .map(|r| r.name.clone())
-                .unwrap_or_default();
-            let cpg_offset = cpg_regs.get(cpg_reg).map_or(0, |r| u64::from(r.offset));
-            let cpg_base = self
-                .soc
-                .device_by_model(ModelKind::Cpg)
-                .map_or(0, |d| d.base);
             let seq = self.next_seq();
             let step = self.step;
-            let bus_error = self.bus_error;
-            let (slots, models) = (&mut self.slots, &self.models);
-            let Some(slot) = slots.get_mut(si) else {
+            let gated = now == GateState::BusError;
+            let values = self.visible_values(si, gated);
+            let Some(slot) = self.slots.get_mut(si) else {
                 continue;
             };
-            slot.gated = now;
+            let was_gated = slot.gated;
+            slot.state = now;
+            slot.gated = gated;
             slot.gate_events += 1;
-            slot.since = now.then(|| GatedSince {
+            slot.since = (now != GateState::Open).then(|| GatedSince {
                 seq,
                 pc: a.pc,
                 step,
                 register: register.clone(),
             });
-            for (idx, (shadow, &off)) in slot.shadow.iter_mut().zip(&slot.offsets).enumerate() {
-                let v = if now {
-                    bus_error
-                } else {
-                    models.value(slot.model, idx)
-                };
-                *shadow = v;
-                out.writes.push(MemWrite {
-                    phys: slot.guest_base + u64::from(off),
-                    size: 4,
-                    value: v.into(),
-                });
+            if gated != was_gated {
+                // The window flips between the bus-error image and the real registers.
+                for ((shadow, &off), v) in slot.shadow.iter_mut().zip(&slot.offsets).zip(values) {
+                    *shadow = v;
+                    out.writes.push(MemWrite {
+                        phys: slot.guest_base + u64::from(off),
+                        size: 4,
+                        value: v.into(),
+                    });
+                }
             }
             out.events.push(Event::Gate {
                 seq,
                 device,
-                gated: now,
+                gated,
+                state: now,
                 reasons,
                 pc: a.pc,
                 vcpu: a.vcpu,
                 step,
-                register,
-                soc_addr: cpg_base + cpg_offset,
+                register: register.clone(),
+                soc_addr,
                 frames: Vec::new(),
                 unwind: "not-captured".to_string(),
             });
         }
     }
 
-    fn abort(&mut self, si: usize, a: &Access, dev_off: u64, len: u64, out: &mut Outcome) {
+    /// An access to a device whose gate fails: an abort (`BusError`: a read sees the
+    /// bus-error value, a write is undone) or a suspect access (it works; reported).
+    fn gated_access(
+        &mut self,
+        si: usize,
+        a: &Access,
+        dev_off: u64,
+        len: u64,
+        class: GateState,
+        out: &mut Outcome,
+    ) {
         let seq = self.next_seq();
-        self.aborts += 1;
-        out.aborted = true;
-        let (device, base, gated_by) = match self.device(si) {
+        let Some(slot) = self.slots.get(si) else {
+            return;
+        };
+        let (device, base, gated_by, register) = match self.soc.devices().get(slot.dev) {
             Some(dev) => (
                 dev.name.clone(),
                 dev.base,
                 dev.gate
                     .as_ref()
-                    .map(|rule| gate::reasons(dev, rule, &self.soc, &self.models.cpg))
+                    .map(|g| gate::reasons(dev, &g.rule, &self.soc, self.controller_values()))
                     .unwrap_or_default(),
+                slot.reg_at(dev_off & !3)
+                    .and_then(|idx| dev.registers.get(idx))
+                    .map(|r| r.name.clone())
+                    .unwrap_or_else(|| format!("unmodelled@{}", hex(dev_off))),
             ),
-            None => (String::new(), 0, Vec::new()),
+            None => (String::new(), 0, Vec::new(), String::new()),
         };
-        let slot = self.slots.get(si);
-        let register = slot
-            .and_then(|s| s.reg_at(dev_off & !3))
-            .and_then(|idx| self.device(si).and_then(|d| d.registers.get(idx)))
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| format!("unmodelled@{}", hex(dev_off)));
-        let gated_since = slot.and_then(|s| s.since.clone());
-        if a.is_write {
-            // Undo the store: the window goes back to the bus-error pattern.
-            let mut done = 0;
-            while done < len {
-                let chunk = (len - done).min(8);
-                let phys = a.phys.wrapping_add(done);
-                let value = (0..chunk).fold(0u64, |acc, i| {
-                    let byte = (self.bus_error >> (8 * (phys.wrapping_add(i) % 4))) & 0xff;
-                    acc | (u64::from(byte) << (8 * i))
-                });
-                out.writes.push(MemWrite {
-                    phys,
-                    size: chunk as u8,
-                    value,
-                });
-                done += chunk;
-            }
-        }
-        out.events.push(Event::Abort(Abort {
+        let gated_since = slot.since.clone();
+        let record = Abort {
             seq,
             device,
             register,
@@ -679,7 +686,33 @@ impl Bus {
             unwind: "not-captured".to_string(),
             diverted: false,
             serror: None,
-        }));
+        };
+        if class != GateState::BusError {
+            self.suspects += 1;
+            out.events.push(Event::Suspect(record));
+            return;
+        }
+        self.aborts += 1;
+        out.aborted = true;
+        if a.is_write {
+            // Undo the store: the window goes back to the bus-error pattern.
+            let mut done = 0;
+            while done < len {
+                let chunk = (len - done).min(8);
+                let phys = a.phys.wrapping_add(done);
+                let value = (0..chunk).fold(0u64, |acc, i| {
+                    let byte = (self.bus_error >> (8 * (phys.wrapping_add(i) % 4))) & 0xff;
+                    acc | (u64::from(byte) << (8 * i))
+                });
+                out.writes.push(MemWrite {
+                    phys,
+                    size: chunk as u8,
+                    value,
+                });
+                done += chunk;
+            }
+        }
+        out.events.push(Event::Abort(record));
     }
 
     fn fire(&mut self, fault: Fault, a: &Access, out: &mut Outcome) {
@@ -738,36 +771,38 @@ impl Bus {
             seq: self.next_seq(),
             accesses,
             aborts: self.aborts,
+            suspects: self.suspects,
             faults_armed: self.faults_armed.clone(),
             faults_fired: self.faults_fired.clone(),
             channel_full: 0,
             unmodelled,
             gate_events,
-            adc: self
-                .models
-                .adc
-                .as_ref()
-                .map(|a| a.counters().clone())
-                .unwrap_or_default(),
+            counters: self.counters(),
         }
+    }
+
+    fn counters(&self) -> BTreeMap<String, Value> {
+        self.soc
+            .devices()
+            .iter()
+            .zip(&self.models)
+            .filter_map(|(d, m)| m.counters().map(|c| (d.name.clone(), c)))
+            .collect()
     }
 
     /// Every model's real state (independent of gating).
     pub fn model_state(&self) -> ModelState {
         let registers = self
-            .slots
+            .soc
+            .devices()
             .iter()
-            .map(|s| (s.name.clone(), self.models.values(s.model)))
+            .zip(&self.models)
+            .map(|(d, m)| (d.name.clone(), m.values().to_vec()))
             .collect();
         ModelState {
             registers,
-            adc: self.models.adc.as_ref().map(|a| a.counters().clone()),
+            counters: self.counters(),
         }
-    }
-
-    /// The ADC code the TSU drives while enabled (for reports and tests).
-    pub fn tsu_code(&self) -> Option<u16> {
-        self.models.tsu.as_ref().map(|t| t.enabled_code())
     }
 }
 

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::{AbortPolicy, Fault, UserSpace};
+use crate::gate::GateState;
 use crate::soc::Window;
 
 /// One line of the event file; `"type"` comes first.
@@ -30,11 +32,15 @@ pub enum Event {
         step: u32,
         vcpu: u32,
     },
-    /// A device became gated or ungated; pc/vcpu/register name the CPG access that did it.
+    /// A device's gate state changed; pc/vcpu/register name the CPG access that did it.
     Gate {
         seq: u64,
         device: String,
+        /// The bus answers the device with an error now (`state` is `bus-error`).
         gated: bool,
+        /// `open`, `suspect` (a gate condition fails that the silicon tolerates) or
+        /// `bus-error`.
+        state: GateState,
         /// Why the device is gated now, in words; empty when it became legal.
         reasons: Vec<String>,
         pc: u64,
@@ -49,6 +55,10 @@ pub enum Event {
         unwind: String,
     },
     Abort(Abort),
+    /// An access to a device whose gate fails in a way the silicon tolerates (clock stopped
+    /// with MSTOP clear, reset held): it worked, and a driver should not make it. Never an
+    /// abort.
+    Suspect(Abort),
     FaultFired {
         seq: u64,
         fault: Fault,
@@ -66,6 +76,7 @@ pub enum Event {
         /// Accesses per device name.
         accesses: BTreeMap<String, u64>,
         aborts: u64,
+        suspects: u64,
         faults_armed: Vec<Fault>,
         faults_fired: Vec<Fault>,
         /// Events dropped because the reporter's channel was full (the glue sets it, see
@@ -76,7 +87,8 @@ pub enum Event {
         unmodelled: BTreeMap<String, u64>,
         /// Gate transitions per device.
         gate_events: BTreeMap<String, u64>,
-        adc: AdcCounters,
+        /// Model counters by device name (the ADC's conversions, ...).
+        counters: BTreeMap<String, Value>,
     },
 }
 
@@ -89,7 +101,7 @@ impl Event {
             | Event::FaultFired { seq, .. }
             | Event::Halt { seq, .. }
             | Event::Summary { seq, .. } => *seq,
-            Event::Abort(a) => a.seq,
+            Event::Abort(a) | Event::Suspect(a) => a.seq,
         }
     }
 
@@ -192,19 +204,6 @@ pub struct SerrorDivert {
     pub reason: Option<String>,
 }
 
-/// Conversion counters of the ADC model.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AdcCounters {
-    /// Completed conversions per channel.
-    pub conversions: Vec<u64>,
-    /// Interrupts raised (GIC set-pending writes).
-    pub interrupts: u64,
-    /// Channel-select errors (no channel selected).
-    pub channel_select_errors: u64,
-    /// ADCE=1 writes that converted nothing, by reason.
-    pub not_converted: BTreeMap<String, u64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +289,7 @@ mod tests {
             seq: 2,
             device: "adc".into(),
             gated: true,
+            state: GateState::BusError,
             reasons: vec!["ADC bus in module stop: MSTOP 0xB68 bit 14 = 1".into()],
             pc: 0x10,
             vcpu: 0,
@@ -301,6 +301,7 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&g.to_json()).expect("json");
         assert_eq!(v["type"], "gate");
+        assert_eq!(v["state"], "bus-error");
         assert_eq!(v["frames"], serde_json::json!([0x14, 0x28]));
         assert_eq!(v["unwind"], "end");
     }
@@ -381,12 +382,13 @@ mod tests {
             seq: 5,
             accesses: BTreeMap::new(),
             aborts: 0,
+            suspects: 2,
             faults_armed: vec![],
             faults_fired: vec![],
             channel_full: 0,
             unmodelled: BTreeMap::new(),
             gate_events: BTreeMap::new(),
-            adc: AdcCounters::default(),
+            counters: BTreeMap::from([("adc".to_string(), serde_json::json!({"interrupts": 3}))]),
         };
         sum.set_channel_full(7);
         let json = sum.to_json();
@@ -395,5 +397,44 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("\"channel_full\":7"), "{json}");
+        assert!(json.contains("\"aborts\":0,\"suspects\":2"), "{json}");
+        assert!(
+            json.contains("\"counters\":{\"adc\":{\"interrupts\":3}}"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_suspect_has_the_fields_of_an_abort_under_its_own_type() {
+        let a = Abort {
+            seq: 4,
+            device: "adc".into(),
+            register: "ADM0".into(),
+            offset: 0,
+            soc_addr: 0x1005_8000,
+            guest_addr: 0x7d05_8000,
+            access: AccessKind::Write,
+            size: 4,
+            value: 4,
+            vcpu: 0,
+            pc: 0x1234,
+            step: 1,
+            gated_by: vec!["ADC reset held: RST_MON 0xA28 bit 0 = 1".into()],
+            gated_since: None,
+            frames: vec![],
+            unwind: "end".into(),
+            diverted: false,
+            serror: None,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&Event::Suspect(a.clone()).to_json()).expect("json");
+        let w: serde_json::Value = serde_json::from_str(&Event::Abort(a).to_json()).expect("json");
+        assert_eq!(v["type"], "suspect");
+        let keys = |x: &serde_json::Value| -> Vec<String> {
+            x.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(keys(&v), keys(&w));
     }
 }

@@ -1,22 +1,31 @@
 //! rzgate-core: everything of rzgate that does not need QEMU.
 //!
-//! The SoC description ([`soc`]), the plugin arguments ([`config`]), the event types
-//! ([`event`]), the bus that decodes, gates and dispatches guest accesses ([`bus`],
-//! [`gate`]) and the device models ([`cpg`], [`adc`], [`tsu`], [`mailbox`]). The QEMU
-//! glue (crate `rzgate`) feeds [`bus::Bus::access`] from its memory callback and applies
-//! the returned memory writes; nothing here names a QEMU symbol or type.
+//! Layers, each using only the ones above it:
+//!
+//! ```text
+//! regs, config            register access kinds; plugin arguments
+//! soc                     the SoC description: loader, validation, DT fragment
+//! device                  the peripheral interface every model implements
+//! gate, event             gate evaluation; the events the plugin reports
+//! models::*               one module per device with behaviour, and the generic model
+//! registry                model name -> constructor (the only place naming a model)
+//! bus                     decode, gate, dispatch to a Peripheral, effects -> writes/events
+//! sim                     a RAM stand-in that drives the bus as QEMU does (tests)
+//! ```
+//!
+//! The QEMU glue (crate `rzgate`) feeds [`bus::Bus::access`] from its memory callback and
+//! applies the returned memory writes; nothing here names a QEMU symbol or type.
 
-pub mod adc;
 pub mod bus;
 pub mod config;
-pub mod cpg;
+pub mod device;
 pub mod event;
 pub mod gate;
-pub mod mailbox;
+pub mod models;
+pub mod registry;
 pub mod regs;
 pub mod sim;
 pub mod soc;
-pub mod tsu;
 
 pub use bus::{Access, Bus, MemWrite, Outcome};
 pub use config::{AbortPolicy, ConfigError, Fault, ModelConfig, PluginConfig};

@@ -43,6 +43,33 @@ pub struct Field {
     pub name: String,
     pub lsb: u32,
     pub width: u32,
+    /// Declared behaviour the generic model gives the field (models with Rust behaviour
+    /// may ignore it).
+    #[serde(skip_serializing_if = "Behaviour::is_plain")]
+    pub behaviour: Behaviour,
+}
+
+/// Simple behaviour of a field, declared in the SoC description instead of written in Rust.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// Holds what the access kind leaves in it.
+    #[default]
+    Plain,
+    /// A written 1 acts and reads back 0 at once (a start or reset trigger).
+    SelfClear,
+    /// Reading the register clears the field (a latched status the driver acknowledges by
+    /// reading it).
+    ClearOnRead,
+    /// Reads what field `lsb..` of register `reg` (same device, same width) holds: a status
+    /// bit that follows a control bit.
+    Mirror { reg: usize, lsb: u32 },
+}
+
+impl Behaviour {
+    pub fn is_plain(&self) -> bool {
+        *self == Behaviour::Plain
+    }
 }
 
 impl Field {
@@ -253,11 +280,13 @@ mod tests {
                     name: "A".into(),
                     lsb: 0,
                     width: 3,
+                    behaviour: Behaviour::Plain,
                 },
                 Field {
                     name: "B".into(),
                     lsb: 4,
                     width: 3,
+                    behaviour: Behaviour::Plain,
                 },
             ],
         );

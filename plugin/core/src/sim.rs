@@ -27,8 +27,14 @@ pub struct Sim {
 
 impl Sim {
     /// A bus for `soc` with its reset image applied to a zeroed window.
+    ///
+    /// # Panics
+    /// When a device's model cannot be built (a test's own SoC text is wrong).
     pub fn new(soc: Soc, cfg: &ModelConfig) -> Sim {
-        let bus = Bus::new(soc, cfg);
+        let bus = match Bus::new(soc, cfg) {
+            Ok(bus) => bus,
+            Err(e) => panic!("{e}"),
+        };
         let mut sim = Sim {
             bus,
             ram: HashMap::new(),
@@ -136,6 +142,17 @@ impl Sim {
             .iter()
             .filter_map(|e| match e {
                 Event::Abort(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Suspect events so far.
+    pub fn suspects(&self) -> Vec<&Abort> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Suspect(a) => Some(a),
                 _ => None,
             })
             .collect()

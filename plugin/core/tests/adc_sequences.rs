@@ -7,7 +7,13 @@ mod common;
 use rzgate_core::config::{Fault, ModelConfig};
 use rzgate_core::event::{AccessKind, Event, GatedSince};
 
-const ADC_BASE: u64 = 0x7e05_8000;
+const ADC_BASE: u64 = 0x7d05_8000;
+
+/// The ADC's gate transitions in `probe_convert_every_channel_then_unbind_after_detach_aborts`:
+/// probe (suspect -> open at pclk on), autosuspend (open -> suspect at pclk off, -> bus
+/// error at MSTOP set), resume (-> suspect at MSTOP clear, -> open at pclk on), unbind
+/// (-> suspect, -> bus error).
+const GATE_EVENTS: u64 = 7;
 
 fn gate_events(events: &[Event]) -> Vec<(String, bool, Vec<String>, String, u64)> {
     events
@@ -54,7 +60,7 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
     // Channel 8 with the TSU off reads the documented "output off" code.
     assert_eq!(common::adc_convert(&mut sim, 8), Some(0));
     common::tsu_probe(&mut sim);
-    let code = u32::from(sim.bus.tsu_code().expect("tsu"));
+    let code = sim.bus.output("tsu").expect("tsu drives its output");
     assert_eq!(code, 966, "25 degC with the default calibration");
 
     common::step(&mut sim, 2);
@@ -73,11 +79,14 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
     }
     // Each conversion set GICD_ISPENDR7 bit 8 (SPI 200 = INTID 232).
     let counters = match sim.bus.summary_event() {
-        Event::Summary { adc, .. } => adc,
+        Event::Summary { counters, .. } => counters["adc"].clone(),
         _ => unreachable!(),
     };
-    assert_eq!(counters.conversions, vec![1, 1, 1, 1, 1, 1, 1, 1, 2]);
-    assert_eq!(counters.interrupts, 10);
+    assert_eq!(
+        counters["conversions"],
+        serde_json::json!([1, 1, 1, 1, 1, 1, 1, 1, 2])
+    );
+    assert_eq!(counters["interrupts"], 10);
 
     // The interrupt write itself.
     let v = sim.r("adc", "ADM0");
@@ -91,15 +100,20 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
     let sts = sim.r("adc", "ADSTS");
     sim.w("adc", "ADSTS", sts);
 
-    // Autosuspend: clean, gates the ADC again (pclk off first).
+    // Autosuspend: clean, gates the ADC again (pclk off first: suspect; then adclk off
+    // with MSTOP set: a bus error).
     common::adc_runtime_suspend(&mut sim);
     let gates = gate_events(&sim.events);
     let last = gates.last().expect("gate");
     assert!(last.1);
     assert_eq!(
         last.2,
-        vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0".to_string()]
+        vec![
+            "ADC pclk off: CLK_MON 0x728 bit 1 = 0".to_string(),
+            "ADC bus in module stop: MSTOP 0xB68 bit 14 = 1".to_string(),
+        ]
     );
+    assert_eq!(last.3, "BUS_MCPU2_MSTOP");
     assert!(
         sim.aborts().is_empty(),
         "a clean runtime PM cycle never aborts"
@@ -112,8 +126,14 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
     common::step(&mut sim, 3);
     sim.pc = 0xffff_8000_1111_0000;
     common::clk_disable(&mut sim, "adc_pclk", false);
-    let gated_seq = gate_events(&sim.events).last().map(|g| g.4).expect("gate");
+    assert_eq!(
+        sim.bus.is_gated("adc"),
+        Some(false),
+        "pclk off alone: suspect"
+    );
+    sim.pc = 0xffff_8000_1111_0008;
     common::clk_disable(&mut sim, "adc_adclk", true);
+    let gated_seq = gate_events(&sim.events).last().map(|g| g.4).expect("gate");
     let before = sim.bus.model_state();
 
     sim.pc = 0xffff_8000_2222_0014;
@@ -158,9 +178,9 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
         read.gated_since,
         Some(GatedSince {
             seq: gated_seq,
-            pc: 0xffff_8000_1111_0000,
+            pc: 0xffff_8000_1111_0008,
             step: 3,
-            register: "CLK_ON_ADC".into(),
+            register: "BUS_MCPU2_MSTOP".into(),
         })
     );
     assert!(read.frames.is_empty());
@@ -192,7 +212,7 @@ fn probe_convert_every_channel_then_unbind_after_detach_aborts() {
             assert!(accesses["adc"] > 40);
             assert!(accesses["cpg"] > 10);
             assert_eq!(accesses["mailbox"], 3);
-            assert_eq!(gate_events["adc"], 4);
+            assert_eq!(gate_events["adc"], GATE_EVENTS);
         }
         _ => unreachable!(),
     }
@@ -249,7 +269,7 @@ fn conversion_stuck_times_out_without_data_or_interrupt() {
 }
 
 #[test]
-fn clkmon_stuck_keeps_the_adc_gated() {
+fn clkmon_stuck_keeps_the_adc_suspect() {
     let mut sim = common::sim_faults(&[Fault::CpgClkmonStuckAdc]);
     assert!(common::reset(&mut sim, "adc_presetn", false));
     assert!(
@@ -257,10 +277,16 @@ fn clkmon_stuck_keeps_the_adc_gated() {
         "CLK_MON never sets"
     );
     assert!(!common::clk_enable(&mut sim, "adc_pclk", false));
-    assert_eq!(sim.bus.is_gated("adc"), Some(true));
+    // CLK_MON says stopped but the enable released MSTOP: what the silicon tolerates.
+    assert_eq!(sim.bus.is_gated("adc"), Some(false));
+    assert_eq!(
+        sim.bus.gate_state("adc"),
+        Some(rzgate_core::gate::GateState::Suspect)
+    );
     sim.r("adc", "ADM0");
-    let a = *sim.aborts().first().expect("abort");
-    assert_eq!(a.gated_since, None, "gated since reset");
+    assert!(sim.aborts().is_empty());
+    let a = *sim.suspects().first().expect("suspect");
+    assert_eq!(a.gated_since, None, "suspect since reset");
     assert_eq!(
         a.gated_by,
         vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0".to_string()]
@@ -297,17 +323,10 @@ fn conversion_needs_adclk_and_adrst_released() {
     assert!(common::reset(&mut sim, "adc_adrst_n", false));
     assert_eq!(common::adc_convert(&mut sim, 0), Some(0x400));
     match sim.bus.summary_event() {
-        Event::Summary { adc, .. } => {
-            assert_eq!(
-                adc.not_converted
-                    .get("ADC adclk off: CLK_MON 0x728 bit 0 = 0"),
-                Some(&1)
-            );
-            assert_eq!(
-                adc.not_converted
-                    .get("ADC reset held: RST_MON 0xA28 bit 1 = 1"),
-                Some(&1)
-            );
+        Event::Summary { counters, .. } => {
+            let nc = &counters["adc"]["not_converted"];
+            assert_eq!(nc["ADC adclk off: CLK_MON 0x728 bit 0 = 0"], 1);
+            assert_eq!(nc["ADC reset held: RST_MON 0xA28 bit 1 = 1"], 1);
         }
         _ => unreachable!(),
     }

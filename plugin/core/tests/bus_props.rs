@@ -10,11 +10,11 @@ use rzgate_core::config::{Fault, ModelConfig};
 use rzgate_core::event::Event;
 use rzgate_core::sim::Sim;
 
-const WINDOW: u64 = 0x7e00_0000;
-const WINDOW_SIZE: u64 = 0x0200_0000;
-const CPG: u64 = 0x7f01_0000;
-const ADC: u64 = 0x7e05_8000;
-const TSU: u64 = 0x7e05_9000;
+const WINDOW: u64 = 0x7d00_0000;
+const WINDOW_SIZE: u64 = 0x0300_0000;
+const CPG: u64 = 0x7e01_0000;
+const ADC: u64 = 0x7d05_8000;
+const TSU: u64 = 0x7d05_9000;
 const MAILBOX: u64 = 0x7fff_f000;
 
 /// Stores that move the interesting state (gates, conversions, markers) so random
@@ -178,7 +178,9 @@ fn check_window(sim: &Sim, regs: &[(String, usize, u64)]) -> Result<(), TestCase
 
 fn conversions(sim: &mut Sim) -> u64 {
     match sim.bus.summary_event() {
-        Event::Summary { adc, .. } => adc.conversions.iter().sum(),
+        Event::Summary { counters, .. } => counters["adc"]["conversions"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter_map(|v| v.as_u64()).sum()),
         _ => 0,
     }
 }

@@ -2,8 +2,6 @@
 
 mod common;
 
-use rzgate_core::soc::ModelKind;
-
 #[test]
 fn shipped_description_loads_with_the_contract_address_map() {
     let soc = common::soc();
@@ -11,22 +9,31 @@ fn shipped_description_loads_with_the_contract_address_map() {
     let w = soc.window();
     assert_eq!(
         (w.guest_base, w.soc_base, w.size),
-        (0x7e00_0000, 0x1000_0000, 0x0200_0000)
+        (0x7d00_0000, 0x1000_0000, 0x0300_0000)
     );
     assert_eq!(soc.bus_error(), 0xffff_ffff);
     let at = |name: &str| {
         let d = soc.device(name).expect(name);
         (w.guest_addr(d.base), d.size)
     };
-    assert_eq!(at("cpg"), (0x7f01_0000, 0x1_0000));
-    assert_eq!(at("adc"), (0x7e05_8000, 0x1000));
-    assert_eq!(at("tsu"), (0x7e05_9000, 0x1000));
+    assert_eq!(at("cpg"), (0x7e01_0000, 0x1_0000));
+    assert_eq!(at("adc"), (0x7d05_8000, 0x1000));
+    assert_eq!(at("tsu"), (0x7d05_9000, 0x1000));
     assert_eq!(at("mailbox"), (0x7fff_f000, 0x1000));
-    let adc = soc.device_by_model(ModelKind::Adc).expect("adc");
-    assert_eq!(adc.spi, Some(200));
+    let adc = soc.device("adc").expect("adc");
+    assert_eq!(adc.model, "adc");
+    assert_eq!(
+        adc.interrupts
+            .iter()
+            .map(|l| (l.name.as_str(), l.soc_spi, l.spi))
+            .collect::<Vec<_>>(),
+        vec![("adi", Some(312), 200)]
+    );
     assert_eq!(soc.gic().intid(200), 232);
     assert_eq!(soc.gic().set_pending(200), (0x0800_021c, 1 << 8));
-    assert_eq!(soc.temperature_channel(), Some(8));
+    // ADC channel 8 is wired to the TSU's output.
+    let tsu = soc.device_index("tsu");
+    assert_eq!(adc.inputs, vec![("ch8".to_string(), tsu.expect("tsu"))]);
     assert_eq!(
         soc.clock("adc_pclk")
             .map(|c| (c.id, c.mon.offset, c.mon.bit)),
@@ -68,25 +75,27 @@ fn dt_fragment_has_the_expected_nodes() {
     let expect = [
         "/ {",
         "reserved-memory {",
-        "rzgate-window@7e000000 {",
-        "reg = <0x0 0x7e000000 0x0 0x2000000>;",
+        "rzgate-window@7d000000 {",
+        "reg = <0x0 0x7d000000 0x0 0x3000000>;",
         "no-map;",
         "extal_clk: extal-clk {",
         "compatible = \"fixed-clock\";",
         "clock-frequency = <24000000>;",
-        "cpg: clock-controller@7f010000 {",
+        "cpg: clock-controller@7e010000 {",
         "compatible = \"renesas,r9a08g045-cpg\";",
-        "reg = <0x0 0x7f010000 0x0 0x10000>;",
+        "reg = <0x0 0x7e010000 0x0 0x10000>;",
         "clocks = <&extal_clk>;",
         "clock-names = \"extal\";",
         "#clock-cells = <2>;",
         "#reset-cells = <1>;",
         "#power-domain-cells = <0>;",
-        "adc: adc@7e058000 {",
+        "adc: adc@7d058000 {",
         "compatible = \"renesas,r9a08g045-adc\";",
-        "reg = <0x0 0x7e058000 0x0 0x1000>;",
+        "reg = <0x0 0x7d058000 0x0 0x1000>;",
         "interrupt-parent = <&{/intc@8000000}>;",
         "interrupts = <0 200 1>;",
+        "/* adi: SoC SPI 312 -> virt SPI 200 (declared) */",
+        " *   adc adi: SoC SPI 312 -> virt SPI 200 (declared)",
         "clocks = <&cpg 1 96>, <&cpg 1 97>;",
         "clock-names = \"adclk\", \"pclk\";",
         "resets = <&cpg 78>, <&cpg 79>;",
@@ -95,7 +104,7 @@ fn dt_fragment_has_the_expected_nodes() {
         "#io-channel-cells = <1>;",
         "#address-cells = <1>;",
         "#size-cells = <0>;",
-        "tsu: thermal@7e059000 {",
+        "tsu: thermal@7d059000 {",
         "compatible = \"renesas,r9a08g045-tsu\";",
         "clocks = <&cpg 1 98>;",
         "resets = <&cpg 80>;",

@@ -2,6 +2,7 @@
 
 mod common;
 
+use rzgate_core::registry;
 use rzgate_core::soc::{Soc, SocError};
 
 /// The shipped text with `from` (which must occur exactly once) replaced by `to`.
@@ -15,8 +16,10 @@ fn mutate(from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// Every error class goes through the complete validation: the description, then every
+/// device against its model.
 fn error(text: &str) -> String {
-    match Soc::parse(text, "test.yaml") {
+    match registry::parse(text, "test.yaml") {
         Ok(_) => panic!("accepted an invalid description"),
         Err(e) => e.to_string(),
     }
@@ -33,7 +36,7 @@ fn assert_error(text: &str, prefix: &str, needle: &str) {
 
 #[test]
 fn shipped_text_parses() {
-    assert!(Soc::parse(&common::soc_text(), "test.yaml").is_ok());
+    assert!(registry::parse(&common::soc_text(), "test.yaml").is_ok());
 }
 
 #[test]
@@ -230,7 +233,7 @@ fn missing_mon_register() {
 
 #[test]
 fn device_outside_the_window() {
-    let t = mutate("base: 0x11fff000", "base: 0x12000000");
+    let t = mutate("base: 0x12fff000", "base: 0x13000000");
     assert_error(&t, "test.yaml: devices.mailbox: ", "outside the window");
 }
 
@@ -265,8 +268,12 @@ fn model_field_missing() {
 
 #[test]
 fn spi_beyond_the_gic() {
-    let t = mutate("    spi: 200\n", "    spi: 312\n");
-    assert_error(&t, "test.yaml: devices.adc.spi: ", "SPI 312 does not exist");
+    let t = mutate("soc_spi: 312, spi: 200 }", "soc_spi: 312, spi: 312 }");
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.interrupts[0] (adi).spi: ",
+        "SPI 312 does not exist",
+    );
 }
 
 #[test]
@@ -382,15 +389,128 @@ fn sram_export_with_channel_nodes() {
 
 #[test]
 fn sram_export_larger_than_one_size_cell() {
-    let t = mutate("  size: 0x02000000\n", "  size: 0x200000000\n");
+    let t = mutate("  size: 0x03000000\n", "  size: 0x200000000\n");
     let t = t.replacen(
-        "    base: 0x11fff000\n    size: 0x1000\n",
-        "    base: 0x11fff000\n    size: 0x100000000\n",
+        "    base: 0x12fff000\n    size: 0x1000\n",
+        "    base: 0x12fff000\n    size: 0x100000000\n",
         1,
     );
     assert_error(
         &t,
         "test.yaml: devices.mailbox.dt.sram_export: ",
         "does not fit the partition's one size cell",
+    );
+}
+
+#[test]
+fn spi_the_machine_uses() {
+    let t = mutate("soc_spi: 312, spi: 200 }", "soc_spi: 312, spi: 40 }");
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.interrupts[0] (adi).spi: ",
+        "SPI 40 is not in gic.free_spis",
+    );
+}
+
+#[test]
+fn two_lines_on_one_spi() {
+    let t = mutate(
+        "      - { name: adi, soc_spi: 312, spi: 200 }\n",
+        "      - { name: adi, soc_spi: 312, spi: 200 }\n      - { name: other, spi: 200 }\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.interrupts[1] (other).spi: ",
+        "SPI 200 is also devices.adc.interrupts[0] (adi)",
+    );
+}
+
+#[test]
+fn allocation_runs_out_of_free_spis() {
+    let t = mutate("free_spis: [[176, 255]]", "free_spis: [[200, 200]]");
+    let t = t.replacen(
+        "      - { name: adi, soc_spi: 312, spi: 200 }\n",
+        "      - { name: adi, soc_spi: 312, spi: 200 }\n      - { name: extra, soc_spi: 313 }\n",
+        1,
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.interrupts[1] (extra): ",
+        "no free SPI left to allocate (1 in gic.free_spis, all taken)",
+    );
+}
+
+#[test]
+fn unknown_model() {
+    let t = mutate("    model: tsu\n", "    model: tsuu\n");
+    assert_error(
+        &t,
+        "test.yaml: devices.tsu.model: ",
+        "unknown model `tsuu` (expected one of generic, cpg, adc, tsu, mailbox",
+    );
+}
+
+#[test]
+fn link_to_an_undefined_device() {
+    let t = mutate("      ch8: tsu\n", "      ch8: tsv\n");
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.inputs.ch8: ",
+        "reference to undefined device `tsv`",
+    );
+}
+
+#[test]
+fn link_to_an_input_the_model_lacks() {
+    let t = mutate("      ch8: tsu\n", "      ch9: tsu\n");
+    assert_error(
+        &t,
+        "test.yaml: devices.adc.inputs.ch9: ",
+        "the adc model's inputs are its channels ch0..ch8",
+    );
+}
+
+#[test]
+fn unknown_bus_error_rule() {
+    let t = mutate(
+        "      resets: [tsu_presetn]\n      bus_error: clock-stopped-and-mstop\n",
+        "      resets: [tsu_presetn]\n      bus_error: sometimes\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.tsu.gate.bus_error: ",
+        "unknown variant `sometimes`",
+    );
+}
+
+#[test]
+fn clocks_without_a_clock_controller() {
+    let t = mutate("clock_controller: { device: cpg, mon_offset: 0x180 }\n", "");
+    assert_error(&t, "test.yaml: clock_controller: ", "missing");
+}
+
+#[test]
+fn mirror_of_an_unknown_field() {
+    let t = mutate(
+        "          - { name: OE, lsb: 1, width: 1 }\n",
+        "          - { name: OE, lsb: 1, width: 1, mirror: TSU_SM.XX }\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.tsu.registers[0] (TSU_SM).fields[1] (OE).mirror: ",
+        "`TSU_SM.XX` does not name a field of this device",
+    );
+}
+
+#[test]
+fn self_clear_on_a_read_only_register() {
+    let t = mutate(
+        "          - { name: TRIM, lsb: 0, width: 12 }\n          - { name: VALID, lsb: 31, width: 1 }\n      - name: OTPTSUTRIM1",
+        "          - { name: TRIM, lsb: 0, width: 12, self_clear: true }\n          - { name: VALID, lsb: 31, width: 1 }\n      - name: OTPTSUTRIM1",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.tsu.registers[1] (OTPTSUTRIM0).fields[0] (TRIM): ",
+        "self_clear on a read-only register",
     );
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{DtClock, DtNode, ModelKind, Soc};
+use super::{DtClock, DtNode, Soc};
 
 /// The GIC binding's interrupt-specifier type for SPIs (dt-bindings/interrupt-controller/arm-gic.h).
 const GIC_SPI: u32 = 0;
@@ -30,9 +30,7 @@ fn cell(v: i64) -> String {
 pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
     let mut s = String::new();
     let w = soc.window();
-    let cpg_dt = soc
-        .device_by_model(ModelKind::Cpg)
-        .and_then(|d| d.dt.as_ref());
+    let cpg_dt = soc.clock_controller_device().and_then(|d| d.dt.as_ref());
 
     let _ = writeln!(
         s,
@@ -40,6 +38,7 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
         soc.name(),
         soc.origin()
     );
+    spi_map(&mut s, soc);
     let _ = writeln!(s, "/ {{");
 
     // no-map: without it Linux maps the carve-out as normal memory and the CPG's
@@ -75,9 +74,21 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
         let _ = writeln!(s, "\t{}: {}@{:x} {{", dt.label, dt.node, guest);
         let _ = writeln!(s, "\t\tcompatible = {};", string_list(&dt.compatible));
         let _ = writeln!(s, "\t\treg = <{} {}>;", cells64(guest), cells64(dev.size));
-        if let (Some(spi), Some(flags)) = (dev.spi, dt.irq_flags) {
+        if !dev.interrupts.is_empty() {
+            for line in &dev.interrupts {
+                let _ = writeln!(s, "\t\t/* {} */", spi_note(line));
+            }
+            let cells: Vec<String> = dev
+                .interrupts
+                .iter()
+                .map(|l| format!("<{GIC_SPI} {} {}>", l.spi, l.flags))
+                .collect();
             let _ = writeln!(s, "\t\tinterrupt-parent = <&{{{gic_path}}}>;");
-            let _ = writeln!(s, "\t\tinterrupts = <{GIC_SPI} {spi} {flags}>;");
+            let _ = writeln!(s, "\t\tinterrupts = {};", cells.join(", "));
+            if dt.interrupt_names {
+                let names: Vec<String> = dev.interrupts.iter().map(|l| l.name.clone()).collect();
+                let _ = writeln!(s, "\t\tinterrupt-names = {};", string_list(&names));
+            }
         }
         write_clocks(&mut s, soc, dt, cpg_dt);
         if !dt.resets.is_empty() {
@@ -178,6 +189,40 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
 
     let _ = writeln!(s, "}};");
     s
+}
+
+/// "adi: RZ/G3S SPI 312 -> virt SPI 200 (declared)".
+fn spi_note(line: &super::Interrupt) -> String {
+    let soc = line
+        .soc_spi
+        .map_or_else(|| "no SoC SPI".to_string(), |n| format!("SoC SPI {n}"));
+    let how = if line.allocated {
+        "allocated"
+    } else {
+        "declared"
+    };
+    format!("{}: {soc} -> virt SPI {} ({how})", line.name, line.spi)
+}
+
+/// The whole interrupt allocation as one comment, so a reader of the DTS sees the budget.
+fn spi_map(s: &mut String, soc: &Soc) {
+    let lines: Vec<String> = soc
+        .devices()
+        .iter()
+        .flat_map(|d| {
+            d.interrupts
+                .iter()
+                .map(move |l| format!("{} {}", d.name, spi_note(l)))
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "/* rzgate: interrupt lines, SoC SPI -> virt SPI:");
+    for l in lines {
+        let _ = writeln!(s, " *   {l}");
+    }
+    let _ = writeln!(s, " */");
 }
 
 fn write_clocks(s: &mut String, soc: &Soc, dt: &DtNode, cpg_dt: Option<&DtNode>) {

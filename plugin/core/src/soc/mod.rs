@@ -7,18 +7,17 @@
 mod dt;
 mod spec;
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::adc::AdcLayout;
-use crate::mailbox::MailboxLayout;
-use crate::regs::{Field, RegAccess, Register};
-use crate::tsu::TsuLayout;
+use crate::regs::{Behaviour, Field, RegAccess, Register};
 
-pub use spec::TripKind;
+pub use spec::{BusErrorWhen, TripKind};
+
+/// The model a device without `model:` gets: registers and declared field behaviour only.
+pub const GENERIC_MODEL: &str = "generic";
 
 /// The compatible of Linux's generic SRAM driver, which exports `sram_export` partitions.
 const SRAM_COMPATIBLE: &str = "mmio-sram";
@@ -78,6 +77,12 @@ pub struct Gic {
 }
 
 impl Gic {
+    /// Address and value of the GICD_ICPENDR<n> write that withdraws a pending `spi`.
+    pub fn clear_pending(&self, spi: u32) -> (u64, u32) {
+        let (set, bit) = self.set_pending(spi);
+        (set.wrapping_add(0x80), bit)
+    }
+
     /// GIC INTID of an SPI.
     pub fn intid(&self, spi: u32) -> u32 {
         self.spi_intid_base.saturating_add(spi)
@@ -145,16 +150,6 @@ pub struct Reset {
     pub critical: bool,
 }
 
-/// Which behaviour a device gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    Cpg,
-    Adc,
-    Tsu,
-    Mailbox,
-}
-
 /// Clocks that must run (with their MSTOP released) and resets that must be released.
 /// Indices point into [`Soc::clocks`] and [`Soc::resets`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -163,13 +158,33 @@ pub struct Rule {
     pub resets: Vec<usize>,
 }
 
-/// Register and field positions a model resolved by name at load time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Layout {
-    Cpg,
-    Adc(AdcLayout),
-    Tsu(TsuLayout),
-    Mailbox(MailboxLayout),
+/// When register access to a device is legal, and which failures the bus answers with an
+/// error (see [`BusErrorWhen`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    pub rule: Rule,
+    pub bus_error: BusErrorWhen,
+}
+
+/// The device whose registers hold every clock's and reset's control and monitor bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ClockController {
+    /// Index into [`Soc::devices`].
+    pub device: usize,
+    pub mon_offset: u32,
+}
+
+/// One interrupt line of a device: its name, the SoC's SPI it stands for, and the `virt`
+/// SPI that carries it (declared, or allocated from `gic.free_spis`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Interrupt {
+    pub name: String,
+    pub soc_spi: Option<u32>,
+    pub spi: u32,
+    /// DT interrupt type cell (1 = edge rising, 4 = level high).
+    pub flags: u32,
+    /// The SPI was allocated, not declared.
+    pub allocated: bool,
 }
 
 /// A clock reference in a DT `clocks` property.
@@ -192,6 +207,8 @@ pub struct DtNode {
     /// Label of the power-domain provider.
     pub power_domains: Option<String>,
     pub irq_flags: Option<u32>,
+    /// Emit `interrupt-names` from the device's interrupt names.
+    pub interrupt_names: bool,
     /// (provider label, channel).
     pub io_channels: Vec<(String, u32)>,
     pub io_channel_names: Vec<String>,
@@ -209,26 +226,32 @@ pub struct Device {
     pub name: String,
     /// How reasons name the device ("ADC").
     pub label: String,
-    pub model: ModelKind,
+    /// The registry name of the device's model (`generic` when the YAML names none).
+    pub model: String,
     /// SoC address.
     pub base: u64,
     pub size: u64,
-    pub soc_spi: Option<u32>,
-    pub spi: Option<u32>,
+    pub interrupts: Vec<Interrupt>,
+    /// Number of channels (ADC inputs, DMA channels); 0 when not declared.
     pub channels: u32,
-    pub mon_offset: u32,
     pub registers: Vec<Register>,
-    /// None: never gated (CPG, mailbox).
-    pub gate: Option<Rule>,
-    /// What a conversion needs on top of register access (ADC).
-    pub conversion: Option<Rule>,
+    /// None: never gated (the clock controller, the mailbox).
+    pub gate: Option<Gate>,
+    /// Named conditions a model may ask about (an ADC conversion needs its converter clock).
+    pub conditions: Vec<(String, Rule)>,
+    /// Named inputs wired to another device's output: (input name, device index).
+    pub inputs: Vec<(String, usize)>,
     pub dt: Option<DtNode>,
-    pub layout: Layout,
 }
 
 impl Device {
     pub fn register(&self, name: &str) -> Option<&Register> {
         self.registers.iter().find(|r| r.name == name)
+    }
+
+    /// Index of the register called `name`.
+    pub fn register_index(&self, name: &str) -> Option<usize> {
+        self.registers.iter().position(|r| r.name == name)
     }
 }
 
@@ -261,6 +284,7 @@ pub struct Soc {
     bus_error: u32,
     gic: Gic,
     extal: Extal,
+    clock_controller: Option<ClockController>,
     clocks: Vec<Clock>,
     resets: Vec<Reset>,
     devices: Vec<Device>,
@@ -340,19 +364,25 @@ impl Soc {
         &self.thermal_zones
     }
 
-    /// The first device with the given model.
-    pub fn device_by_model(&self, model: ModelKind) -> Option<&Device> {
-        self.devices.iter().find(|d| d.model == model)
+    /// Index of the device called `name` in [`Soc::devices`].
+    pub fn device_index(&self, name: &str) -> Option<usize> {
+        self.devices.iter().position(|d| d.name == name)
     }
 
-    /// The ADC channel the TSU's output is wired to (from the TSU's DT `io-channels`).
-    pub fn temperature_channel(&self) -> Option<u32> {
-        let adc = self.device_by_model(ModelKind::Adc)?.dt.as_ref()?;
-        let tsu = self.device_by_model(ModelKind::Tsu)?.dt.as_ref()?;
-        tsu.io_channels
-            .iter()
-            .find(|(label, _)| *label == adc.label)
-            .map(|&(_, ch)| ch)
+    /// The devices whose model is `model`, in declaration order.
+    pub fn devices_with_model<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Device> {
+        self.devices.iter().filter(move |d| d.model == model)
+    }
+
+    /// The device that holds the clock and reset bits, if the description has clocks.
+    pub fn clock_controller(&self) -> Option<ClockController> {
+        self.clock_controller
+    }
+
+    /// The clock controller's device.
+    pub fn clock_controller_device(&self) -> Option<&Device> {
+        self.clock_controller
+            .and_then(|c| self.devices.get(c.device))
     }
 
     /// DTS source text to append (as a second `/ { ... };` block) to the decompiled QEMU
@@ -401,6 +431,7 @@ impl Validator<'_> {
         if gic.spi_intid_base.checked_add(gic.num_spis).is_none() {
             return Err(self.err("gic", "spi_intid_base + num_spis overflows"));
         }
+        let free_spis = self.free_spis(&spec.gic.free_spis, &gic)?;
         let extal = Extal {
             name: spec.extal.name,
             node: spec.extal.node,
@@ -411,68 +442,61 @@ impl Validator<'_> {
             return Err(self.err("extal.frequency", "must be non-zero (expected Hz)"));
         }
 
-        // The CPG owns CLK_ON/RST/MSTOP; clocks and resets point into its registers.
-        let cpgs: Vec<&(String, spec::DeviceSpec)> = spec
-            .devices
-            .0
-            .iter()
-            .filter(|(_, d)| d.model == spec::ModelSpec::Cpg)
-            .collect();
-        let (cpg_name, cpg_spec) = match cpgs.as_slice() {
-            [one] => (&one.0, &one.1),
-            [] => {
-                return Err(self.err(
-                    "devices",
-                    "no device with `model: cpg` (expected exactly one)",
-                ))
+        // The clock controller owns CLK_ON/RST/MSTOP; clocks and resets point into its
+        // registers.
+        let names: Vec<&str> = spec.devices.0.iter().map(|(n, _)| n.as_str()).collect();
+        let (clock_controller, clocks, resets) = match &spec.clock_controller {
+            None => {
+                if !spec.clocks.is_empty() || !spec.resets.is_empty() {
+                    return Err(self.err(
+                        "clock_controller",
+                        "missing (clocks and resets need `clock_controller: {device: <name>, mon_offset: <distance to the MON registers>}`)",
+                    ));
+                }
+                (None, Vec::new(), Vec::new())
             }
-            [_, second, ..] => {
-                return Err(self.err(
-                    format!("devices.{}", second.0),
-                    "a second device with `model: cpg` (expected exactly one)",
-                ))
+            Some(cc) => {
+                let index = names.iter().position(|n| *n == cc.device).ok_or_else(|| {
+                    self.err(
+                        "clock_controller.device",
+                        format!(
+                            "reference to undefined device `{}` (expected a name from `devices`)",
+                            cc.device
+                        ),
+                    )
+                })?;
+                let (cc_name, cc_spec) = &spec.devices.0[index];
+                let cc_path = format!("devices.{cc_name}");
+                let cc_regs = self.registers(&cc_path, cc_spec)?;
+                let clocks = self.clocks(&spec.clocks, &cc_path, &cc_regs, cc.mon_offset)?;
+                let resets = self.resets(&spec.resets, &cc_path, &cc_regs, cc.mon_offset)?;
+                let controller = ClockController {
+                    device: index,
+                    mon_offset: cc.mon_offset,
+                };
+                (Some(controller), clocks, resets)
             }
         };
-        let cpg_path = format!("devices.{cpg_name}");
-        let cpg_regs = self.registers(&cpg_path, cpg_spec)?;
-        let mon_offset = cpg_spec.mon_offset.ok_or_else(|| {
-            self.err(
-                format!("{cpg_path}.mon_offset"),
-                "missing (expected the distance from CLK_ON/RST to CLK_MON/RST_MON, 0x180 on RZ/G2L-family CPGs)",
-            )
-        })?;
-
-        let clocks = self.clocks(&spec.clocks, &cpg_path, &cpg_regs, mon_offset)?;
-        let resets = self.resets(&spec.resets, &cpg_path, &cpg_regs, mon_offset)?;
 
         let mut devices = Vec::with_capacity(spec.devices.0.len());
-        let mut seen_models = HashSet::new();
-        for (name, dspec) in &spec.devices.0 {
+        for (i, (name, dspec)) in spec.devices.0.iter().enumerate() {
             let path = format!("devices.{name}");
-            let model = match dspec.model {
-                spec::ModelSpec::Cpg => ModelKind::Cpg,
-                spec::ModelSpec::Adc => ModelKind::Adc,
-                spec::ModelSpec::Tsu => ModelKind::Tsu,
-                spec::ModelSpec::Mailbox => ModelKind::Mailbox,
-            };
-            if !seen_models.insert(model) {
-                return Err(self.err(
-                    format!("{path}.model"),
-                    format!(
-                        "a second device with model {model:?} (one of each model is supported)"
-                    ),
-                ));
-            }
-            let registers = if model == ModelKind::Cpg {
-                cpg_regs.clone()
-            } else {
-                self.registers(&path, dspec)?
-            };
+            let is_controller = clock_controller.is_some_and(|c| c.device == i);
+            let registers = self.registers(&path, dspec)?;
             devices.push(self.device(
-                name, &path, model, dspec, registers, &window, &gic, &clocks, &resets,
+                name,
+                &path,
+                dspec,
+                registers,
+                &window,
+                is_controller,
+                &names,
+                &clocks,
+                &resets,
             )?);
         }
         self.no_device_overlap(&devices)?;
+        self.allocate_spis(&mut devices, &spec.devices.0, &gic, &free_spis)?;
 
         // DT data refers to other devices, so it is resolved once all devices exist.
         for (i, (name, dspec)) in spec.devices.0.iter().enumerate() {
@@ -481,6 +505,7 @@ impl Validator<'_> {
                     &format!("devices.{name}.dt"),
                     dt,
                     &spec.devices.0,
+                    clock_controller.and_then(|c| names.get(c.device).copied()),
                     &extal,
                     &clocks,
                     &resets,
@@ -491,7 +516,7 @@ impl Validator<'_> {
             }
         }
         self.dt_labels(&devices, &extal, &spec.thermal_zones)?;
-        self.dt_cross_checks(&devices)?;
+        self.dt_cross_checks(&devices, clock_controller)?;
 
         let thermal_zones = self.zones(&spec.thermal_zones, &devices)?;
 
@@ -502,11 +527,110 @@ impl Validator<'_> {
             bus_error: spec.bus_error,
             gic,
             extal,
+            clock_controller,
             clocks,
             resets,
             devices,
             thermal_zones,
         })
+    }
+
+    /// `gic.free_spis`: inclusive ranges inside the GIC, not overlapping.
+    fn free_spis(&self, ranges: &[[u32; 2]], gic: &Gic) -> Res<Vec<u32>> {
+        let mut out: Vec<u32> = Vec::new();
+        for (i, &[first, last]) in ranges.iter().enumerate() {
+            let path = format!("gic.free_spis[{i}]");
+            if first > last || last >= gic.num_spis {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "[{first}, {last}] is not a range of existing SPIs (expected [first, last] with first <= last < num_spis = {})",
+                        gic.num_spis
+                    ),
+                ));
+            }
+            for spi in first..=last {
+                if out.contains(&spi) {
+                    return Err(self.err(path, format!("SPI {spi} is listed twice")));
+                }
+                out.push(spi);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives every interrupt without a declared `spi` the lowest free one, in declaration
+    /// order, and refuses two lines on one SPI or a line on an SPI the machine uses itself.
+    fn allocate_spis(
+        &self,
+        devices: &mut [Device],
+        specs: &[(String, spec::DeviceSpec)],
+        gic: &Gic,
+        free: &[u32],
+    ) -> Res<()> {
+        let mut taken: Vec<(u32, String)> = Vec::new();
+        let path_of = |d: usize, l: usize| -> String {
+            let dev = specs.get(d).map(|(n, _)| n.as_str()).unwrap_or("");
+            let line = specs
+                .get(d)
+                .and_then(|(_, s)| s.interrupts.get(l))
+                .map(|s| s.name.as_str())
+                .unwrap_or("");
+            format!("devices.{dev}.interrupts[{l}] ({line})")
+        };
+        // Declared SPIs first, so that allocation never takes one a later device pins.
+        for (d, (_, dspec)) in specs.iter().enumerate() {
+            for (l, ispec) in dspec.interrupts.iter().enumerate() {
+                let Some(spi) = ispec.spi else { continue };
+                let path = path_of(d, l);
+                if spi >= gic.num_spis {
+                    return Err(self.err(
+                        format!("{path}.spi"),
+                        format!(
+                            "SPI {spi} does not exist on the GIC (expected < {}; num_spis in `gic`)",
+                            gic.num_spis
+                        ),
+                    ));
+                }
+                if !free.contains(&spi) {
+                    return Err(self.err(
+                        format!("{path}.spi"),
+                        format!("SPI {spi} is not in gic.free_spis (the machine uses it, or may)"),
+                    ));
+                }
+                if let Some((_, other)) = taken.iter().find(|(s, _)| *s == spi) {
+                    return Err(self.err(
+                        format!("{path}.spi"),
+                        format!("SPI {spi} is also {other} (expected one line per SPI)"),
+                    ));
+                }
+                taken.push((spi, path));
+            }
+        }
+        let mut next = free.iter();
+        for (d, dev) in devices.iter_mut().enumerate() {
+            for (l, line) in dev.interrupts.iter_mut().enumerate() {
+                if !line.allocated {
+                    continue;
+                }
+                let spi = next
+                    .by_ref()
+                    .copied()
+                    .find(|s| !taken.iter().any(|(t, _)| t == s))
+                    .ok_or_else(|| {
+                        self.err(
+                            path_of(d, l),
+                            format!(
+                                "no free SPI left to allocate ({} in gic.free_spis, all taken)",
+                                free.len()
+                            ),
+                        )
+                    })?;
+                line.spi = spi;
+                taken.push((spi, path_of(d, l)));
+            }
+        }
+        Ok(())
     }
 
     fn window(&self, w: &spec::WindowSpec) -> Res<Window> {
@@ -598,10 +722,32 @@ impl Validator<'_> {
                         ),
                     ));
                 }
+                let declared = [f.self_clear, f.clear_on_read, f.mirror.is_some()];
+                if declared.iter().filter(|&&d| d).count() > 1 {
+                    return Err(self.err(
+                        fpath,
+                        "self_clear, clear_on_read and mirror exclude each other (expected at most one)",
+                    ));
+                }
+                if f.self_clear && r.access == RegAccess::Ro {
+                    return Err(self.err(
+                        fpath,
+                        "self_clear on a read-only register (expected access rw, we16 or we16-field: a bit the guest writes)",
+                    ));
+                }
+                let behaviour = if f.self_clear {
+                    Behaviour::SelfClear
+                } else if f.clear_on_read {
+                    Behaviour::ClearOnRead
+                } else {
+                    // A mirror's source is resolved once every register of the device exists.
+                    Behaviour::Plain
+                };
                 let field = Field {
                     name: f.name.clone(),
                     lsb: f.lsb,
                     width: f.width,
+                    behaviour,
                 };
                 if let Some(other) = fields
                     .iter()
@@ -634,7 +780,42 @@ impl Validator<'_> {
                 fields,
             });
         }
+        self.mirrors(dev_path, d, &mut out)?;
         Ok(out)
+    }
+
+    /// Resolves every `mirror: REGISTER.FIELD` to the source field's register and position.
+    fn mirrors(&self, dev_path: &str, d: &spec::DeviceSpec, regs: &mut [Register]) -> Res<()> {
+        for (i, r) in d.registers.iter().enumerate() {
+            for (j, f) in r.fields.iter().enumerate() {
+                let Some(source) = &f.mirror else { continue };
+                let fpath = format!(
+                    "{dev_path}.registers[{i}] ({}).fields[{j}] ({}).mirror",
+                    r.name, f.name
+                );
+                let resolved = source.split_once('.').and_then(|(reg, field)| {
+                    let idx = regs.iter().position(|x| x.name == reg)?;
+                    let src = regs.get(idx)?.field(field)?;
+                    Some((idx, src.lsb, src.width))
+                });
+                let Some((reg, lsb, width)) = resolved else {
+                    return Err(self.err(
+                        fpath,
+                        format!("`{source}` does not name a field of this device (expected REGISTER.FIELD)"),
+                    ));
+                };
+                if width != f.width || (reg == i && lsb == f.lsb) {
+                    return Err(self.err(
+                        fpath,
+                        format!("`{source}` is {width} bits wide or is the field itself (expected another field of {} bits)", f.width),
+                    ));
+                }
+                if let Some(field) = regs.get_mut(i).and_then(|x| x.fields.get_mut(j)) {
+                    field.behaviour = Behaviour::Mirror { reg, lsb };
+                }
+            }
+        }
+        Ok(())
     }
 
     fn cpg_bit(
@@ -834,12 +1015,13 @@ impl Validator<'_> {
     fn rule(
         &self,
         path: &str,
-        r: &spec::RuleSpec,
+        clock_names: &[String],
+        reset_names: &[String],
         clocks: &[Clock],
         resets: &[Reset],
     ) -> Res<Rule> {
         let mut rule = Rule::default();
-        for (i, name) in r.clocks.iter().enumerate() {
+        for (i, name) in clock_names.iter().enumerate() {
             let idx = clocks.iter().position(|c| c.name == *name).ok_or_else(|| {
                 self.err(
                     format!("{path}.clocks[{i}]"),
@@ -850,7 +1032,7 @@ impl Validator<'_> {
             })?;
             rule.clocks.push(idx);
         }
-        for (i, name) in r.resets.iter().enumerate() {
+        for (i, name) in reset_names.iter().enumerate() {
             let idx = resets.iter().position(|c| c.name == *name).ok_or_else(|| {
                 self.err(
                     format!("{path}.resets[{i}]"),
@@ -875,20 +1057,28 @@ impl Validator<'_> {
         &self,
         name: &str,
         path: &str,
-        model: ModelKind,
         d: &spec::DeviceSpec,
         registers: Vec<Register>,
         window: &Window,
-        gic: &Gic,
+        is_clock_controller: bool,
+        names: &[&str],
         clocks: &[Clock],
         resets: &[Reset],
     ) -> Res<Device> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !ident(name) {
             return Err(self.err(path.to_string(), "device names use [A-Za-z0-9_-]"));
+        }
+        let model = d.model.clone().unwrap_or_else(|| GENERIC_MODEL.to_string());
+        if !ident(&model) {
+            return Err(self.err(
+                format!("{path}.model"),
+                format!("`{model}` is not a model name ([A-Za-z0-9_-])"),
+            ));
         }
         if d.size == 0 || !d.size.is_multiple_of(4) {
             return Err(self.err(
@@ -914,84 +1104,98 @@ impl Validator<'_> {
         if !d.base.is_multiple_of(4) {
             return Err(self.err(format!("{path}.base"), "base must be 4-byte aligned"));
         }
-        if let Some(spi) = d.spi {
-            if spi >= gic.num_spis {
-                return Err(self.err(
-                    format!("{path}.spi"),
-                    format!(
-                        "SPI {spi} does not exist on the GIC (expected < {}; num_spis in `gic`)",
-                        gic.num_spis
-                    ),
-                ));
-            }
-        }
-        let only = |field: &str, set: bool, wanted: ModelKind| -> Res<()> {
-            if set && model != wanted {
-                return Err(self.err(
-                    format!("{path}.{field}"),
-                    format!("only allowed with model {wanted:?}"),
-                ));
-            }
-            Ok(())
-        };
-        only("mon_offset", d.mon_offset.is_some(), ModelKind::Cpg)?;
-        only("channels", d.channels.is_some(), ModelKind::Adc)?;
-        only("conversion", d.conversion.is_some(), ModelKind::Adc)?;
-        if matches!(model, ModelKind::Cpg | ModelKind::Mailbox) && d.gate.is_some() {
+        if is_clock_controller && d.gate.is_some() {
             return Err(self.err(
                 format!("{path}.gate"),
-                "the CPG and the mailbox are never gated",
+                "the clock controller is never gated (it would gate itself)",
             ));
         }
-        let gate = d
-            .gate
-            .as_ref()
-            .map(|g| self.rule(&format!("{path}.gate"), g, clocks, resets))
-            .transpose()?;
-        let conversion = d
-            .conversion
-            .as_ref()
-            .map(|g| self.rule(&format!("{path}.conversion"), g, clocks, resets))
-            .transpose()?;
-
-        let mut channels = 0;
-        let missing = |e: crate::regs::Missing| {
-            self.err(
-                format!("{path}.registers"),
-                format!(
-                    "the {} model needs {e}",
-                    format!("{model:?}").to_lowercase()
-                ),
-            )
+        let gate = match &d.gate {
+            None => None,
+            Some(g) => {
+                let rule = self.rule(
+                    &format!("{path}.gate"),
+                    &g.clocks,
+                    &g.resets,
+                    clocks,
+                    resets,
+                )?;
+                Some(Gate {
+                    rule,
+                    bus_error: g.bus_error,
+                })
+            }
         };
-        let layout = match model {
-            ModelKind::Cpg => Layout::Cpg,
-            ModelKind::Adc => {
-                channels = d.channels.ok_or_else(|| {
+        let mut conditions = Vec::new();
+        for (cname, c) in d.conditions.iter().flat_map(|k| k.0.iter()) {
+            let rule = self.rule(
+                &format!("{path}.conditions.{cname}"),
+                &c.clocks,
+                &c.resets,
+                clocks,
+                resets,
+            )?;
+            conditions.push((cname.clone(), rule));
+        }
+        let mut inputs = Vec::new();
+        for (iname, source) in d.inputs.iter().flat_map(|k| k.0.iter()) {
+            let ipath = format!("{path}.inputs.{iname}");
+            let index = names.iter().position(|n| n == source).ok_or_else(|| {
+                self.err(
+                    ipath.clone(),
+                    format!(
+                        "reference to undefined device `{source}` (expected a name from `devices`)"
+                    ),
+                )
+            })?;
+            if names.get(index) == Some(&name) {
+                return Err(self.err(ipath, "a device cannot be wired to itself"));
+            }
+            inputs.push((iname.clone(), index));
+        }
+        if d.interrupts.len() > crate::device::MAX_LINES {
+            return Err(self.err(
+                format!("{path}.interrupts"),
+                format!(
+                    "{} lines (expected at most {})",
+                    d.interrupts.len(),
+                    crate::device::MAX_LINES
+                ),
+            ));
+        }
+        let mut interrupts: Vec<Interrupt> = Vec::with_capacity(d.interrupts.len());
+        for (i, line) in d.interrupts.iter().enumerate() {
+            let lpath = format!("{path}.interrupts[{i}] ({})", line.name);
+            if !ident(&line.name) {
+                return Err(self.err(lpath, "interrupt names use [A-Za-z0-9_-]"));
+            }
+            if interrupts.iter().any(|o| o.name == line.name) {
+                return Err(self.err(lpath, "duplicate interrupt name"));
+            }
+            let flags = line
+                .flags
+                .or_else(|| d.dt.as_ref().and_then(|dt| dt.irq_flags))
+                .ok_or_else(|| {
                     self.err(
-                        format!("{path}.channels"),
-                        "missing (expected the number of ADC channels, 1..16)",
+                        format!("{lpath}.flags"),
+                        "missing (expected the DT interrupt type, 1 = edge rising, 4 = level high, here or as dt.irq_flags)",
                     )
                 })?;
-                if !(1..=16).contains(&channels) {
-                    return Err(self.err(
-                        format!("{path}.channels"),
-                        format!("{channels} is out of range (expected 1..16)"),
-                    ));
-                }
-                if d.spi.is_none() {
-                    return Err(self.err(
-                        path.to_string(),
-                        "missing `spi` (the ADC signals conversions with an interrupt)",
-                    ));
-                }
-                Layout::Adc(AdcLayout::resolve(&registers, channels).map_err(missing)?)
-            }
-            ModelKind::Tsu => Layout::Tsu(TsuLayout::resolve(&registers).map_err(missing)?),
-            ModelKind::Mailbox => {
-                Layout::Mailbox(MailboxLayout::resolve(&registers).map_err(missing)?)
-            }
-        };
+            interrupts.push(Interrupt {
+                name: line.name.clone(),
+                soc_spi: line.soc_spi,
+                spi: line.spi.unwrap_or(0),
+                flags,
+                allocated: line.spi.is_none(),
+            });
+        }
+        let channels = d.channels.unwrap_or(0);
+        if d.channels.is_some() && !(1..=32).contains(&channels) {
+            return Err(self.err(
+                format!("{path}.channels"),
+                format!("{channels} is out of range (expected 1..32)"),
+            ));
+        }
         let label = d.label.clone().unwrap_or_else(|| name.to_uppercase());
         Ok(Device {
             name: name.to_string(),
@@ -999,15 +1203,13 @@ impl Validator<'_> {
             model,
             base: d.base,
             size: d.size,
-            soc_spi: d.soc_spi,
-            spi: d.spi,
+            interrupts,
             channels,
-            mon_offset: d.mon_offset.unwrap_or(0),
             registers,
             gate,
-            conversion,
+            conditions,
+            inputs,
             dt: None,
-            layout,
         })
     }
 
@@ -1035,6 +1237,7 @@ impl Validator<'_> {
         path: &str,
         dt: &spec::DtSpec,
         devices: &[(String, spec::DeviceSpec)],
+        clock_controller: Option<&str>,
         extal: &Extal,
         clocks: &[Clock],
         resets: &[Reset],
@@ -1131,7 +1334,7 @@ impl Validator<'_> {
         let power_domains = match &dt.power_domains {
             None => None,
             Some(dev) => {
-                let (d, label) = label_of(dev).ok_or_else(|| {
+                let (_, label) = label_of(dev).ok_or_else(|| {
                     self.err(
                         format!("{path}.power_domains"),
                         format!(
@@ -1139,10 +1342,10 @@ impl Validator<'_> {
                         ),
                     )
                 })?;
-                if d.model != spec::ModelSpec::Cpg {
+                if clock_controller != Some(dev.as_str()) {
                     return Err(self.err(
                         format!("{path}.power_domains"),
-                        format!("device `{dev}` is not the CPG"),
+                        format!("device `{dev}` is not the clock controller (the CPG is the power-domain provider)"),
                     ));
                 }
                 Some(label)
@@ -1160,10 +1363,10 @@ impl Validator<'_> {
                     ),
                 )
             })?;
-            if d.model != spec::ModelSpec::Adc {
+            if d.channels.is_none() {
                 return Err(self.err(
                     format!("{ipath}.device"),
-                    format!("device `{}` is not an ADC", io.device),
+                    format!("device `{}` has no `channels` (expected an ADC)", io.device),
                 ));
             }
             if io.channel >= d.channels.unwrap_or(0) {
@@ -1199,6 +1402,7 @@ impl Validator<'_> {
             reset_names: dt.reset_names.clone(),
             power_domains,
             irq_flags: dt.irq_flags,
+            interrupt_names: dt.interrupt_names,
             io_channels,
             io_channel_names: dt.io_channel_names.clone(),
             module_clock_cell: dt.module_clock_cell,
@@ -1285,8 +1489,8 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn dt_cross_checks(&self, devices: &[Device]) -> Res<()> {
-        let cpg = devices.iter().find(|d| d.model == ModelKind::Cpg);
+    fn dt_cross_checks(&self, devices: &[Device], cc: Option<ClockController>) -> Res<()> {
+        let cpg = cc.and_then(|c| devices.get(c.device));
         let cpg_dt = cpg.and_then(|d| d.dt.as_ref());
         for d in devices {
             let Some(dt) = &d.dt else { continue };
@@ -1324,12 +1528,6 @@ impl Validator<'_> {
                     ),
                 ));
             }
-            if d.spi.is_some() && dt.irq_flags.is_none() {
-                return Err(self.err(
-                    format!("{path}.irq_flags"),
-                    "missing (expected the interrupt type, 1 = edge rising)",
-                ));
-            }
         }
         Ok(())
     }
@@ -1347,10 +1545,18 @@ impl Validator<'_> {
                     format!("reference to undefined device `{}`", z.sensor),
                 )
             })?;
-            if dev.model != ModelKind::Tsu {
+            let is_sensor = dev.dt.as_ref().is_some_and(|dt| {
+                dt.properties
+                    .iter()
+                    .any(|p| p.trim_start().starts_with("#thermal-sensor-cells"))
+            });
+            if !is_sensor {
                 return Err(self.err(
                     format!("{path}.sensor"),
-                    format!("device `{}` is not a TSU", z.sensor),
+                    format!(
+                        "device `{}` is not a TSU (its dt has no #thermal-sensor-cells)",
+                        z.sensor
+                    ),
                 ));
             }
             let sensor_label = dev.dt.as_ref().map(|d| d.label.clone()).ok_or_else(|| {

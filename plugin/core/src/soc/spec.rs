@@ -17,6 +17,8 @@ pub struct SocSpec {
     pub gic: GicSpec,
     pub extal: ExtalSpec,
     #[serde(default)]
+    pub clock_controller: Option<ClockControllerSpec>,
+    #[serde(default)]
     pub clocks: Vec<ClockSpec>,
     #[serde(default)]
     pub resets: Vec<ResetSpec>,
@@ -39,6 +41,15 @@ pub struct GicSpec {
     pub distributor: u64,
     pub spi_intid_base: u32,
     pub num_spis: u32,
+    /// Inclusive ranges of SPIs the machine leaves free for the SoC's devices.
+    pub free_spis: Vec<[u32; 2]>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockControllerSpec {
+    pub device: String,
+    pub mon_offset: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,38 +97,40 @@ pub struct ResetSpec {
     pub critical: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelSpec {
-    Cpg,
-    Adc,
-    Tsu,
-    Mailbox,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSpec {
-    pub model: ModelSpec,
+    #[serde(default)]
+    pub model: Option<String>,
     #[serde(default)]
     pub label: Option<String>,
     pub base: u64,
     pub size: u64,
     #[serde(default)]
+    pub interrupts: Vec<InterruptSpec>,
+    #[serde(default)]
+    pub channels: Option<u32>,
+    #[serde(default)]
+    pub gate: Option<GateSpec>,
+    #[serde(default)]
+    pub conditions: Option<Keyed<RuleSpec>>,
+    #[serde(default)]
+    pub inputs: Option<Keyed<String>>,
+    #[serde(default)]
+    pub dt: Option<DtSpec>,
+    pub registers: Vec<RegisterSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterruptSpec {
+    pub name: String,
+    #[serde(default)]
     pub soc_spi: Option<u32>,
     #[serde(default)]
     pub spi: Option<u32>,
     #[serde(default)]
-    pub channels: Option<u32>,
-    #[serde(default)]
-    pub mon_offset: Option<u32>,
-    #[serde(default)]
-    pub gate: Option<RuleSpec>,
-    #[serde(default)]
-    pub conversion: Option<RuleSpec>,
-    #[serde(default)]
-    pub dt: Option<DtSpec>,
-    pub registers: Vec<RegisterSpec>,
+    pub flags: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +140,41 @@ pub struct RuleSpec {
     pub clocks: Vec<String>,
     #[serde(default)]
     pub resets: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    #[serde(default)]
+    pub clocks: Vec<String>,
+    #[serde(default)]
+    pub resets: Vec<String>,
+    #[serde(default)]
+    pub bus_error: BusErrorWhen,
+}
+
+/// Which failing gate conditions make the bus answer with an error (an abort); the other
+/// failing conditions are reported as suspect accesses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusErrorWhen {
+    /// A gate clock is stopped (CLK_MON 0) and its bus is in module stop (MSTOP set).
+    #[default]
+    ClockStoppedAndMstop,
+    /// A gate clock is stopped, whatever MSTOP says.
+    ClockStopped,
+    /// Any gate condition fails (a held reset too).
+    Any,
+}
+
+impl BusErrorWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusErrorWhen::ClockStoppedAndMstop => "clock-stopped-and-mstop",
+            BusErrorWhen::ClockStopped => "clock-stopped",
+            BusErrorWhen::Any => "any",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +197,13 @@ pub struct FieldSpec {
     pub name: String,
     pub lsb: u32,
     pub width: u32,
+    #[serde(default)]
+    pub self_clear: bool,
+    #[serde(default)]
+    pub clear_on_read: bool,
+    /// `REGISTER.FIELD` of the same device whose value this field reads.
+    #[serde(default)]
+    pub mirror: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +231,8 @@ pub struct DtSpec {
     pub power_domains: Option<String>,
     #[serde(default)]
     pub irq_flags: Option<u32>,
+    #[serde(default)]
+    pub interrupt_names: bool,
     #[serde(default)]
     pub io_channels: Vec<IoChannelSpec>,
     #[serde(default)]
@@ -247,7 +304,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Keyed<T> {
             type Value = Keyed<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mapping from device name to device")
+                f.write_str("a mapping from unique names to entries")
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keyed<T>, A::Error> {
@@ -255,7 +312,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Keyed<T> {
                 while let Some(key) = map.next_key::<String>()? {
                     if entries.iter().any(|(k, _)| *k == key) {
                         return Err(de::Error::custom(format!(
-                            "duplicate name `{key}`: each device must be listed once"
+                            "duplicate name `{key}`: each name must be listed once"
                         )));
                     }
                     let value = map.next_value::<T>()?;

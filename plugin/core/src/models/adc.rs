@@ -9,10 +9,21 @@
 
 use std::collections::BTreeMap;
 
-use crate::bus::Effects;
+use serde::Serialize;
+use serde_json::Value;
+
 use crate::config::{Fault, ModelConfig};
-use crate::event::AdcCounters;
+use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{find, find_field, Missing, RegFile, Register};
+use crate::soc::Device;
+
+/// The registry name of this model.
+pub const MODEL: &str = "adc";
+/// The declared condition a conversion needs on top of register access (converter clock,
+/// converter reset): `conditions.conversion` in the SoC description.
+pub const CONVERSION: &str = "conversion";
+/// Interrupt line 0 signals conversions (ADI).
+const IRQ_LINE: usize = 0;
 
 /// A/D mode register 0: ADCE starts a conversion, ADBSY reports one in progress, PWDWNB
 /// powers the converter up, SRESB releases the software reset.
@@ -101,13 +112,17 @@ fn channel_mask(channels: u32) -> u32 {
     crate::regs::field_mask(0, channels)
 }
 
-/// What the bus knows and the ADC cannot see by itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AdcContext {
-    /// Why a conversion cannot run now (converter clock stopped, converter reset held).
-    pub blocked: Option<String>,
-    /// The TSU's output code towards the temperature channel.
-    pub tsu_code: u16,
+/// Conversion counters of the ADC model (the summary event's `counters.<device>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AdcCounters {
+    /// Completed conversions per channel.
+    pub conversions: Vec<u64>,
+    /// Interrupts raised.
+    pub interrupts: u64,
+    /// Channel-select errors (no channel selected).
+    pub channel_select_errors: u64,
+    /// ADCE=1 writes that converted nothing, by reason.
+    pub not_converted: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,17 +132,59 @@ pub struct Adc {
     layout: AdcLayout,
     /// Host-set results of channels 0..7.
     host: [u16; 8],
-    temperature_channel: Option<u32>,
+    /// Channels wired to another device's output: (channel, input name). Declared as
+    /// `inputs: { ch<N>: <device> }`.
+    wired: Vec<(u32, String)>,
     sresb_stuck: bool,
     conversion_stuck: bool,
     counters: AdcCounters,
 }
 
 impl Adc {
-    pub fn new(
+    /// The ADC of device `dev`: registers and fields by name, `channels`, one interrupt
+    /// line, inputs named `ch<N>`.
+    pub fn new(dev: &Device, cfg: &ModelConfig) -> Result<Adc, BuildError> {
+        if !(1..=16).contains(&dev.channels) {
+            return Err(BuildError::new(
+                "channels",
+                format!(
+                    "the {MODEL} model needs `channels` from 1 to 16 (got {})",
+                    dev.channels
+                ),
+            ));
+        }
+        if dev.interrupts.is_empty() {
+            return Err(BuildError::new(
+                "interrupts",
+                format!("the {MODEL} model needs an interrupt line (it signals conversions)"),
+            ));
+        }
+        let layout = AdcLayout::resolve(&dev.registers, dev.channels)
+            .map_err(|e| BuildError::new("registers", format!("the {MODEL} model needs {e}")))?;
+        let mut wired = Vec::new();
+        for (name, _) in &dev.inputs {
+            let ch = name
+                .strip_prefix("ch")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|&n| n < dev.channels);
+            let Some(ch) = ch else {
+                return Err(BuildError::new(
+                    format!("inputs.{name}"),
+                    format!(
+                        "the {MODEL} model's inputs are its channels ch0..ch{}",
+                        dev.channels.saturating_sub(1)
+                    ),
+                ));
+            };
+            wired.push((ch, name.clone()));
+        }
+        Ok(Adc::with_layout(dev.registers.clone(), layout, wired, cfg))
+    }
+
+    fn with_layout(
         registers: Vec<Register>,
         layout: AdcLayout,
-        temperature_channel: Option<u32>,
+        wired: Vec<(u32, String)>,
         cfg: &ModelConfig,
     ) -> Adc {
         let regs = RegFile::new(&registers);
@@ -137,7 +194,7 @@ impl Adc {
             regs,
             layout,
             host: cfg.adc,
-            temperature_channel,
+            wired,
             sresb_stuck: cfg.armed(Fault::AdcSresbStuck),
             conversion_stuck: cfg.armed(Fault::AdcConversionStuck),
             counters: AdcCounters {
@@ -145,15 +202,6 @@ impl Adc {
                 ..AdcCounters::default()
             },
         }
-    }
-
-    #[inline]
-    pub fn value(&self, idx: usize) -> u32 {
-        self.regs.get(idx)
-    }
-
-    pub fn values(&self) -> &[u32] {
-        self.regs.values()
     }
 
     pub fn registers(&self) -> &[Register] {
@@ -164,10 +212,11 @@ impl Adc {
         &self.counters
     }
 
-    /// The result a conversion of `ch` produces now.
-    fn input(&self, ch: u32, ctx: &AdcContext) -> u16 {
-        if Some(ch) == self.temperature_channel {
-            return ctx.tsu_code;
+    /// The result a conversion of `ch` produces now: a wired channel converts its source's
+    /// output (0 while the source drives nothing), the others the host-set value.
+    fn input(&self, ch: u32, env: &Env) -> u16 {
+        if let Some((_, name)) = self.wired.iter().find(|(c, _)| *c == ch) {
+            return env.input(name).map_or(0, |v| v.min(0xffff) as u16);
         }
         usize::try_from(ch)
             .ok()
@@ -177,11 +226,10 @@ impl Adc {
     }
 
     /// A bus write of `value` to register `idx`.
-    pub fn write(&mut self, idx: usize, value: u32, ctx: &AdcContext) -> Effects {
-        let mut fx = Effects::default();
+    fn write_reg(&mut self, idx: usize, value: u32, env: &Env, fx: &mut Effects) {
         let old = self.regs.write(&self.registers, idx, value);
         if idx != self.layout.adm0 {
-            return fx;
+            return;
         }
         let l = &self.layout;
         let mut adm0 = self.regs.get(l.adm0);
@@ -197,9 +245,8 @@ impl Adc {
         }
         self.regs.set(l.adm0, adm0);
         if on && !was_on {
-            self.start(ctx, &mut fx);
+            self.start(env, fx);
         }
-        fx
     }
 
     fn not_converted(&mut self, why: &str) {
@@ -210,15 +257,16 @@ impl Adc {
             .or_insert(0) += 1;
     }
 
-    fn start(&mut self, ctx: &AdcContext, fx: &mut Effects) {
+    fn start(&mut self, env: &Env, fx: &mut Effects) {
         let l = self.layout.clone();
         let adm0 = self.regs.get(l.adm0);
         if adm0 & l.pwdwnb == 0 {
             self.not_converted("ADC powered down: ADM0.PWDWNB = 0");
             return;
         }
-        if let Some(why) = &ctx.blocked {
-            self.not_converted(why);
+        if let Some(why) = env.unmet(CONVERSION) {
+            let why = why.to_string();
+            self.not_converted(&why);
             return;
         }
         if self.regs.get(l.adm1) & l.ms == 0 {
@@ -236,17 +284,18 @@ impl Adc {
         let selected = self.regs.get(l.adm2) & channel_mask(channels);
         let adint = self.regs.get(l.adint);
         let mut adsts = self.regs.get(l.adsts);
+        let mut irq = false;
         if selected == 0 {
             if adint & l.cseen != 0 {
                 adsts |= l.csest;
-                fx.irq = true;
+                irq = true;
                 self.counters.channel_select_errors += 1;
             } else {
                 self.not_converted("no channel selected in ADM2");
             }
         } else {
             for ch in (0..channels).filter(|c| selected & (1 << c) != 0) {
-                let code = u32::from(self.input(ch, ctx));
+                let code = u32::from(self.input(ch, env));
                 if let Some(&reg) = l.adcr.get(ch as usize) {
                     let mask = self.registers.get(reg).map(|r| r.mask).unwrap_or(0xfff);
                     self.regs.set(reg, code & mask);
@@ -257,13 +306,14 @@ impl Adc {
                 }
             }
             if adint & l.inten & selected != 0 {
-                fx.irq = true;
+                irq = true;
             }
         }
         self.regs.set(l.adsts, adsts);
         // One-shot select mode: done at once, ADCE auto-clears.
         self.regs.set(l.adm0, adm0 & !(l.adce | l.adbsy));
-        if fx.irq {
+        if irq {
+            fx.raise(IRQ_LINE);
             self.counters.interrupts += 1;
         }
     }
@@ -274,36 +324,59 @@ impl Adc {
     }
 }
 
+impl Peripheral for Adc {
+    fn values(&self) -> &[u32] {
+        self.regs.values()
+    }
+
+    fn reset(&mut self) {
+        self.regs = RegFile::new(&self.registers);
+        self.counters = AdcCounters {
+            conversions: vec![0; self.layout.adcr.len()],
+            ..AdcCounters::default()
+        };
+    }
+
+    fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects) {
+        self.write_reg(reg, value, env, fx);
+    }
+
+    fn counters(&self) -> Option<Value> {
+        serde_json::to_value(&self.counters).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soc::{Layout, ModelKind};
     use crate::test_soc;
 
     struct T {
         adc: Adc,
-        ctx: AdcContext,
+        blocked: Option<String>,
     }
 
     impl T {
         fn new(faults: Vec<Fault>) -> T {
             let soc = test_soc();
-            let dev = soc.device_by_model(ModelKind::Adc).expect("adc");
-            let Layout::Adc(layout) = dev.layout.clone() else {
-                panic!("adc layout")
-            };
+            let dev = soc.device("adc").expect("adc");
             let cfg = ModelConfig {
                 adc: [100, 101, 102, 103, 104, 105, 106, 4095],
                 faults,
                 ..ModelConfig::default()
             };
             T {
-                adc: Adc::new(dev.registers.clone(), layout, Some(8), &cfg),
-                ctx: AdcContext {
-                    blocked: None,
-                    tsu_code: 966,
-                },
+                adc: Adc::new(dev, &cfg).expect("adc builds"),
+                blocked: None,
             }
+        }
+        fn env(&self) -> Env {
+            let unmet = self
+                .blocked
+                .iter()
+                .map(|why| (CONVERSION.to_string(), why.clone()))
+                .collect();
+            Env::new(unmet, vec![("ch8".into(), 966)])
         }
         fn idx(&self, name: &str) -> usize {
             self.adc
@@ -314,7 +387,10 @@ mod tests {
         }
         fn w(&mut self, name: &str, v: u32) -> Effects {
             let i = self.idx(name);
-            self.adc.write(i, v, &self.ctx)
+            let env = self.env();
+            let mut fx = Effects::default();
+            self.adc.write(i, v, &env, &mut fx);
+            fx
         }
         fn r(&self, name: &str) -> u32 {
             self.adc.value(self.idx(name))
@@ -360,7 +436,7 @@ mod tests {
         let mut t = T::new(vec![]);
         for ch in 0..9u32 {
             let fx = t.convert(ch);
-            assert!(fx.irq, "ch{ch} raises the interrupt");
+            assert!(fx.any_irq(), "ch{ch} raises the interrupt");
             let want = if ch == 8 { 966 } else { 100 + ch };
             let want = if ch == 7 { 4095 } else { want };
             assert_eq!(t.r(&adcr(ch)), want, "ch{ch} result");
@@ -383,7 +459,7 @@ mod tests {
         t.w("ADM2", 0x2);
         t.w("ADINT", 0x1_0000);
         let fx = t.w("ADM0", 0x5);
-        assert!(!fx.irq);
+        assert!(!fx.any_irq());
         assert_eq!(t.r("ADSTS"), 0x2);
         assert_eq!(t.r("ADCR1"), 101);
     }
@@ -396,7 +472,7 @@ mod tests {
         t.w("ADM2", 0);
         t.w("ADINT", 0x1_0000);
         let fx = t.w("ADM0", 0x5);
-        assert!(fx.irq);
+        assert!(fx.any_irq());
         assert_eq!(t.r("ADSTS"), 0x1_0000);
         assert_eq!(t.adc.counters().channel_select_errors, 1);
     }
@@ -408,14 +484,14 @@ mod tests {
         t.w("ADM2", 0x1);
         t.w("ADINT", 0x1_0001);
         let fx = t.w("ADM0", 0x1);
-        assert!(!fx.irq);
+        assert!(!fx.any_irq());
         assert_eq!(t.r("ADSTS"), 0);
         assert_eq!(t.r("ADM0") & 1, 1, "ADCE stays set: nothing ran");
         t.w("ADM0", 0x0);
-        t.ctx.blocked = Some("ADC adclk off: CLK_MON 0x728 bit 0 = 0".into());
+        t.blocked = Some("ADC adclk off: CLK_MON 0x728 bit 0 = 0".into());
         t.w("ADM0", 0x4);
         let fx = t.w("ADM0", 0x5);
-        assert!(!fx.irq);
+        assert!(!fx.any_irq());
         assert_eq!(t.r("ADCR0"), 0);
         let nc = &t.adc.counters().not_converted;
         assert_eq!(nc.get("ADC powered down: ADM0.PWDWNB = 0"), Some(&1));
@@ -426,7 +502,7 @@ mod tests {
     fn conversion_stuck_fault_keeps_adce_until_cleared() {
         let mut t = T::new(vec![Fault::AdcConversionStuck]);
         let fx = t.convert(3);
-        assert!(!fx.irq);
+        assert!(!fx.any_irq());
         assert!(fx.fired(Fault::AdcConversionStuck));
         assert_eq!(t.r("ADM0") & 0x3, 0x3, "ADCE and ADBSY stay set");
         assert_eq!(t.r("ADCR3"), 0);
@@ -454,6 +530,36 @@ mod tests {
         let mut t = T::new(vec![]);
         t.w("ADCR0", 0x123);
         assert_eq!(t.r("ADCR0"), 0);
+    }
+
+    #[test]
+    fn an_unwired_source_converts_to_zero_and_reset_clears_counters() {
+        let mut t = T::new(vec![]);
+        t.convert(1);
+        let i = t.idx("ADM0");
+        let mut fx = Effects::default();
+        // Channel 8 with nothing on the input: 0, as the TSU with its output off.
+        t.adc.write(i, t.r("ADM0") & !1, &Env::EMPTY, &mut fx);
+        t.w("ADM2", 1 << 8);
+        t.adc.write(i, t.r("ADM0") | 1, &Env::EMPTY, &mut fx);
+        assert_eq!(t.r("ADCR8"), 0);
+        assert_eq!(t.adc.counters().conversions[1], 1);
+        t.adc.reset();
+        assert_eq!(t.adc.counters().conversions, vec![0; 9]);
+        assert_eq!(t.r("ADCR1"), 0);
+    }
+
+    #[test]
+    fn inputs_must_name_channels() {
+        let soc = test_soc();
+        let mut dev = soc.device("adc").expect("adc").clone();
+        dev.inputs = vec![("ch9".into(), 0)];
+        let e = Adc::new(&dev, &ModelConfig::default()).expect_err("ch9 does not exist");
+        assert_eq!(e.key, "inputs.ch9");
+        dev.inputs.clear();
+        dev.interrupts.clear();
+        let e = Adc::new(&dev, &ModelConfig::default()).expect_err("no interrupt");
+        assert_eq!(e.key, "interrupts");
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //! While TSU_SM lacks EN or OE the sensor drives nothing and channel 8 converts to 0
 //! ([`OUTPUT_OFF_CODE`]); the driver only reads the channel with the zone enabled.
 
-use crate::bus::Effects;
 use crate::config::ModelConfig;
+use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{find, find_field, Missing, RegFile, Register};
+use crate::soc::Device;
+
+/// The registry name of this model.
+pub const MODEL: &str = "tsu";
 
 /// Sensor mode: EN powers the sensor, OE routes its output to the ADC.
 pub const TSU_SM: &str = "TSU_SM";
@@ -122,7 +126,11 @@ pub struct Tsu {
 }
 
 impl Tsu {
-    pub fn new(registers: Vec<Register>, layout: TsuLayout, cfg: &ModelConfig) -> Tsu {
+    /// The TSU of device `dev`, sensing the host-set temperature.
+    pub fn new(dev: &Device, cfg: &ModelConfig) -> Result<Tsu, BuildError> {
+        let layout = TsuLayout::resolve(&dev.registers)
+            .map_err(|e| BuildError::new("registers", format!("the {MODEL} model needs {e}")))?;
+        let registers = dev.registers.clone();
         let regs = RegFile::new(&registers);
         let mut tsu = Tsu {
             registers,
@@ -132,7 +140,7 @@ impl Tsu {
         };
         let (c0, c1) = tsu.calibration();
         tsu.code = code_for(cfg.temp_c, c0, c1);
-        tsu
+        Ok(tsu)
     }
 
     /// (calib0, calib1) as rzg3s_thermal_read_calib derives them from the trim words.
@@ -169,42 +177,51 @@ impl Tsu {
         self.code
     }
 
-    pub fn write(&mut self, idx: usize, value: u32) -> Effects {
-        self.regs.write(&self.registers, idx, value);
-        Effects::default()
+    pub fn registers(&self) -> &[Register] {
+        &self.registers
     }
+}
 
-    #[inline]
-    pub fn value(&self, idx: usize) -> u32 {
-        self.regs.get(idx)
-    }
-
-    pub fn values(&self) -> &[u32] {
+impl Peripheral for Tsu {
+    fn values(&self) -> &[u32] {
         self.regs.values()
     }
 
-    pub fn registers(&self) -> &[Register] {
-        &self.registers
+    fn reset(&mut self) {
+        // The code depends only on the trim words and the host temperature: both unchanged.
+        self.regs = RegFile::new(&self.registers);
+    }
+
+    fn write(&mut self, reg: usize, value: u32, _env: &Env, _fx: &mut Effects) {
+        self.regs.write(&self.registers, reg, value);
+    }
+
+    /// The analog output towards the ADC: the code for the host temperature while EN and OE
+    /// are set, [`OUTPUT_OFF_CODE`] otherwise.
+    fn output(&self) -> Option<u32> {
+        Some(u32::from(self.channel_code()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soc::{Layout, ModelKind};
     use crate::test_soc;
 
     fn tsu(temp_c: f64) -> Tsu {
         let soc = test_soc();
-        let dev = soc.device_by_model(ModelKind::Tsu).expect("tsu");
-        let Layout::Tsu(layout) = dev.layout.clone() else {
-            panic!("tsu layout")
-        };
+        let dev = soc.device("tsu").expect("tsu");
         let cfg = ModelConfig {
             temp_c,
             ..ModelConfig::default()
         };
-        Tsu::new(dev.registers.clone(), layout, &cfg)
+        Tsu::new(dev, &cfg).expect("tsu builds")
+    }
+
+    impl Tsu {
+        fn w(&mut self, reg: usize, value: u32) {
+            self.write(reg, value, &Env::EMPTY, &mut Effects::default());
+        }
     }
 
     #[test]
@@ -218,23 +235,33 @@ mod tests {
     fn channel_code_needs_en_and_oe() {
         let mut t = tsu(25.0);
         assert_eq!(t.channel_code(), OUTPUT_OFF_CODE);
-        t.write(0, 1);
+        t.w(0, 1);
         assert_eq!(
             t.channel_code(),
             OUTPUT_OFF_CODE,
             "EN alone does not drive the ADC"
         );
-        t.write(0, 3);
+        t.w(0, 3);
         assert_eq!(t.channel_code(), t.enabled_code());
-        t.write(0, 0);
+        t.w(0, 0);
         assert_eq!(t.channel_code(), OUTPUT_OFF_CODE);
     }
 
     #[test]
     fn tsu_sm_keeps_en_and_oe_only() {
         let mut t = tsu(25.0);
-        t.write(0, 0xffff_ffff);
+        t.w(0, 0xffff_ffff);
         assert_eq!(t.value(0), 3);
+    }
+
+    #[test]
+    fn output_follows_en_oe_and_reset_turns_it_off() {
+        let mut t = tsu(25.0);
+        t.w(0, 3);
+        assert_eq!(t.output(), Some(966));
+        t.reset();
+        assert_eq!(t.output(), Some(u32::from(OUTPUT_OFF_CODE)));
+        assert_eq!(t.calibration(), (1297, 751));
     }
 
     #[test]

@@ -10,10 +10,13 @@
 //!
 //! Fault `cpg-clkmon-stuck-adc`: the CLK_MON bits of the ADC's clocks never set.
 
-use crate::bus::Effects;
 use crate::config::{Fault, ModelConfig};
+use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{RegFile, Register};
-use crate::soc::{Clock, ModelKind, Reset, Soc};
+use crate::soc::{Clock, Device, Soc};
+
+/// The registry name of this model.
+pub const MODEL: &str = "cpg";
 
 /// A CLK_ON register and the CLK_MON register that reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,12 +46,21 @@ pub struct Cpg {
 }
 
 impl Cpg {
-    /// The CPG of `soc` in its reset state (clocks off, MSTOP 0, resets released).
-    pub fn new(soc: &Soc, cfg: &ModelConfig) -> Cpg {
-        let registers = soc
-            .device_by_model(ModelKind::Cpg)
-            .map(|d| d.registers.clone())
-            .unwrap_or_default();
+    /// The CPG `dev` of `soc` in its reset state (clocks off, MSTOP 0, resets released).
+    /// `dev` must be the SoC's clock controller: the clocks and resets point into it.
+    pub fn new(dev: &Device, soc: &Soc, cfg: &ModelConfig) -> Result<Cpg, BuildError> {
+        let is_controller = soc
+            .clock_controller_device()
+            .is_some_and(|c| c.name == dev.name);
+        if !is_controller {
+            return Err(BuildError::new(
+                "model",
+                format!(
+                    "the {MODEL} model drives the clock and reset bits: the device must be the top-level clock_controller"
+                ),
+            ));
+        }
+        let registers = dev.registers.clone();
         let regs = RegFile::new(&registers);
 
         let mut clock_pairs: Vec<ClockPair> = Vec::new();
@@ -90,13 +102,17 @@ impl Cpg {
             stuck_on,
             stuck_mon,
         };
-        for i in 0..cpg.clock_pairs.len() {
-            cpg.update_clock_mon(i);
+        cpg.update_all_mons();
+        Ok(cpg)
+    }
+
+    fn update_all_mons(&mut self) {
+        for i in 0..self.clock_pairs.len() {
+            self.update_clock_mon(i);
         }
-        for i in 0..cpg.reset_pairs.len() {
-            cpg.update_reset_mon(i);
+        for i in 0..self.reset_pairs.len() {
+            self.update_reset_mon(i);
         }
-        cpg
     }
 
     fn update_clock_mon(&mut self, pair: usize) {
@@ -121,8 +137,7 @@ impl Cpg {
     }
 
     /// A bus write of `value` to register `idx`.
-    pub fn write(&mut self, idx: usize, value: u32) -> Effects {
-        let mut fx = Effects::default();
+    fn write_reg(&mut self, idx: usize, value: u32, fx: &mut Effects) {
         self.regs.write(&self.registers, idx, value);
         for i in 0..self.clock_pairs.len() {
             if self.clock_pairs.get(i).is_some_and(|p| p.on == idx) {
@@ -142,45 +157,38 @@ impl Cpg {
         if turned_on {
             fx.fire(Fault::CpgClkmonStuckAdc);
         }
-        fx
-    }
-
-    /// The value register `idx` reads.
-    #[inline]
-    pub fn value(&self, idx: usize) -> u32 {
-        self.regs.get(idx)
     }
 
     pub fn registers(&self) -> &[Register] {
         &self.registers
     }
+}
 
-    pub fn values(&self) -> &[u32] {
+impl Peripheral for Cpg {
+    #[inline]
+    fn values(&self) -> &[u32] {
         self.regs.values()
     }
 
-    /// CLK_MON says the clock runs.
-    pub fn clock_running(&self, clock: &Clock) -> bool {
-        self.regs.get(clock.mon.reg) & clock.mon.mask() != 0
+    #[inline]
+    fn value(&self, reg: usize) -> u32 {
+        self.regs.get(reg)
     }
 
-    /// The clock's MSTOP bits that are set (bus in module stop); 0 if it has none.
-    pub fn mstop_bits(&self, clock: &Clock) -> u32 {
-        clock
-            .mstop
-            .map(|m| self.regs.get(m.reg) & m.mask)
-            .unwrap_or(0)
+    fn reset(&mut self) {
+        self.regs = RegFile::new(&self.registers);
+        self.update_all_mons();
     }
 
-    /// RST_MON says the module is in reset.
-    pub fn reset_held(&self, reset: &Reset) -> bool {
-        self.regs.get(reset.mon.reg) & reset.mon.mask() != 0
+    fn write(&mut self, reg: usize, value: u32, _env: &Env, fx: &mut Effects) {
+        self.write_reg(reg, value, fx);
     }
 }
 
-/// The clocks the ADC's DT node consumes (what `cpg-clkmon-stuck-adc` freezes).
+/// The clocks of the first device with the `adc` model, from its DT node and its gate and
+/// conditions (what `cpg-clkmon-stuck-adc` freezes).
 fn adc_clocks(soc: &Soc) -> Vec<&Clock> {
-    let Some(adc) = soc.device_by_model(ModelKind::Adc) else {
+    let Some(adc) = soc.devices_with_model(super::adc::MODEL).next() else {
         return Vec::new();
     };
     let mut out: Vec<&Clock> = Vec::new();
@@ -195,7 +203,8 @@ fn adc_clocks(soc: &Soc) -> Vec<&Clock> {
     let from_rules = adc
         .gate
         .iter()
-        .chain(adc.conversion.iter())
+        .map(|g| &g.rule)
+        .chain(adc.conditions.iter().map(|(_, r)| r))
         .flat_map(|r| r.clocks.iter())
         .filter_map(|&i| soc.clocks().get(i));
     for c in from_dt.chain(from_rules) {
@@ -211,14 +220,25 @@ mod tests {
     use super::*;
     use crate::test_soc;
 
+    use crate::gate::{clock_running, mstop_bits, reset_held};
+
     fn cpg_with(faults: Vec<Fault>) -> (Soc, Cpg) {
         let soc = test_soc();
         let cfg = ModelConfig {
             faults,
             ..ModelConfig::default()
         };
-        let cpg = Cpg::new(&soc, &cfg);
+        let dev = soc.device("cpg").expect("cpg");
+        let cpg = Cpg::new(dev, &soc, &cfg).expect("cpg builds");
         (soc, cpg)
+    }
+
+    impl Cpg {
+        fn w(&mut self, idx: usize, value: u32) -> Effects {
+            let mut fx = Effects::default();
+            self.write(idx, value, &Env::EMPTY, &mut fx);
+            fx
+        }
     }
 
     fn idx(cpg: &Cpg, name: &str) -> usize {
@@ -236,13 +256,13 @@ mod tests {
     fn clk_on_write_enable_keeps_unenabled_bits() {
         let (_, mut cpg) = cpg_with(vec![]);
         let on = idx(&cpg, "CLK_ON_ADC");
-        cpg.write(on, 0x0001_0001);
-        cpg.write(on, 0x0002_0002);
+        cpg.w(on, 0x0001_0001);
+        cpg.w(on, 0x0002_0002);
         assert_eq!(read(&cpg, "CLK_ON_ADC"), 0x3);
-        cpg.write(on, 0x0001_0000);
+        cpg.w(on, 0x0001_0000);
         assert_eq!(read(&cpg, "CLK_ON_ADC"), 0x2);
         // The low half without enables changes nothing.
-        cpg.write(on, 0x0000_0000);
+        cpg.w(on, 0x0000_0000);
         assert_eq!(read(&cpg, "CLK_ON_ADC"), 0x2);
     }
 
@@ -250,9 +270,9 @@ mod tests {
     fn clk_mon_mirrors_clk_on_at_once() {
         let (_, mut cpg) = cpg_with(vec![]);
         assert_eq!(read(&cpg, "CLK_MON_ADC"), 0);
-        cpg.write(idx(&cpg, "CLK_ON_ADC"), 0x0002_0002);
+        cpg.w(idx(&cpg, "CLK_ON_ADC"), 0x0002_0002);
         assert_eq!(read(&cpg, "CLK_MON_ADC"), 0x2);
-        cpg.write(idx(&cpg, "CLK_ON_GIC"), 0x0001_0001);
+        cpg.w(idx(&cpg, "CLK_ON_GIC"), 0x0001_0001);
         assert_eq!(read(&cpg, "CLK_MON_GIC"), 0x1);
     }
 
@@ -262,10 +282,10 @@ mod tests {
         assert_eq!(read(&cpg, "RST_ADC"), 0x3);
         assert_eq!(read(&cpg, "RST_MON_ADC"), 0);
         // Assert PRESETN: write BIT(0) << 16 without the value bit.
-        cpg.write(idx(&cpg, "RST_ADC"), 0x0001_0000);
+        cpg.w(idx(&cpg, "RST_ADC"), 0x0001_0000);
         assert_eq!(read(&cpg, "RST_ADC"), 0x2);
         assert_eq!(read(&cpg, "RST_MON_ADC"), 0x1);
-        cpg.write(idx(&cpg, "RST_ADC"), 0x0001_0001);
+        cpg.w(idx(&cpg, "RST_ADC"), 0x0001_0001);
         assert_eq!(read(&cpg, "RST_MON_ADC"), 0);
     }
 
@@ -273,11 +293,20 @@ mod tests {
     fn resets_start_released_and_clocks_off_and_mstop_zero() {
         let (soc, cpg) = cpg_with(vec![]);
         for r in soc.resets() {
-            assert!(!cpg.reset_held(r), "{} held at reset", r.name);
+            assert!(!reset_held(cpg.values(), r), "{} held at reset", r.name);
         }
         for c in soc.clocks() {
-            assert!(!cpg.clock_running(c), "{} running at reset", c.name);
-            assert_eq!(cpg.mstop_bits(c), 0, "{} in module stop at reset", c.name);
+            assert!(
+                !clock_running(cpg.values(), c),
+                "{} running at reset",
+                c.name
+            );
+            assert_eq!(
+                mstop_bits(cpg.values(), c),
+                0,
+                "{} in module stop at reset",
+                c.name
+            );
         }
     }
 
@@ -285,11 +314,11 @@ mod tests {
     fn mstop_write_enable_sets_and_clears() {
         let (_, mut cpg) = cpg_with(vec![]);
         let m = idx(&cpg, "BUS_MCPU2_MSTOP");
-        cpg.write(m, 0x4000_4000);
+        cpg.w(m, 0x4000_4000);
         assert_eq!(read(&cpg, "BUS_MCPU2_MSTOP"), 0x4000);
-        cpg.write(m, 0x8000_8000);
+        cpg.w(m, 0x8000_8000);
         assert_eq!(read(&cpg, "BUS_MCPU2_MSTOP"), 0xc000);
-        cpg.write(m, 0x4000_0000);
+        cpg.w(m, 0x4000_0000);
         assert_eq!(read(&cpg, "BUS_MCPU2_MSTOP"), 0x8000);
     }
 
@@ -322,11 +351,11 @@ mod tests {
     fn divider_field_updates_with_one_enable_bit_and_status_reads_zero() {
         let (_, mut cpg) = cpg_with(vec![]);
         // rzg3s_div_clk_set_rate: (BIT(16) | val) << shift, DIVPL2B at [6:4].
-        cpg.write(idx(&cpg, "PL2_DDIV"), (0x1_0000 | 2) << 4);
+        cpg.w(idx(&cpg, "PL2_DDIV"), (0x1_0000 | 2) << 4);
         assert_eq!(read(&cpg, "PL2_DDIV"), 0x20);
-        cpg.write(idx(&cpg, "PL3A_DDIV"), (0x1_0000 | 1) << 8);
+        cpg.w(idx(&cpg, "PL3A_DDIV"), (0x1_0000 | 1) << 8);
         assert_eq!(read(&cpg, "PL3A_DDIV"), 0x100);
-        cpg.write(idx(&cpg, "CLKDIVSTATUS"), 0xffff_ffff);
+        cpg.w(idx(&cpg, "CLKDIVSTATUS"), 0xffff_ffff);
         assert_eq!(read(&cpg, "CLKDIVSTATUS"), 0);
         assert_eq!(read(&cpg, "CLKSELSTATUS"), 0);
     }
@@ -334,20 +363,39 @@ mod tests {
     #[test]
     fn clkmon_stuck_fault_keeps_adc_mon_bits_clear_and_fires_on_enable() {
         let (soc, mut cpg) = cpg_with(vec![Fault::CpgClkmonStuckAdc]);
-        let fx = cpg.write(idx(&cpg, "CLK_ON_ADC"), 0x0001_0000);
+        let fx = cpg.w(idx(&cpg, "CLK_ON_ADC"), 0x0001_0000);
         assert_eq!(
             fx.faults().count(),
             0,
             "turning a clock off is not turning it on"
         );
-        let fx = cpg.write(idx(&cpg, "CLK_ON_ADC"), 0x0002_0002);
+        let fx = cpg.w(idx(&cpg, "CLK_ON_ADC"), 0x0002_0002);
         assert!(fx.fired(Fault::CpgClkmonStuckAdc));
         assert_eq!(read(&cpg, "CLK_ON_ADC"), 0x2);
         assert_eq!(read(&cpg, "CLK_MON_ADC"), 0);
         let pclk = soc.clock("adc_pclk").expect("adc_pclk");
-        assert!(!cpg.clock_running(pclk));
+        assert!(!clock_running(cpg.values(), pclk));
         // Other clocks are unaffected.
-        cpg.write(idx(&cpg, "CLK_ON_TSU"), 0x0001_0001);
+        cpg.w(idx(&cpg, "CLK_ON_TSU"), 0x0001_0001);
         assert_eq!(read(&cpg, "CLK_MON_TSU"), 1);
+    }
+
+    #[test]
+    fn reset_returns_to_power_on() {
+        let (_, mut cpg) = cpg_with(vec![]);
+        let fresh = cpg.values().to_vec();
+        cpg.w(idx(&cpg, "CLK_ON_ADC"), 0x0003_0003);
+        cpg.w(idx(&cpg, "RST_ADC"), 0x0001_0000);
+        assert_ne!(cpg.values(), fresh.as_slice());
+        cpg.reset();
+        assert_eq!(cpg.values(), fresh.as_slice());
+    }
+
+    #[test]
+    fn only_the_clock_controller_can_be_a_cpg() {
+        let soc = test_soc();
+        let adc = soc.device("adc").expect("adc");
+        let e = Cpg::new(adc, &soc, &ModelConfig::default()).expect_err("adc is no CPG");
+        assert_eq!(e.key, "model");
     }
 }

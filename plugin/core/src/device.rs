@@ -1,0 +1,235 @@
+//! The peripheral interface: what every device model implements and all the bus knows of one.
+//!
+//! A model is a plain struct that keeps its register values and its state; it never sees
+//! QEMU, the bus, the window or another model. The bus calls it for a guest write of a
+//! declared register ([`Peripheral::write`]) and, because QEMU reports an access only after
+//! it has landed, after a guest read ([`Peripheral::after_read`]): a read can change only
+//! what the *next* read sees (a FIFO pops, a clear-on-read flag clears). What the model asks
+//! of the world goes into [`Effects`]: interrupt lines raised or lowered, memory writes (a
+//! DMA copy), faults that fired, a test-step marker. What the model cannot see by itself
+//! (whether a condition declared in the SoC description holds, the value another device
+//! drives on a declared link) comes in an [`Env`].
+//!
+//! Models are built by `crate::registry` from their device description; nothing else
+//! names a concrete model.
+
+use serde_json::Value;
+
+use crate::config::Fault;
+
+/// A little-endian store of `size` bytes at guest-physical `phys`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemWrite {
+    pub phys: u64,
+    pub size: u8,
+    pub value: u64,
+}
+
+/// Why a model cannot be built from its device description. The registry reports it as an
+/// error of the SoC file at `devices.<name>.<key>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildError {
+    /// The device key at fault (`registers`, `inputs`, `interrupts`, `channels`, ...).
+    pub key: String,
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> BuildError {
+        BuildError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One device model.
+pub trait Peripheral: Send {
+    /// The value each declared register reads now, indexed like the device's `registers`.
+    fn values(&self) -> &[u32];
+
+    /// The value register `reg` reads now (0 for an index the device does not have).
+    #[inline]
+    fn value(&self, reg: usize) -> u32 {
+        self.values().get(reg).copied().unwrap_or(0)
+    }
+
+    /// Back to the state the device has at power-on (what the constructor returned).
+    fn reset(&mut self);
+
+    /// A guest write of `value` (already merged to 32 bits) to declared register `reg`.
+    fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects);
+
+    /// Called after a guest read of declared register `reg` (the guest has its value
+    /// already). Returns true when a register value changed, so the bus writes the window.
+    fn after_read(&mut self, _reg: usize, _env: &Env, _fx: &mut Effects) -> bool {
+        false
+    }
+
+    /// The value the device drives on its output (an analog level, a line), for the
+    /// devices whose declared `inputs` name this one.
+    fn output(&self) -> Option<u32> {
+        None
+    }
+
+    /// The model's counters for the summary event (conversions, bytes moved, ...).
+    fn counters(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// What the bus knows and a model cannot see: the declared conditions of the device that do
+/// not hold now (with the reason, in words), and the values of its declared inputs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Env {
+    unmet: Vec<(String, String)>,
+    inputs: Vec<(String, u32)>,
+}
+
+impl Env {
+    /// Nothing unmet, no inputs (devices that declare neither get this one).
+    pub const EMPTY: Env = Env {
+        unmet: Vec::new(),
+        inputs: Vec::new(),
+    };
+
+    pub fn new(unmet: Vec<(String, String)>, inputs: Vec<(String, u32)>) -> Env {
+        Env { unmet, inputs }
+    }
+
+    /// Why the declared condition `name` does not hold now; None when it holds (or is not
+    /// declared).
+    pub fn unmet(&self, name: &str) -> Option<&str> {
+        self.unmet
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, why)| why.as_str())
+    }
+
+    /// The value on the declared input `name`; None when the input is not wired or its
+    /// source drives nothing.
+    pub fn input(&self, name: &str) -> Option<u32> {
+        self.inputs.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+}
+
+/// What one model call asks of the bus. Interrupt lines are indexes into the device's
+/// declared `interrupts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    raised: u32,
+    lowered: u32,
+    /// Armed faults that changed the model's behaviour (one bit per [`Fault::ALL`] entry).
+    faults: u32,
+    /// The guest marked the start of test step N (the mailbox).
+    pub marker: Option<u32>,
+    /// Guest-physical memory writes, applied in order after the device's registers.
+    pub memory: Vec<MemWrite>,
+}
+
+impl Effects {
+    /// Makes interrupt line `line` pending.
+    pub fn raise(&mut self, line: usize) {
+        if let Some(bit) = line_bit(line) {
+            self.raised |= bit;
+            self.lowered &= !bit;
+        }
+    }
+
+    /// Withdraws interrupt line `line` (a level interrupt whose cause was cleared).
+    pub fn lower(&mut self, line: usize) {
+        if let Some(bit) = line_bit(line) {
+            self.lowered |= bit;
+            self.raised &= !bit;
+        }
+    }
+
+    pub fn raised(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..32).filter(|l| self.raised & (1 << l) != 0)
+    }
+
+    pub fn lowered(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..32).filter(|l| self.lowered & (1 << l) != 0)
+    }
+
+    pub fn any_irq(&self) -> bool {
+        self.raised != 0
+    }
+
+    pub fn fire(&mut self, fault: Fault) {
+        self.faults |= 1 << fault.index();
+    }
+
+    pub fn fired(&self, fault: Fault) -> bool {
+        self.faults & (1 << fault.index()) != 0
+    }
+
+    pub fn faults(&self) -> impl Iterator<Item = Fault> + '_ {
+        Fault::ALL.into_iter().filter(|f| self.fired(*f))
+    }
+
+    /// True when nothing was asked.
+    pub fn is_empty(&self) -> bool {
+        self.raised == 0
+            && self.lowered == 0
+            && self.faults == 0
+            && self.marker.is_none()
+            && self.memory.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.raised = 0;
+        self.lowered = 0;
+        self.faults = 0;
+        self.marker = None;
+        self.memory.clear();
+    }
+}
+
+/// Interrupt lines are bits of a u32: a device declares at most 32.
+pub const MAX_LINES: usize = 32;
+
+fn line_bit(line: usize) -> Option<u32> {
+    (line < MAX_LINES).then(|| 1u32 << line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raise_and_lower_are_last_wins_per_line() {
+        let mut fx = Effects::default();
+        fx.raise(0);
+        fx.raise(3);
+        fx.lower(3);
+        assert_eq!(fx.raised().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(fx.lowered().collect::<Vec<_>>(), vec![3]);
+        fx.raise(40);
+        assert_eq!(fx.raised().count(), 1, "lines past 31 do not exist");
+    }
+
+    #[test]
+    fn faults_and_clear() {
+        let mut fx = Effects::default();
+        assert!(fx.is_empty());
+        fx.fire(Fault::AdcSresbStuck);
+        fx.marker = Some(2);
+        assert!(fx.fired(Fault::AdcSresbStuck));
+        assert!(!fx.fired(Fault::AdcConversionStuck));
+        fx.clear();
+        assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn env_answers_by_name() {
+        let env = Env::new(
+            vec![("conversion".into(), "ADC adclk off".into())],
+            vec![("ch8".into(), 966)],
+        );
+        assert_eq!(env.unmet("conversion"), Some("ADC adclk off"));
+        assert_eq!(env.unmet("other"), None);
+        assert_eq!(env.input("ch8"), Some(966));
+        assert_eq!(Env::EMPTY.input("ch8"), None);
+    }
+}
