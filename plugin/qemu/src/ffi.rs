@@ -15,13 +15,13 @@
 
 #![allow(non_camel_case_types)]
 
-use crate::filter;
 use crate::guard;
 use crate::install::{check_target, plugin_arguments, InstallError};
 use crate::pages::KernelPages;
 use crate::plugin::{Guest, Plugin, Verdict};
-use crate::serror::{CpuState, Register};
-use crate::unwind::FrameRecord;
+use rzgate_arm64::filter;
+use rzgate_arm64::serror::{CpuState, Register};
+use rzgate_arm64::unwind::FrameRecord;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::panic::catch_unwind;
 use std::sync::{Mutex, OnceLock};

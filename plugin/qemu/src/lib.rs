@@ -1,5 +1,7 @@
 //! `librzgate.so`: the QEMU 11 plugin (API v7) that runs rzgate-core's RZ/G3S models in the
-//! `virt` machine. This crate is glue only; the SoC, bus, gates and models are rzgate-core's.
+//! `virt` machine. This crate is glue only: the SoC, bus, gates and models are rzgate-core's,
+//! what it knows of the guest architecture and the arm64 kernel (A64 decode, page-table
+//! descriptors, frame records, the SError frame) is rzgate-arm64's ([`rzgate_arm64`]).
 //!
 //! ```text
 //! qemu_plugin_install      parse key=value arguments, load the SoC, build the bus, create the
@@ -26,11 +28,16 @@
 //! ```
 //!
 //! Modules: `ffi` is the only `unsafe` and the only FFI (compiled out of unit tests, see
-//! there); [`filter`] decides which accesses cannot reach the window; [`pages`] remembers
-//! kernel pages outside it; [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`reporter`]
-//! writes JSON Lines; [`unwind`] walks aarch64 frame records; [`serror`] reads the System.map
-//! and plans the SError divert; [`guard`] keeps panics out of QEMU; [`access`] and
-//! [`install`] are the pure conversions and checks.
+//! there); [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`pages`]
+//! remembers kernel pages outside the window; [`reporter`] writes JSON Lines; [`serror`] reads
+//! `symbols=`, finds QEMU's `-kernel` and writes the abort's `serror` field; [`guard`] keeps
+//! panics out of QEMU; [`access`] and [`install`] are the pure conversions and checks.
+//!
+//! From rzgate-arm64: [`filter`](rzgate_arm64::filter) decides which accesses cannot reach
+//! the window and which stored descriptors give user space the window;
+//! [`unwind`](rzgate_arm64::unwind) walks aarch64 frame records;
+//! [`serror`](rzgate_arm64::serror) resolves the kernel's SError path in the System.map,
+//! checks it against the running kernel and plans the divert.
 //!
 //! # The reset image
 //!
@@ -53,14 +60,14 @@
 //!   the other vCPUs still run).
 //! - `serror`: at the first abort the faulting vCPU enters the guest kernel's own SError path
 //!   (`do_serror` with a `struct pt_regs` and the entry code's frame records built on its
-//!   stack, as after a hardware SError; [`serror`] has the layout and the checks), so the
-//!   guest prints what the board prints and panics. The symbols come from `symbols=` (the
-//!   booted kernel's System.map), checked at load against the `-kernel` Image and at the first
-//!   window access against the running kernel. The decision is made under the lock; the lock,
-//!   every buffer and guard are dropped and the events flushed before `qemu_plugin_set_pc`
-//!   longjmps out of the bare memory callback (it never returns, and asserts that the
-//!   callback was registered with `QEMU_PLUGIN_CB_RW_REGS_PC`, which only this policy does).
-//!   Later aborts are recorded as under `continue`.
+//!   stack, as after a hardware SError; [`rzgate_arm64::serror`] has the layout and the
+//!   checks), so the guest prints what the board prints and panics. The symbols come from
+//!   `symbols=` (the booted kernel's System.map), checked at load against the `-kernel` Image
+//!   and at the first window access against the running kernel. The decision is made under
+//!   the lock; the lock, every buffer and guard are dropped and the events flushed before
+//!   `qemu_plugin_set_pc` longjmps out of the bare memory callback (it never returns, and
+//!   asserts that the callback was registered with `QEMU_PLUGIN_CB_RW_REGS_PC`, which only
+//!   this policy does). Later aborts are recorded as under `continue`.
 //!
 //! # Tests
 //!
@@ -75,14 +82,12 @@
 //! and QEMU keeps running; the summary says what happened.
 
 pub mod access;
-pub mod filter;
 pub mod guard;
 pub mod install;
 pub mod pages;
 pub mod plugin;
 pub mod reporter;
 pub mod serror;
-pub mod unwind;
 
 #[cfg(not(test))]
 mod ffi;

@@ -17,9 +17,10 @@
 //! generation). Entries of an older generation are never used, on any vCPU. Upper-half
 //! entries only: user (TTBR0) translations are per address space.
 //!
-//! The instructions are recognised at translation ([`crate::filter::changes_translation`],
-//! [`crate::filter::synchronizes_context`]) in every block, including user blocks that get no
-//! memory callbacks, and the kernel's idmap code.
+//! The instructions are recognised at translation
+//! ([`rzgate_arm64::filter::changes_translation`],
+//! [`rzgate_arm64::filter::synchronizes_context`]) in every block, including user blocks that
+//! get no memory callbacks, and the kernel's idmap code.
 //!
 //! Lock-free: each vCPU touches only its own entries (QEMU runs a vCPU's callbacks on its
 //! thread); the generation is shared. Relaxed atomics compile to plain moves on x86-64.

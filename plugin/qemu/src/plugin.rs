@@ -17,19 +17,20 @@
 //! Everything outside the window returns before any lock: see [`Plugin::window_contains`].
 //!
 //! `on_abort=serror`. The first access to the window checks the System.map against the
-//! running kernel (see [`serror::verify`]); the first abort is diverted: under the lock its
-//! call chain is captured, the pt_regs and frame record are stored on the guest stack and the
-//! registers set, the events are queued; then the lock is released, the reporter flushed, and
-//! [`Verdict::Divert`] tells the FFI glue to set the PC from a frame with nothing to drop.
+//! running kernel (see [`arm64_serror::verify`]); the first abort is diverted: under the lock
+//! its call chain is captured, the pt_regs and frame record are stored on the guest stack and
+//! the registers set, the events are queued; then the lock is released, the reporter flushed,
+//! and [`Verdict::Divert`] tells the FFI glue to set the PC from a frame with nothing to drop.
 
 use crate::access::{access_size_and_value, StoreBytes};
-use crate::filter;
 use crate::install::InstallError;
 use crate::reporter::{Record, Reporter, CHANNEL_CAPACITY};
-use crate::serror::{
-    self, CpuState, Divert, KernelSymbols, Register, SerrorSymbols, SymbolsError, Verified,
+use crate::serror::{self, SymbolsError};
+use rzgate_arm64::filter;
+use rzgate_arm64::serror::{
+    self as arm64_serror, CpuState, Divert, Register, SerrorSymbols, Verified,
 };
-use crate::unwind::{walk_frame_records, CallChain, FrameRecord};
+use rzgate_arm64::unwind::{walk_frame_records, CallChain, FrameRecord};
 use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
 use rzgate_core::config::{AbortPolicy, PluginConfig, UserSpace};
 use rzgate_core::event::{Abort, Event};
@@ -389,7 +390,7 @@ impl Plugin {
         if let Some(serror) = serror.as_mut() {
             if serror.verified.is_none() {
                 let vbar = guest.vector_base();
-                match serror::verify(&serror.symbols, vbar, |vaddr, len| {
+                match arm64_serror::verify(&serror.symbols, vbar, |vaddr, len| {
                     guest.read_virt(vaddr, len)
                 }) {
                     Ok(verified) => {
@@ -443,7 +444,7 @@ impl Plugin {
                     Some(verified) => match divert(guest, verified, access.pc) {
                         Ok(divert) => {
                             abort.diverted = true;
-                            abort.serror = Some(Box::new(divert.info));
+                            abort.serror = Some(Box::new(serror::diverted(&divert)));
                             verdict = Verdict::Divert(divert.pc);
                         }
                         Err(reason) => {
@@ -633,15 +634,15 @@ fn store(guest: &mut impl Guest, write: &MemWrite) -> bool {
 /// of another build stops QEMU before the guest starts. The check against the running
 /// kernel's memory at the first window access is made in any case.
 fn serror_engine(path: &std::path::Path) -> Result<SerrorEngine, InstallError> {
-    let symbols = KernelSymbols::load(path).map_err(InstallError::Symbols)?;
-    let symbols = SerrorSymbols::resolve(&symbols, path).map_err(InstallError::Symbols)?;
+    let symbols = serror::load_symbols(path).map_err(InstallError::Symbols)?;
+    let symbols = serror::resolve_symbols(&symbols, path).map_err(InstallError::Symbols)?;
     let booted = std::fs::read("/proc/self/cmdline")
         .ok()
         .and_then(|cmdline| serror::kernel_from_cmdline(&cmdline));
     if let Some(image_path) = booted {
         // Unreadable: QEMU itself says so when it loads it.
         if let Ok(image) = std::fs::read(&image_path) {
-            if let Some(Err(why)) = serror::verify_image(&symbols, &image) {
+            if let Some(Err(why)) = arm64_serror::verify_image(&symbols, &image) {
                 return Err(InstallError::Symbols(SymbolsError::Mismatch {
                     path: path.to_path_buf(),
                     image: image_path,
@@ -656,7 +657,7 @@ fn serror_engine(path: &std::path::Path) -> Result<SerrorEngine, InstallError> {
              {} directly (a leaf function may lose its caller in the guest's trace)",
             path.display(),
             symbols.missing.join(", "),
-            serror::FALLBACK_SYMBOL
+            arm64_serror::FALLBACK_SYMBOL
         );
     }
     Ok(SerrorEngine {
@@ -708,7 +709,7 @@ fn divert(guest: &mut impl Guest, verified: &Verified, pc: u64) -> Result<Divert
     let state = guest
         .cpu_state()
         .ok_or_else(|| "the vCPU's registers cannot be read".to_string())?;
-    let divert = serror::plan(verified, &state, pc)?;
+    let divert = arm64_serror::plan(verified, &state, pc)?;
     if !guest.write_virt(divert.stack_addr, &divert.stack) {
         return Err(format!(
             "QEMU refused to store {} bytes at {:#x} on the guest stack",

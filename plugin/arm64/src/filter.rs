@@ -1,5 +1,5 @@
 //! Which guest accesses cannot reach the window: the decisions that keep the memory callback
-//! off the hot path. Pure functions, unit-tested here; `ffi` applies them.
+//! off the hot path. Pure functions, unit-tested here; the plugin crate's `ffi` applies them.
 //!
 //! Every filter below is *conservative*: it answers "cannot reach the window" only when that
 //! holds by construction, and anything it does not recognise keeps its callback. Missing a
@@ -199,7 +199,7 @@ fn msr_crn(insn: u32) -> Option<u32> {
 /// Does this instruction change how kernel addresses translate? Every `TLBI`/`TLBIP` (CRn
 /// 8 or 9), and writes of the registers with CRn 1 (SCTLR_EL1: the MMU on or off) or CRn 2
 /// (TTBR0_EL1, TTBR1_EL1, TCR_EL1), at any EL. A superset: a false positive only costs the
-/// page cache ([`crate::pages`]) its entries.
+/// plugin's page cache (`rzgate::pages`) its entries.
 pub fn changes_translation(insn: u32) -> bool {
     matches!(sys_crn(insn), Some(8 | 9)) || matches!(msr_crn(insn), Some(1 | 2))
 }

@@ -4,8 +4,8 @@
 //! 16-byte *frame records* on the stack: x29 (fp) points at the current record, whose first
 //! word is the caller's fp and whose second word is the return address into the caller. The
 //! walk here is pure: it reads records through a closure, so it is tested on recorded stacks
-//! and the FFI module only supplies the closure (qemu_plugin_read_memory_vaddr) and the
-//! registers.
+//! and the plugin's FFI module only supplies the closure (qemu_plugin_read_memory_vaddr) and
+//! the registers.
 //!
 //! What `frames` holds, innermost first:
 //! - `frames[0]` is x30 (lr) at the faulting access. The faulting function may be a leaf
