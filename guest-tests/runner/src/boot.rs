@@ -10,7 +10,7 @@ use crate::cli::BootArgs;
 use crate::fsutil;
 use crate::matrix::{self, Matrix, TestSpec};
 use crate::outcome::Outcome;
-use crate::report;
+use crate::report::{self, AbortReport};
 use crate::run::{load_kernel, prepare_inputs, Settings};
 
 /// Exit status: 0 when the cell is as expected (without an expectation: not an error),
@@ -73,21 +73,14 @@ pub fn command(args: &BootArgs) -> Result<u8> {
     if let Some(error) = &report.error {
         println!("rzgate: error: {error}");
     }
-    for abort in &report.aborts {
-        println!(
-            "rzgate: {} {} (x{}); gated by: {}",
-            if abort.root { "root abort" } else { "then" },
-            abort.one_line(),
-            abort.count,
-            abort.gated_by.join("; ")
-        );
-        if abort.root {
-            for frame in abort.call_chain.iter().take(report::SHOWN_FRAMES) {
-                println!("rzgate:     {frame}");
-            }
-        }
-    }
-    if report.outcome != Outcome::Error && report.aborts.is_empty() {
+    print_groups(&report.aborts, "root abort", "then");
+    // Suspects after the aborts: they never decide the outcome.
+    print_groups(
+        &report.suspects,
+        "root suspect (not an abort)",
+        "then suspect",
+    );
+    if report.outcome != Outcome::Error && report.aborts.is_empty() && report.suspects.is_empty() {
         println!("rzgate: no gated access");
     }
     println!(
@@ -95,4 +88,22 @@ pub fn command(args: &BootArgs) -> Result<u8> {
         spec.dir.display()
     );
     Ok(if report.ok { 0 } else { 1 })
+}
+
+/// A cell's aborts or suspects, one line a group, with the root's call chain.
+fn print_groups(groups: &[AbortReport], root_label: &str, then_label: &str) {
+    for group in groups {
+        println!(
+            "rzgate: {} {} (x{}); gated by: {}",
+            if group.root { root_label } else { then_label },
+            group.one_line(),
+            group.count,
+            group.gated_by.join("; ")
+        );
+        if group.root {
+            for frame in group.call_chain.iter().take(report::SHOWN_FRAMES) {
+                println!("rzgate:     {frame}");
+            }
+        }
+    }
 }

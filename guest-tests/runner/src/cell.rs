@@ -16,18 +16,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::classify::{apply_agreement, classify, guest_trace_agreement, Evidence};
 use crate::console::{self, ConsoleReport};
-use crate::events::{AbortEvent, EventsReport};
+use crate::events::EventsReport;
 use crate::fsutil;
+use crate::gated_accesses::{group_aborts, group_suspects};
 use crate::inputs::{KernelBuild, Toolchain};
 use crate::matrix::{Expectation, OnAbort};
-use crate::outcome::{
-    apply_agreement, classify, guest_trace_agreement, Evidence, Outcome, QemuExit,
-};
-use crate::qemu::{self, CellLaunch};
-use crate::report::{
-    AbortReport, CellReport, GatedSinceReport, KtapReport, StepRef, UserSpaceMappedReport,
-};
+use crate::outcome::Outcome;
+use crate::qemu::{self, CellLaunch, QemuExit};
+use crate::report::{AbortReport, CellReport, KtapReport, UserSpaceMappedReport};
 use crate::symbols::SymbolMap;
 
 /// Console lines an error cell carries in its report.
@@ -185,6 +183,7 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
         qemu_stderr_tail: &recorded.qemu_stderr_tail,
     });
     let aborts = group_aborts(&recorded.events, &spec.symbols, &console);
+    let suspects = group_suspects(&recorded.events, &spec.symbols, &console);
     let events = &recorded.events;
     // Under serror: the guest's own report must tell the same story as ours.
     let agreement = guest_trace_agreement(
@@ -216,6 +215,14 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
             events.aborts.len()
         ));
     }
+    let summarized_suspects = events.summary.as_ref().map_or(0, |s| s.suspects);
+    if summarized_suspects > events.suspects.len() as u64 {
+        events_notes.push(format!(
+            "the summary counts {summarized_suspects} suspects but only {} suspect events were \
+             recorded",
+            events.suspects.len()
+        ));
+    }
 
     let is_error = verdict.outcome == Outcome::Error;
     CellReport {
@@ -227,6 +234,8 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
         root_abort: aborts.first().map(AbortReport::one_line),
         abort_events: events.aborts.len() as u64,
         aborts,
+        suspect_events: events.suspects.len() as u64,
+        suspects,
         duration_s: round_centis(recorded.duration),
         rationale: spec.expected.as_ref().and_then(|e| e.rationale.clone()),
         error: verdict.error,
@@ -290,93 +299,10 @@ fn round_centis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 100.0).round() / 100.0
 }
 
-/// Symbolizes the abort events and groups them: the first abort is the root; a later one
-/// with the same pc, register and access is the same abort happening again and only
-/// raises its group's count. Groups keep the order of their first event.
-pub fn group_aborts(
-    events: &EventsReport,
-    symbols: &SymbolMap,
-    console: &ConsoleReport,
-) -> Vec<AbortReport> {
-    let mut ordered: Vec<&AbortEvent> = events.aborts.iter().collect();
-    ordered.sort_by_key(|e| e.seq);
-    let mut groups: Vec<AbortReport> = Vec::new();
-    for event in ordered {
-        let register = event.register_name();
-        if let Some(group) = groups
-            .iter_mut()
-            .find(|g| g.pc == event.pc && g.register == register && g.access == event.access)
-        {
-            group.count += 1;
-            continue;
-        }
-        // The mailbox reads 0 until the script's first step: boot and initial probes.
-        let step_ref = |n: u32| StepRef {
-            n,
-            text: console.step_text(n).map(str::to_string).or_else(|| {
-                (n == 0).then(|| "before the test's first step (boot, initial probes)".into())
-            }),
-        };
-        let mut notes = Vec::new();
-        let pc = symbols.symbolize(event.pc);
-        notes.extend(pc.note.clone().map(|n| format!("pc: {n}")));
-        let call_chain = symbols
-            .call_chain(event.pc, &event.frames)
-            .into_iter()
-            .map(|s| {
-                notes.extend(s.note.map(|n| format!("frame: {n}")));
-                s.text
-            })
-            .collect();
-        let gated_since = event.gated_since.as_ref().map(|since| GatedSinceReport {
-            seq: since.seq,
-            pc: since.pc,
-            symbol: since.pc.map(|pc| symbols.symbolize(pc).text),
-            step: since.step.map(step_ref),
-            register: since.register.clone(),
-            call_chain: since
-                .seq
-                .and_then(|seq| events.gates.iter().find(|g| g.seq == seq))
-                .map(|gate| {
-                    let gate_pc = gate.pc.or(since.pc).unwrap_or(0);
-                    symbols
-                        .call_chain(gate_pc, &gate.frames)
-                        .into_iter()
-                        .map(|s| s.text)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-        groups.push(AbortReport {
-            device: event.device.clone(),
-            register,
-            soc_addr: event.soc_addr,
-            guest_addr: event.guest_addr,
-            access: event.access.clone(),
-            size: event.size,
-            value: event.value,
-            pc: event.pc,
-            symbol: pc.text,
-            function: pc.function,
-            call_chain,
-            unwind: event.unwind.clone(),
-            gated_by: event.gated_by.clone(),
-            step: event.step.map(step_ref),
-            gated_since,
-            count: 1,
-            root: groups.is_empty(),
-            first_seq: event.seq,
-            notes,
-            diverted: event.diverted,
-            serror: event.serror.clone(),
-        });
-    }
-    groups
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::report::StepRef;
     use crate::testdata;
 
     pub(crate) fn spec(test: &str, on_abort: OnAbort, expected: Option<Outcome>) -> CellSpec {
@@ -573,38 +499,129 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_abort_before_the_first_step_says_so() {
-        let events = r#"{"type":"abort","seq":1,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"access":"read","pc":18446603338374971412,"step":0,"gated_by":[],"gated_since":null,"frames":[],"unwind":"end"}"#;
-        let console = ConsoleReport::parse("");
-        let aborts = group_aborts(
-            &EventsReport::parse(events),
-            &SymbolMap::parse(testdata::SYSTEM_MAP),
-            &console,
+    fn a_suspect_only_cell_is_clean_and_lists_its_suspects() {
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Clean)),
+            recorded(
+                testdata::UPSTREAM_ADC_UNBIND_CONSOLE,
+                testdata::SUSPECT_ONLY_EVENTS,
+                QemuExit::Exited(0),
+            ),
         );
-        let step = aborts[0].step.as_ref().unwrap();
-        assert_eq!(step.n, 0);
-        assert!(step
-            .text
-            .as_deref()
-            .unwrap()
-            .contains("before the test's first step"));
-        assert_eq!(aborts[0].gated_since, None);
+        assert_eq!(report.outcome, Outcome::Clean, "{:?}", report.error);
+        assert!(report.ok);
+        assert!(report.aborts.is_empty() && report.root_abort.is_none());
+        assert_eq!(report.abort_events, 0);
+        assert_eq!(report.suspect_events, 3);
+        assert!(report.events_notes.is_empty(), "{:?}", report.events_notes);
+
+        // Grouped like aborts: the step-2 read repeats the step-1 read.
+        assert_eq!(report.suspects.len(), 2);
+        let root = report.root_suspect().unwrap();
+        assert_eq!(root.symbol, "rzg2l_adc_pm_runtime_suspend+0x8");
+        assert_eq!(root.register, "ADM0");
+        assert_eq!(root.access, "read");
+        assert_eq!(root.count, 2);
+        assert_eq!(root.gated_by, vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0"]);
+        assert_eq!(
+            root.call_chain,
+            vec!["pm_generic_runtime_suspend+0x2c", "rpm_suspend+0x40"]
+        );
+        assert_eq!(
+            root.step.as_ref().unwrap().text.as_deref(),
+            Some("unbind 10058000.adc from rzg2l-adc")
+        );
+        let since = root.gated_since.as_ref().unwrap();
+        assert_eq!(
+            since.symbol.as_deref(),
+            Some("rzg2l_mod_clock_endisable+0x64")
+        );
+        assert_eq!(since.call_chain, vec!["pm_runtime_disable_action+0x10"]);
+        let reset_held = &report.suspects[1];
+        assert!(!reset_held.root);
+        assert_eq!((reset_held.access.as_str(), reset_held.count), ("write", 1));
+        assert_eq!(
+            reset_held.gated_by,
+            vec!["ADC reset held: RST_MON 0xA28 bit 1 = 1"]
+        );
+
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["outcome"], "clean");
+        assert_eq!(json["aborts"].as_array().unwrap().len(), 0);
+        assert_eq!(json["suspect_events"], 3);
+        let suspect = &json["suspects"][0];
+        for key in [
+            "device",
+            "register",
+            "soc_addr",
+            "access",
+            "value",
+            "pc",
+            "symbol",
+            "call_chain",
+            "gated_by",
+            "step",
+            "gated_since",
+            "count",
+            "root",
+        ] {
+            assert!(suspect.get(key).is_some(), "missing suspects[0].{key}");
+        }
+        assert!(suspect.get("diverted").is_none() && suspect.get("serror").is_none());
     }
 
     #[test]
-    fn gate_frames_become_the_gating_call_chain() {
-        // 18446603338373988496 = devres_release_all+0x90 in the fixture map.
-        let events = testdata::PREFIX_ADC_UNBIND_EVENTS.replace(
-            "\"register\":\"CLK_ON_ADC\",\"soc_addr\":285280552}",
-            "\"register\":\"CLK_ON_ADC\",\"soc_addr\":285280552,\"frames\":[18446603338373988496]}",
+    fn an_abort_with_suspects_is_abort_and_lists_both_apart() {
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Abort)),
+            recorded(
+                testdata::PREFIX_ADC_UNBIND_CONSOLE,
+                testdata::ABORT_AND_SUSPECT_EVENTS,
+                QemuExit::Exited(0),
+            ),
         );
-        let aborts = group_aborts(
-            &EventsReport::parse(&events),
-            &SymbolMap::parse(testdata::SYSTEM_MAP),
-            &ConsoleReport::parse(""),
+        assert_eq!(report.outcome, Outcome::Abort, "{:?}", report.error);
+        assert!(report.ok);
+        assert_eq!((report.abort_events, report.suspect_events), (1, 2));
+
+        // The abort is the root abort although a suspect came first.
+        assert_eq!(report.aborts.len(), 1);
+        let root = report.root().unwrap();
+        assert_eq!(root.first_seq, 4);
+        assert_eq!(root.access, "write");
+        assert_eq!(root.gated_by.len(), 2);
+        assert_eq!(
+            report.root_abort.as_deref(),
+            Some("adc ADM0 write at rzg2l_adc_pm_runtime_suspend+0x1c (step 1)")
         );
-        let since = aborts[0].gated_since.as_ref().unwrap();
-        assert_eq!(since.call_chain, vec!["devres_release_all+0x90"]);
+
+        assert_eq!(report.suspects.len(), 1);
+        let suspect = report.root_suspect().unwrap();
+        assert_eq!((suspect.first_seq, suspect.count), (3, 2));
+        assert_eq!(suspect.access, "read");
+        assert_eq!(suspect.call_chain, vec!["pm_generic_runtime_suspend+0x2c"]);
+
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["aborts"][0]["access"], "write");
+        assert_eq!(json["suspects"][0]["access"], "read");
+        assert_eq!(json["suspects"][0]["count"], 2);
+    }
+
+    #[test]
+    fn a_summary_counting_more_suspects_than_recorded_is_noted() {
+        let events = testdata::SUSPECT_ONLY_EVENTS.replace("\"suspects\":3", "\"suspects\":5");
+        let report = evaluate(
+            &spec("adc-unbind", OnAbort::Continue, Some(Outcome::Clean)),
+            recorded(
+                testdata::UPSTREAM_ADC_UNBIND_CONSOLE,
+                &events,
+                QemuExit::Exited(0),
+            ),
+        );
+        assert_eq!(report.outcome, Outcome::Clean);
+        assert!(report.events_notes.contains(
+            &"the summary counts 5 suspects but only 3 suspect events were recorded".to_string()
+        ));
     }
 
     #[test]

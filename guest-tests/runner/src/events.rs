@@ -21,8 +21,10 @@ enum Event {
     Start(StartEvent),
     Marker(MarkerEvent),
     Gate(GateEvent),
-    // Boxed: by far the largest event.
-    Abort(Box<AbortEvent>),
+    // Boxed: by far the largest events.
+    Abort(Box<GatedAccessEvent>),
+    /// A gated access the silicon tolerates: reported, never an abort.
+    Suspect(Box<GatedAccessEvent>),
     FaultFired(FaultFiredEvent),
     Halt(HaltEvent),
     UserSpaceMapped(UserSpaceMappedEvent),
@@ -101,8 +103,12 @@ pub struct GatedSince {
     pub register: Option<String>,
 }
 
+/// An `abort` or a `suspect` event: both carry the same fields (docs/contracts.md); only
+/// the class differs. An abort is an access the silicon answers with a bus error (clock
+/// stopped and bus in module stop); a suspect one it tolerates (a stopped clock with MSTOP
+/// clear, a held reset). `diverted` and `serror` only ever appear on aborts.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct AbortEvent {
+pub struct GatedAccessEvent {
     pub seq: u64,
     pub device: String,
     /// `None` when the access hit an offset the SoC description does not name.
@@ -137,7 +143,7 @@ pub struct AbortEvent {
     pub serror: Option<SerrorDivert>,
 }
 
-impl AbortEvent {
+impl GatedAccessEvent {
     /// The register's name, or its offset when the SoC description has no name for it.
     pub fn register_name(&self) -> String {
         match (&self.register, self.offset) {
@@ -181,6 +187,9 @@ pub struct SummaryEvent {
     pub accesses: BTreeMap<String, u64>,
     #[serde(default)]
     pub aborts: u64,
+    /// Absent from files written before the plugin knew suspects: 0 then.
+    #[serde(default)]
+    pub suspects: u64,
     #[serde(default)]
     pub faults_armed: Vec<String>,
     #[serde(default)]
@@ -197,7 +206,9 @@ pub struct EventsReport {
     pub start: Option<StartEvent>,
     pub markers: Vec<MarkerEvent>,
     pub gates: Vec<GateEvent>,
-    pub aborts: Vec<AbortEvent>,
+    pub aborts: Vec<GatedAccessEvent>,
+    /// Accesses the silicon tolerates; they never decide an outcome.
+    pub suspects: Vec<GatedAccessEvent>,
     pub faults_fired: Vec<FaultFiredEvent>,
     pub halt: Option<HaltEvent>,
     pub user_space_mapped: Option<UserSpaceMappedEvent>,
@@ -264,6 +275,7 @@ impl EventsReport {
             Event::Marker(e) => self.markers.push(e),
             Event::Gate(e) => self.gates.push(e),
             Event::Abort(e) => self.aborts.push(*e),
+            Event::Suspect(e) => self.suspects.push(*e),
             Event::FaultFired(e) => self.faults_fired.push(e),
             Event::Halt(e) => self.halt = Some(e),
             Event::UserSpaceMapped(e) => self.user_space_mapped = Some(e),
@@ -381,6 +393,38 @@ mod tests {
         // Older files: no such fields.
         let r = EventsReport::parse(PREFIX_ADC_UNBIND);
         assert!(!r.aborts[0].diverted && r.aborts[0].serror.is_none());
+    }
+
+    #[test]
+    fn suspects_are_read_apart_from_aborts() {
+        let r = EventsReport::parse(crate::testdata::ABORT_AND_SUSPECT_EVENTS);
+        assert!(r.malformed.is_empty(), "{:?}", r.malformed);
+        assert_eq!(r.aborts.len(), 1);
+        assert_eq!(r.aborts[0].seq, 4);
+        let seqs: Vec<u64> = r.suspects.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, vec![3, 6]);
+        let suspect = &r.suspects[0];
+        assert_eq!(suspect.register_name(), "ADM0");
+        assert_eq!(
+            suspect.gated_by,
+            vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0"]
+        );
+        assert_eq!(suspect.gated_since.as_ref().unwrap().seq, Some(2));
+        assert_eq!(suspect.frames.len(), 1);
+        let summary = r.summary.as_ref().unwrap();
+        assert_eq!((summary.aborts, summary.suspects), (1, 2));
+    }
+
+    #[test]
+    fn an_old_summary_without_suspects_parses_as_none() {
+        // Written before the plugin knew suspects: no `suspects` in the summary.
+        for old in [PREFIX_ADC_UNBIND, crate::testdata::CLEAN_EVENTS] {
+            assert!(!old.contains("suspects"));
+            let r = EventsReport::parse(old);
+            assert!(r.malformed.is_empty(), "{:?}", r.malformed);
+            assert_eq!(r.summary.as_ref().unwrap().suspects, 0);
+            assert!(r.suspects.is_empty());
+        }
     }
 
     #[test]

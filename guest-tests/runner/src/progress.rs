@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::outcome::Outcome;
-use crate::report::CellReport;
+use crate::report::{counted, CellReport};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -77,8 +77,8 @@ impl Progress {
 }
 
 /// `[ 3/32] prefix/adc-unbind: abort (expected abort) 2.41 s` (the label names the cell
-/// and, with `--repeat`, the repetition), with the reason of an
-/// error and a MISMATCH mark when the outcome is not the expected one.
+/// and, with `--repeat`, the repetition), with the root abort, the number of suspects, the
+/// reason of an error and a MISMATCH mark when the outcome is not the expected one.
 pub fn finished_line(position: usize, total: usize, label: &str, cell: &CellReport) -> String {
     let width = total.to_string().len();
     let mut line = format!("[{position:>width$}/{total}] {label}: {}", cell.outcome);
@@ -91,6 +91,10 @@ pub fn finished_line(position: usize, total: usize, label: &str, cell: &CellRepo
     }
     if let Some(root) = cell.root() {
         line.push_str(&format!("  root: {}", root.one_line()));
+    }
+    // Suspects never change the outcome; the count says that report.md has them.
+    if cell.suspect_events > 0 {
+        line.push_str(&format!("  {}", counted(cell.suspect_events, "suspect")));
     }
     if cell.outcome == Outcome::Error {
         if let Some(error) = &cell.error {
@@ -116,5 +120,11 @@ mod tests {
         assert!(finished_line(10, 32, "prefix/adc-unbind", &c).starts_with(
             "[10/32] prefix/adc-unbind: abort (expected abort) 1.50 s  root: adc ADM0 read"
         ));
+        let mut c = cell("upstream", "adc-unbind", Outcome::Clean, Outcome::Clean);
+        crate::report::tests::add_suspects(&mut c);
+        assert_eq!(
+            finished_line(4, 32, "upstream/adc-unbind", &c),
+            "[ 4/32] upstream/adc-unbind: clean (expected clean) 1.50 s  3 suspects"
+        );
     }
 }

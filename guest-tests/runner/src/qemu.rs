@@ -16,7 +16,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::inputs::Toolchain;
 use crate::matrix::OnAbort;
-use crate::outcome::QemuExit;
 
 /// `-M virt` plus what follows it; `dumpdtb` is appended to the machine option.
 pub fn machine_args(dumpdtb: Option<&Path>) -> Vec<String> {
@@ -148,6 +147,15 @@ fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// How the QEMU process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QemuExit {
+    Exited(i32),
+    Signaled(i32),
+    /// The runner killed it at the timeout.
+    TimedOut(Duration),
 }
 
 /// A QEMU run that ended (or was ended).

@@ -45,8 +45,8 @@ pub struct UserSpaceMappedReport {
     pub call_chain: Vec<String>,
 }
 
-/// One group of aborts: the first of its identity (pc + register + access) with the
-/// number of times it happened.
+/// One group of gated accesses of one class (a cell's `aborts`, or its `suspects`): the
+/// first of its identity (pc + register + access) with the number of times it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AbortReport {
     pub device: String,
@@ -71,7 +71,8 @@ pub struct AbortReport {
     pub step: Option<StepRef>,
     pub gated_since: Option<GatedSinceReport>,
     pub count: u64,
-    /// The first abort of the cell: the one to read; the others may be its consequences.
+    /// The first of its class in the cell (the first abort, or the first suspect): the one
+    /// to read; the others may be its consequences.
     pub root: bool,
     /// `seq` of the group's first event.
     pub first_seq: u64,
@@ -153,6 +154,12 @@ pub struct CellReport {
     pub root_abort: Option<String>,
     /// Number of abort events (all groups together).
     pub abort_events: u64,
+    /// Accesses to a module gated in a way the silicon tolerates (its clock stopped while
+    /// its bus MSTOP is clear, or its reset held), grouped like `aborts`. They never decide
+    /// the outcome: a cell with suspects alone is `clean` when its tests passed.
+    pub suspects: Vec<AbortReport>,
+    /// Number of suspect events (all groups together).
+    pub suspect_events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Last 40 console lines, for error cells.
@@ -199,6 +206,10 @@ impl CellReport {
     pub fn root(&self) -> Option<&AbortReport> {
         self.aborts.iter().find(|a| a.root)
     }
+
+    pub fn root_suspect(&self) -> Option<&AbortReport> {
+        self.suspects.iter().find(|s| s.root)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -209,6 +220,10 @@ pub struct Summary {
     pub errors: usize,
     pub aborting: usize,
     pub clean: usize,
+    /// Suspect events over all cells (they are in no outcome; see the cells' `suspects`).
+    pub suspects: u64,
+    /// Cells with at least one suspect.
+    pub suspect_cells: usize,
     /// Cells whose outcome differed between repetitions.
     pub flaky: Vec<String>,
     pub wall_s: f64,
@@ -250,7 +265,33 @@ pub fn summarize_counts(cells: &[CellReport]) -> (usize, usize, usize, usize, us
     (matched, cells.len() - matched, errors, aborting, clean)
 }
 
-/// How a cell reads in a table: the outcome, marked when it is not what was expected.
+/// Suspect events over all cells, and the number of cells that have any.
+pub fn suspect_counts(cells: &[CellReport]) -> (u64, usize) {
+    let events = cells.iter().map(|c| c.suspect_events).sum();
+    let with_suspects = cells.iter().filter(|c| c.suspect_events > 0).count();
+    (events, with_suspects)
+}
+
+/// `1 suspect`, `3 suspects`: a count with its noun in the right number.
+pub fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// ` (2 suspects)` after a cell's outcome, or nothing: suspects are reported beside the
+/// outcome, never in it.
+pub fn suspects_suffix(suspect_events: u64) -> String {
+    match suspect_events {
+        0 => String::new(),
+        n => format!(" ({})", counted(n, "suspect")),
+    }
+}
+
+/// How a cell reads in a table: the outcome, marked when it is not what was expected, and
+/// its suspect count when it has any.
 fn verdict_text(cell: &CellReport) -> String {
     let mut text = cell.outcome.to_string();
     if !cell.ok {
@@ -261,6 +302,7 @@ fn verdict_text(cell: &CellReport) -> String {
             _ => text = format!("*{text}"),
         }
     }
+    text.push_str(&suspects_suffix(cell.suspect_events));
     if cell.flaky {
         text.push_str(" FLAKY");
     }
@@ -288,7 +330,7 @@ pub fn render_table(report: &RunReport) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "\n{}/{} cells as expected ({} mismatched, {} errors){}; {:.1} s",
+        "\n{}/{} cells as expected ({} mismatched, {} errors){}{}; {:.1} s",
         s.matched,
         s.cells,
         s.mismatched,
@@ -297,6 +339,15 @@ pub fn render_table(report: &RunReport) -> String {
             String::new()
         } else {
             format!("; flaky: {}", s.flaky.join(", "))
+        },
+        if s.suspects == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {} in {} (not aborts; see report.md)",
+                counted(s.suspects, "suspect event"),
+                counted(s.suspect_cells as u64, "cell")
+            )
         },
         s.wall_s
     );
@@ -310,7 +361,6 @@ fn md_escape(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
-/// Pass-through for text in code spans; backticks inside would end the span.
 /// How many frames of a call chain the reports and the console show.
 pub const SHOWN_FRAMES: usize = 12;
 
@@ -324,6 +374,7 @@ fn inline_chain(chain: &[String]) -> String {
     shown.join(" <- ")
 }
 
+/// Text in a code span; a backtick inside would end the span, so it becomes a quote.
 fn code(text: &str) -> String {
     format!("`{}`", text.replace('`', "'"))
 }
@@ -367,15 +418,19 @@ pub fn render_markdown(report: &RunReport) -> String {
             .iter()
             .map(|kernel| match report.cell(kernel, test) {
                 None => "-".to_string(),
-                Some(cell) if cell.ok && !cell.flaky => match cell.outcome {
-                    Outcome::Abort => "**abort**".to_string(),
-                    other => other.to_string(),
-                },
+                Some(cell) if cell.ok && !cell.flaky => {
+                    let outcome = match cell.outcome {
+                        Outcome::Abort => "**abort**".to_string(),
+                        other => other.to_string(),
+                    };
+                    outcome + &suspects_suffix(cell.suspect_events)
+                }
                 Some(cell) => {
                     let mut text = format!("**{}** ✗", cell.outcome);
                     if let Some(expected) = cell.expected.filter(|&e| e != cell.outcome) {
                         text.push_str(&format!(" (expected {expected})"));
                     }
+                    text.push_str(&suspects_suffix(cell.suspect_events));
                     if cell.flaky {
                         text.push_str(" flaky");
                     }
@@ -411,7 +466,7 @@ pub fn render_markdown(report: &RunReport) -> String {
             let _ = writeln!(md, "Expectation: {rationale}\n");
         }
         if let Some(root) = cell.root() {
-            render_root_abort(&mut md, root);
+            render_root(&mut md, "Root abort", root);
         }
         if s.on_abort == "serror" || cell.guest_trace.is_some() {
             render_guest_trace(&mut md, cell);
@@ -426,25 +481,35 @@ pub fn render_markdown(report: &RunReport) -> String {
                 code(&inline_chain(&mapped.call_chain))
             );
         }
-        let consequences: Vec<&AbortReport> = cell.aborts.iter().filter(|a| !a.root).collect();
-        if !consequences.is_empty() {
-            let _ = writeln!(md, "Then (grouped by pc + register + access):\n");
-            let _ = writeln!(md, "| count | device | register | access | at | step |");
-            let _ = writeln!(md, "|---:|---|---|---|---|---|");
-            for a in consequences {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    a.count,
-                    a.device,
-                    md_escape(&a.register),
-                    a.access,
-                    code(&a.symbol),
-                    a.step.as_ref().map_or("-".to_string(), |s| s.n.to_string())
-                );
-            }
-            md.push('\n');
+        render_repeats(&mut md, &cell.aborts);
+    }
+
+    let with_suspects: Vec<&CellReport> = report
+        .cells
+        .iter()
+        .filter(|c| !c.suspects.is_empty())
+        .collect();
+    if !with_suspects.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Suspects\n\nAccesses to a module gated in a way the silicon tolerates (its clock \
+             stopped while its bus MSTOP is clear, or its reset held): reported, never an \
+             abort.\n"
+        );
+    }
+    for cell in with_suspects {
+        let _ = writeln!(
+            md,
+            "### {} / {} ({}, {})\n",
+            cell.kernel,
+            cell.test,
+            cell.outcome,
+            counted(cell.suspect_events, "suspect event")
+        );
+        if let Some(root) = cell.root_suspect() {
+            render_root(&mut md, "Root suspect", root);
         }
+        render_repeats(&mut md, &cell.suspects);
     }
 
     let errors: Vec<&CellReport> = report
@@ -475,10 +540,11 @@ pub fn render_markdown(report: &RunReport) -> String {
     md
 }
 
-fn render_root_abort(md: &mut String, root: &AbortReport) {
+/// The root of a cell's aborts or suspects (`title`): where, what, why gated, the call chain.
+fn render_root(md: &mut String, title: &str, root: &AbortReport) {
     let _ = writeln!(
         md,
-        "Root abort{}: **{} {}** at SoC {:#010x}{}",
+        "{title}{}: **{} {}** at SoC {:#010x}{}",
         if root.count > 1 {
             format!(" (x{})", root.count)
         } else {
@@ -547,7 +613,7 @@ fn render_root_abort(md: &mut String, root: &AbortReport) {
         let _ = writeln!(md, "- note: {note}");
     }
     if !root.call_chain.is_empty() {
-        let shown = root.call_chain.len().min(12);
+        let shown = root.call_chain.len().min(SHOWN_FRAMES);
         let _ = writeln!(
             md,
             "\nCall chain (innermost first, {shown} of {}{}):\n",
@@ -562,6 +628,30 @@ fn render_root_abort(md: &mut String, root: &AbortReport) {
             "~~~text\n{}\n{}\n~~~",
             root.symbol,
             root.call_chain[..shown].join("\n")
+        );
+    }
+    md.push('\n');
+}
+
+/// The groups after the root, one table row each.
+fn render_repeats(md: &mut String, groups: &[AbortReport]) {
+    let repeats: Vec<&AbortReport> = groups.iter().filter(|g| !g.root).collect();
+    if repeats.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "Then (grouped by pc + register + access):\n");
+    let _ = writeln!(md, "| count | device | register | access | at | step |");
+    let _ = writeln!(md, "|---:|---|---|---|---|---|");
+    for g in repeats {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            g.count,
+            g.device,
+            md_escape(&g.register),
+            g.access,
+            code(&g.symbol),
+            g.step.as_ref().map_or("-".to_string(), |s| s.n.to_string())
         );
     }
     md.push('\n');
@@ -669,64 +759,99 @@ pub fn render_junit(report: &RunReport) -> String {
                 xml_escape(&cell.kernel),
                 cell.duration_s
             );
-            if cell.ok && !cell.flaky {
+            let failed = !cell.ok || cell.flaky;
+            if !failed && cell.suspects.is_empty() {
                 xml.push_str("/>\n");
                 continue;
             }
             xml.push_str(">\n");
-            let expected = cell.expected.map_or("none".to_string(), |e| e.to_string());
-            let message = if cell.flaky {
-                format!(
-                    "outcome {} (expected {expected}), flaky between repetitions",
-                    cell.outcome
-                )
-            } else {
-                format!("outcome {}, expected {expected}", cell.outcome)
-            };
-            let mut body = String::new();
-            if let Some(error) = &cell.error {
-                let _ = writeln!(body, "error: {error}");
+            // Suspects are information, never a failure: a property for tools, the list in
+            // system-out for people (JUnit wants properties first, system-out last).
+            if !cell.suspects.is_empty() {
+                let _ = writeln!(
+                    xml,
+                    "      <properties><property name=\"suspects\" value=\"{}\"/></properties>",
+                    cell.suspect_events
+                );
             }
-            if let Some(root) = cell.root() {
-                let _ = writeln!(body, "root abort: {}", root.one_line());
-                let _ = writeln!(body, "gated by: {}", root.gated_by.join("; "));
-                for frame in root.call_chain.iter().take(SHOWN_FRAMES) {
-                    let _ = writeln!(body, "  {frame}");
+            if failed {
+                write_junit_failure(&mut xml, cell);
+            }
+            if !cell.suspects.is_empty() {
+                let mut out = String::new();
+                for suspect in &cell.suspects {
+                    let _ = writeln!(
+                        out,
+                        "{} {} (x{}); gated by: {}",
+                        if suspect.root {
+                            "root suspect"
+                        } else {
+                            "suspect"
+                        },
+                        suspect.one_line(),
+                        suspect.count,
+                        suspect.gated_by.join("; ")
+                    );
                 }
+                let _ = writeln!(xml, "      <system-out>{}</system-out>", xml_escape(&out));
             }
-            if let Some(trace) = &cell.guest_trace {
-                let _ = writeln!(body, "guest: {}", trace.serror_line);
-                if let Some(pc) = &trace.pc {
-                    let _ = writeln!(body, "guest pc : {pc}");
-                }
-                if let Some(reason) = &cell.guest_trace_reason {
-                    let _ = writeln!(body, "guest trace disagrees: {reason}");
-                }
-            }
-            if let Some(repetitions) = &cell.repetitions {
-                let outcomes: Vec<&str> = repetitions.iter().map(|r| r.outcome.as_str()).collect();
-                let _ = writeln!(body, "repetitions: {}", outcomes.join(", "));
-            }
-            if let Some(tail) = &cell.console_tail {
-                let _ = writeln!(body, "console tail:\n{}", tail.join("\n"));
-            }
-            let _ = writeln!(
-                xml,
-                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                xml_escape(&message),
-                if cell.outcome == Outcome::Error {
-                    "error"
-                } else {
-                    "mismatch"
-                },
-                xml_escape(&body)
-            );
             xml.push_str("    </testcase>\n");
         }
         xml.push_str("  </testsuite>\n");
     }
     xml.push_str("</testsuites>\n");
     xml
+}
+
+/// The `failure` element of a cell that missed its expectation (or was flaky).
+fn write_junit_failure(xml: &mut String, cell: &CellReport) {
+    let expected = cell.expected.map_or("none".to_string(), |e| e.to_string());
+    let message = if cell.flaky {
+        format!(
+            "outcome {} (expected {expected}), flaky between repetitions",
+            cell.outcome
+        )
+    } else {
+        format!("outcome {}, expected {expected}", cell.outcome)
+    };
+    let mut body = String::new();
+    if let Some(error) = &cell.error {
+        let _ = writeln!(body, "error: {error}");
+    }
+    if let Some(root) = cell.root() {
+        let _ = writeln!(body, "root abort: {}", root.one_line());
+        let _ = writeln!(body, "gated by: {}", root.gated_by.join("; "));
+        for frame in root.call_chain.iter().take(SHOWN_FRAMES) {
+            let _ = writeln!(body, "  {frame}");
+        }
+    }
+    if let Some(trace) = &cell.guest_trace {
+        let _ = writeln!(body, "guest: {}", trace.serror_line);
+        if let Some(pc) = &trace.pc {
+            let _ = writeln!(body, "guest pc : {pc}");
+        }
+        if let Some(reason) = &cell.guest_trace_reason {
+            let _ = writeln!(body, "guest trace disagrees: {reason}");
+        }
+    }
+    if let Some(repetitions) = &cell.repetitions {
+        let outcomes: Vec<&str> = repetitions.iter().map(|r| r.outcome.as_str()).collect();
+        let _ = writeln!(body, "repetitions: {}", outcomes.join(", "));
+    }
+    if let Some(tail) = &cell.console_tail {
+        let _ = writeln!(body, "console tail:\n{}", tail.join("\n"));
+    }
+    let _ = writeln!(
+        xml,
+        "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+        xml_escape(&message),
+        if cell.outcome == Outcome::Error {
+            "error"
+        } else {
+            "mismatch"
+        },
+        xml_escape(&body)
+    );
 }
 
 /// Rows as left-aligned columns two spaces apart, one line each (the terminal tables).
@@ -816,6 +941,8 @@ pub(crate) mod tests {
             root_abort: aborts.first().map(AbortReport::one_line),
             abort_events: aborts.iter().map(|a| a.count).sum(),
             aborts,
+            suspects: vec![],
+            suspect_events: 0,
             duration_s: 1.5,
             rationale: Some("because".into()),
             error: (outcome == Outcome::Error).then(|| "timeout after 60 s <killed>".into()),
@@ -854,6 +981,7 @@ pub(crate) mod tests {
             cell("prefix", "boot", Outcome::Error, Outcome::Clean),
         ];
         let (matched, mismatched, errors, aborting, clean) = summarize_counts(&cells);
+        let (suspects, suspect_cells) = suspect_counts(&cells);
         RunReport {
             cells,
             summary: Summary {
@@ -863,6 +991,8 @@ pub(crate) mod tests {
                 errors,
                 aborting,
                 clean,
+                suspects,
+                suspect_cells,
                 flaky: vec![],
                 wall_s: 3.25,
                 kernels: vec!["upstream".into(), "prefix".into()],
@@ -874,6 +1004,128 @@ pub(crate) mod tests {
                 adc: [1; 8],
                 dtb: "out/matrix/virt-rzg3s.dtb".into(),
             },
+        }
+    }
+
+    /// Gives `cell` suspects: a root read (x2, clock stopped with MSTOP clear) and a write
+    /// while the reset is held (x1).
+    pub(crate) fn add_suspects(cell: &mut CellReport) {
+        let mut root = abort(true, 2);
+        root.gated_by = vec!["ADC pclk off: CLK_MON 0x728 bit 1 = 0".into()];
+        let mut then = abort(false, 1);
+        then.access = "write".into();
+        then.gated_by = vec!["ADC reset held: RST_MON 0xA28 bit 1 = 1".into()];
+        then.gated_since = None;
+        cell.suspects = vec![root, then];
+        cell.suspect_events = 3;
+    }
+
+    /// The sample run with suspects in a clean cell and in the aborting one.
+    fn report_with_suspects() -> RunReport {
+        let mut report = sample_report();
+        for name in ["upstream/adc-unbind", "prefix/adc-unbind"] {
+            let cell = report.cells.iter_mut().find(|c| c.name() == name).unwrap();
+            add_suspects(cell);
+        }
+        (report.summary.suspects, report.summary.suspect_cells) = suspect_counts(&report.cells);
+        report
+    }
+
+    #[test]
+    fn suspects_are_in_the_json_beside_the_aborts() {
+        let report = report_with_suspects();
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        let clean = &json["cells"][0];
+        assert_eq!(clean["outcome"], "clean");
+        assert_eq!(clean["aborts"].as_array().unwrap().len(), 0);
+        assert_eq!(clean["suspects"].as_array().unwrap().len(), 2);
+        assert_eq!(clean["suspects"][0]["root"], true);
+        assert_eq!(clean["suspects"][0]["register"], "ADM0");
+        assert_eq!(clean["suspect_events"], 3);
+        let aborting = &json["cells"][1];
+        assert_eq!(aborting["aborts"].as_array().unwrap().len(), 2);
+        assert_eq!(aborting["suspects"].as_array().unwrap().len(), 2);
+        // Cells without suspects still carry the (empty) list.
+        assert_eq!(json["cells"][2]["suspects"].as_array().unwrap().len(), 0);
+        assert_eq!(json["summary"]["suspects"], 6);
+        assert_eq!(json["summary"]["suspect_cells"], 2);
+        // Suspects change no count of the outcomes.
+        assert_eq!(json["summary"]["clean"], 2);
+        assert_eq!(json["summary"]["aborting"], 1);
+    }
+
+    #[test]
+    fn the_table_counts_suspects_beside_the_outcome() {
+        let table = render_table(&report_with_suspects());
+        let adc_unbind = table.lines().nth(2).unwrap();
+        assert!(
+            adc_unbind.contains("clean (3 suspects)") && adc_unbind.ends_with("abort (3 suspects)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("; 6 suspect events in 2 cells (not aborts; see report.md);"),
+            "{table}"
+        );
+        assert!(!render_table(&sample_report()).contains("suspect"));
+        assert_eq!(suspects_suffix(1), " (1 suspect)");
+        assert_eq!(suspects_suffix(0), "");
+    }
+
+    #[test]
+    fn markdown_has_a_suspects_section_apart_from_the_aborts() {
+        let md = render_markdown(&report_with_suspects());
+        assert!(
+            md.contains("| `adc-unbind` | clean (3 suspects) | **abort** (3 suspects) |"),
+            "{md}"
+        );
+        let (before, suspects) = md.split_once("## Suspects").expect("a suspects section");
+        // The aborts section shows aborts only.
+        let aborts = before.split_once("## Aborts").expect("an aborts section").1;
+        assert!(!aborts.contains("suspect"), "{aborts}");
+        assert!(aborts.contains("### prefix / adc-unbind (abort, expected abort)"));
+        assert!(suspects.contains("reported, never an abort"), "{suspects}");
+        let clean = suspects
+            .split("### upstream / adc-unbind (clean, 3 suspect events)")
+            .nth(1)
+            .expect("the clean cell's suspects");
+        let clean = clean.split("### ").next().unwrap();
+        assert!(
+            clean.contains("Root suspect (x2): **adc ADM0** at SoC 0x10058000 (guest 0x7e058000)"),
+            "{clean}"
+        );
+        assert!(clean.contains("- gated by: ADC pclk off: CLK_MON 0x728 bit 1 = 0"));
+        assert!(clean.contains("Call chain (innermost first, 12 of 15, unwind: depth-limit)"));
+        assert!(
+            clean.contains("| 1 | adc | ADM0 | write | `rzg2l_adc_pm_runtime_suspend+0x14` | 1 |"),
+            "{clean}"
+        );
+        assert!(suspects.contains("### prefix / adc-unbind (abort, 3 suspect events)"));
+        assert!(!render_markdown(&sample_report()).contains("Suspects"));
+    }
+
+    #[test]
+    fn junit_shows_suspects_without_failing_the_cell() {
+        let xml = render_junit(&report_with_suspects());
+        // The same single failure as without suspects.
+        assert_eq!(xml.matches("<failure").count(), 1);
+        assert!(
+            xml.contains(
+                "<testcase name=\"adc-unbind\" classname=\"upstream\" time=\"1.500\">\n      \
+                 <properties><property name=\"suspects\" value=\"3\"/></properties>\n      \
+                 <system-out>root suspect adc ADM0 read at rzg2l_adc_pm_runtime_suspend+0x14 \
+                 (step 1) (x2); gated by: ADC pclk off: CLK_MON 0x728 bit 1 = 0\n\
+                 suspect adc ADM0 write at rzg2l_adc_pm_runtime_suspend+0x14 (step 1) (x1); \
+                 gated by: ADC reset held: RST_MON 0xA28 bit 1 = 1\n</system-out>\n    \
+                 </testcase>"
+            ),
+            "{xml}"
+        );
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                quick_xml::events::Event::Eof => break,
+                _ => continue,
+            }
         }
     }
 

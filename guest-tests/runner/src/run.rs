@@ -283,6 +283,7 @@ pub fn command(args: &RunArgs) -> Result<u8> {
     let reports = execute_cells(&inputs, &specs, settings.jobs);
     let cells = merge_repetitions(reports, args.repeat);
     let (matched, mismatched, errors, aborting, clean) = report::summarize_counts(&cells);
+    let (suspects, suspect_cells) = report::suspect_counts(&cells);
     let flaky = cells
         .iter()
         .filter(|c| c.flaky)
@@ -296,6 +297,8 @@ pub fn command(args: &RunArgs) -> Result<u8> {
             errors,
             aborting,
             clean,
+            suspects,
+            suspect_cells,
             flaky,
             wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             kernels: kernels.iter().map(|k| k.to_string()).collect(),

@@ -160,3 +160,30 @@ pub const SERROR_EVENTS: &str = r#"{"type":"start","seq":0,"soc":"r9a08g045","on
 {"type":"abort","seq":5,"device":"tsu","register":"TSU_SM","offset":0,"soc_addr":268800000,"guest_addr":2114293760,"access":"write","size":4,"value":0,"vcpu":0,"pc":18446603338375037000,"step":2,"gated_by":["TSU pclk off: CLK_MON 0x72C bit 0 = 0","TSU bus in module stop: MSTOP 0xB68 bit 15 = 1"],"gated_since":{"seq":4,"pc":18446603338376020068,"step":2,"register":"BUS_MCPU2_MSTOP"},"frames":[18446603338375036984,18446603338375102488,18446603338373988496],"unwind":"end","diverted":true,"serror":{"mode":"faithful","target":"do_serror","target_addr":18446603338368823204,"esr":3187671057,"regs":18446603338376198496}}
 {"type":"summary","seq":6,"accesses":{"adc":300,"cpg":207,"mailbox":2,"tsu":5},"aborts":1,"faults_armed":[],"faults_fired":[],"channel_full":0}
 "#;
+
+/// The upstream adc-unbind cell with suspects only: the ADC's clock is stopped while its bus
+/// MSTOP is clear (the silicon tolerates it), and the runtime-suspend read of ADM0 happens
+/// in both steps (one group, x2); then a write of ADM0 while its reset is held. The summary
+/// counts them.
+pub const SUSPECT_ONLY_EVENTS: &str = r#"{"type":"start","seq":0,"soc":"r9a08g045","on_abort":"continue","faults":[]}
+{"type":"marker","seq":1,"step":1,"vcpu":0}
+{"type":"gate","seq":2,"device":"adc","gated":true,"reasons":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"pc":18446603338376020068,"vcpu":0,"step":1,"register":"CLK_ON_ADC","soc_addr":285280552,"frames":[18446603338374053904],"unwind":"end"}
+{"type":"suspect","seq":3,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"read","size":4,"value":0,"vcpu":0,"pc":18446603338374971400,"step":1,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"gated_since":{"seq":2,"pc":18446603338376020068,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603338374971692,18446603338374119488],"unwind":"end"}
+{"type":"marker","seq":4,"step":2,"vcpu":0}
+{"type":"suspect","seq":5,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"read","size":4,"value":0,"vcpu":0,"pc":18446603338374971400,"step":2,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"gated_since":{"seq":2,"pc":18446603338376020068,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603338374971692,18446603338374119488],"unwind":"end"}
+{"type":"suspect","seq":6,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"write","size":4,"value":1,"vcpu":0,"pc":18446603338374971420,"step":2,"gated_by":["ADC reset held: RST_MON 0xA28 bit 1 = 1"],"frames":[18446603338374971692],"unwind":"end"}
+{"type":"summary","seq":7,"accesses":{"cpg":51234,"adc":310,"tsu":12,"mailbox":2},"aborts":0,"suspects":3,"faults_armed":[],"faults_fired":[],"channel_full":0}
+"#;
+
+/// The prefix adc-unbind cell with both classes: a suspect read while only the ADC's clock
+/// is stopped, then, once its bus is in module stop too, an abort; the same suspect read
+/// again in step 2.
+pub const ABORT_AND_SUSPECT_EVENTS: &str = r#"{"type":"start","seq":0,"soc":"r9a08g045","on_abort":"continue","faults":[]}
+{"type":"marker","seq":1,"step":1,"vcpu":0}
+{"type":"gate","seq":2,"device":"adc","gated":true,"reasons":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"pc":18446603338376020068,"vcpu":0,"step":1,"register":"CLK_ON_ADC","soc_addr":285280552}
+{"type":"suspect","seq":3,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"read","size":4,"value":0,"vcpu":0,"pc":18446603338374971400,"step":1,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"gated_since":{"seq":2,"pc":18446603338376020068,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603338374971692],"unwind":"end"}
+{"type":"abort","seq":4,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"write","size":4,"value":0,"vcpu":0,"pc":18446603338374971420,"step":1,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0","ADC bus in module stop: MSTOP 0xB68 bit 14 = 1"],"gated_since":{"seq":2,"pc":18446603338376020068,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603338374971692,18446603338374119488],"unwind":"end"}
+{"type":"marker","seq":5,"step":2,"vcpu":0}
+{"type":"suspect","seq":6,"device":"adc","register":"ADM0","offset":0,"soc_addr":268795904,"guest_addr":2114289664,"access":"read","size":4,"value":0,"vcpu":0,"pc":18446603338374971400,"step":2,"gated_by":["ADC pclk off: CLK_MON 0x728 bit 1 = 0"],"gated_since":{"seq":2,"pc":18446603338376020068,"step":1,"register":"CLK_ON_ADC"},"frames":[18446603338374971692],"unwind":"end"}
+{"type":"summary","seq":7,"accesses":{"cpg":51234,"adc":310,"tsu":12,"mailbox":2},"aborts":1,"suspects":2,"faults_armed":[],"faults_fired":[],"channel_full":0}
+"#;

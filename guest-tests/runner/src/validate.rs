@@ -6,6 +6,9 @@
 //! identities only the patched kernel shows are the aborts the patch **adds**, those only
 //! the base shows are the ones it **removes**.
 //!
+//! Suspects (gated accesses the silicon tolerates) are counted beside each kernel's outcome
+//! but never compared: a patch that only adds suspects adds no abort.
+//!
 //! Exit status: 2 when a cell errored (or on a setup error), since the comparison is then
 //! incomplete; else 1 when the patch adds an abort; else 0.
 
@@ -40,6 +43,9 @@ pub struct TestComparison {
     pub base_expected: Option<Outcome>,
     pub added: Vec<AbortDelta>,
     pub removed: Vec<AbortDelta>,
+    /// Suspect events of each kernel's cell: shown, never part of `added` or `removed`.
+    pub base_suspects: u64,
+    pub patched_suspects: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +129,8 @@ pub fn compare(base: &CellReport, patched: &CellReport) -> TestComparison {
         base_expected: base.expected,
         added: only_in(&patched_aborts, &base_aborts),
         removed: only_in(&base_aborts, &patched_aborts),
+        base_suspects: base.suspect_events,
+        patched_suspects: patched.suspect_events,
         base_error: base.error.clone(),
         patched_error: patched.error.clone(),
     }
@@ -174,11 +182,14 @@ pub fn build_report(
     }
 }
 
-fn outcome_cell(outcome: Outcome, expected: Option<Outcome>) -> String {
-    match expected {
+/// A kernel's column: its outcome, the matrix's expectation when it differs, and its
+/// suspect count when it has any.
+fn outcome_cell(outcome: Outcome, expected: Option<Outcome>, suspect_events: u64) -> String {
+    let text = match expected {
         Some(expected) if expected != outcome => format!("{outcome} (matrix expects {expected})"),
         _ => outcome.to_string(),
-    }
+    };
+    text + &report::suspects_suffix(suspect_events)
 }
 
 /// The per-test comparison for the terminal.
@@ -193,8 +204,8 @@ pub fn render_text(report: &ValidateReport) -> String {
     for t in &report.tests {
         rows.push(vec![
             t.test.clone(),
-            outcome_cell(t.base, t.base_expected),
-            t.patched.to_string(),
+            outcome_cell(t.base, t.base_expected, t.base_suspects),
+            outcome_cell(t.patched, None, t.patched_suspects),
             t.added.len().to_string(),
             t.removed.len().to_string(),
         ]);
@@ -272,8 +283,8 @@ pub fn render_markdown(report: &ValidateReport) -> String {
             md,
             "| `{}` | {} | {} | {} | {} |",
             t.test,
-            outcome_cell(t.base, t.base_expected),
-            t.patched,
+            outcome_cell(t.base, t.base_expected, t.base_suspects),
+            outcome_cell(t.patched, None, t.patched_suspects),
             list(&t.added),
             list(&t.removed)
         );
@@ -475,6 +486,62 @@ mod tests {
             md.contains("adc ADM0 write in rzg2l_adc_pm_runtime_suspend (x3)"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn suspects_are_counted_per_column_but_never_added_aborts() {
+        let mut base = cell("upstream", "adc-unbind", Outcome::Clean, Outcome::Clean);
+        let mut patched = cell(
+            "upstream+patch",
+            "adc-unbind",
+            Outcome::Clean,
+            Outcome::Clean,
+        );
+        patched.expected = None;
+        crate::report::tests::add_suspects(&mut patched);
+        let report = build_report(
+            label("upstream"),
+            label("upstream+patch"),
+            None,
+            vec![base.clone()],
+            vec![patched.clone()],
+            1.0,
+        );
+        assert_eq!(report.exit_status(), 0);
+        assert!(report.tests[0].added.is_empty() && report.tests[0].removed.is_empty());
+        assert_eq!(
+            (
+                report.tests[0].base_suspects,
+                report.tests[0].patched_suspects
+            ),
+            (0, 3)
+        );
+        assert_eq!(
+            report.summary.verdict,
+            "the patch neither adds nor removes aborts"
+        );
+        let text = render_text(&report);
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.starts_with("adc-unbind  clean     clean (3 suspects)  0"),
+            "{text}"
+        );
+        let md = render_markdown(&report);
+        assert!(
+            md.contains("| `adc-unbind` | clean | clean (3 suspects) | - | - |"),
+            "{md}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["tests"][0]["patched_suspects"], 3);
+        assert_eq!(json["cells"][1]["suspects"].as_array().unwrap().len(), 2);
+
+        // Suspects in the base that the patch removes are not removed aborts either.
+        crate::report::tests::add_suspects(&mut base);
+        patched.suspects.clear();
+        patched.suspect_events = 0;
+        let t = compare(&base, &patched);
+        assert!(t.added.is_empty() && t.removed.is_empty());
+        assert_eq!((t.base_suspects, t.patched_suspects), (3, 0));
     }
 
     #[test]
