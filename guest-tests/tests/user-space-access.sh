@@ -5,7 +5,7 @@ plan 6
 ADC=$(dev_by_compat $ADC_COMPAT)
 TSU=$(dev_by_compat $TSU_COMPAT)
 # ADC SoC 0x10058000 in the window (docs/contracts.md "Address map"); ADM0 is at offset 0.
-ADC_ADM0=0x7e058000
+ADC_ADM0=0x7d058000
 step "unbind adc (the tsu follows through its device link)"
 check "unbind adc" unbind $ADC_DRIVER "$ADC"
 both_unbound() { unbound "$ADC" && unbound "$TSU"; }

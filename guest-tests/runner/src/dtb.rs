@@ -34,7 +34,7 @@ pub fn generate(
     selftest_list: Option<&str>,
 ) -> Result<()> {
     let dtc = toolchain.dtc()?;
-    let soc = rzgate_core::soc::Soc::load(soc_path).map_err(|e| {
+    let soc = rzgate_core::registry::load(soc_path).map_err(|e| {
         anyhow::anyhow!(
             "cannot load the SoC description {}: {e}",
             soc_path.display()

@@ -157,7 +157,11 @@ impl Plugin {
             _ => None,
         };
         let window = soc.window();
-        let mut bus = Bus::new(soc, &config.model_config());
+        let soc_path = config.soc.clone();
+        let mut bus = Bus::new(soc, &config.model_config()).map_err(|error| InstallError::Soc {
+            path: soc_path,
+            error,
+        })?;
         let events =
             std::fs::File::create(&config.events).map_err(|error| InstallError::EventsFile {
                 path: config.events.clone(),
@@ -422,6 +426,11 @@ impl Plugin {
                     abort.frames = chain.frames;
                     abort.unwind = chain.stop.as_str().to_string();
                     first_abort.get_or_insert(index);
+                }
+                Event::Suspect(suspect) => {
+                    let chain = capture_call_chain(guest);
+                    suspect.frames = chain.frames;
+                    suspect.unwind = chain.stop.as_str().to_string();
                 }
                 Event::Gate { frames, unwind, .. } => {
                     let chain = capture_call_chain(guest);
@@ -855,7 +864,12 @@ mod tests {
     }
 
     /// Stops the ADC's clocks (CLK_ON_ADC is write-enable masked: upper half selects bits).
+    /// What the CPG does on the ADC's runtime suspend: its bus into module stop, its
+    /// clocks off. Its bus answers with an error from then on.
     fn stop_adc_clocks(plugin: &Plugin, guest: &mut FakeGuest) {
+        let mstop = register_address("cpg", "BUS_MCPU2_MSTOP");
+        let verdict = plugin.on_window_access(guest, 0, 0x1000, mstop, 2, true, 0x4000_4000);
+        assert_eq!(verdict, Verdict::Continue);
         let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
         let verdict = plugin.on_window_access(guest, 0, 0x1000, clk_on_adc, 2, true, 0x0003_0000);
         assert_eq!(verdict, Verdict::Continue);
@@ -962,6 +976,7 @@ mod tests {
             .unwrap()
             .model_config(),
         )
+        .expect("bus")
         .reset_image();
         assert!(!expected.is_empty());
         assert_eq!(written, expected.len());
@@ -1406,7 +1421,7 @@ mod tests {
     }
 
     /// A `/dev/mem` page-table entry for the ADC page (see `filter`'s tests).
-    const USER_PTE_OF_ADC: u64 = 0x0060_0000_7e05_8fc3;
+    const USER_PTE_OF_ADC: u64 = 0x0060_0000_7d05_8fc3;
     const KERNEL_PC: u64 = 0xffff_8000_8010_0000;
     const USER_PC: u64 = 0x0000_aaaa_0000_1000;
 

@@ -1232,6 +1232,7 @@ impl Validator<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dt(
         &self,
         path: &str,
