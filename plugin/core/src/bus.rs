@@ -499,16 +499,13 @@ impl Bus {
             self.fire(fault, a, out);
         }
         if let Some(slot) = self.slots.get(si) {
-            for line in fx.raised().filter_map(|l| slot.lines.get(l)) {
-                let (phys, bit) = line.set_pending;
-                out.writes.push(MemWrite {
-                    phys,
-                    size: 4,
-                    value: bit.into(),
-                });
-            }
-            for line in fx.lowered().filter_map(|l| slot.lines.get(l)) {
-                let (phys, bit) = line.clear_pending;
+            let raise = fx
+                .raised()
+                .filter_map(|l| slot.lines.get(l).map(|l| l.set_pending));
+            let lower = fx
+                .lowered()
+                .filter_map(|l| slot.lines.get(l).map(|l| l.clear_pending));
+            for (phys, bit) in raise.chain(lower) {
                 out.writes.push(MemWrite {
                     phys,
                     size: 4,
