@@ -54,7 +54,8 @@ pub fn command(args: &BootArgs) -> Result<u8> {
         on_abort: settings.on_abort,
     };
 
-    let report = run_cell(&inputs, &spec, true);
+    // `boot` installs no interrupt handlers, so its cell always finishes.
+    let report = run_cell(&inputs, &spec, true).context("the boot was interrupted")?;
     let json = serde_json::to_string_pretty(&report).context("serializing the cell")?;
     let cell_json = spec.dir.join("cell.json");
     fsutil::write_atomic(&cell_json, format!("{json}\n").as_bytes())?;

@@ -22,6 +22,7 @@ use crate::events::EventsReport;
 use crate::fsutil;
 use crate::gated_accesses::{group_aborts, group_suspects};
 use crate::inputs::{KernelBuild, Toolchain};
+use crate::interrupt::Interrupt;
 use crate::matrix::{Expectation, OnAbort};
 use crate::outcome::Outcome;
 use crate::qemu::{self, CellLaunch, QemuExit};
@@ -41,6 +42,8 @@ pub struct RunInputs {
     pub dtb: PathBuf,
     pub plugin: PathBuf,
     pub soc: PathBuf,
+    /// Stops the run's QEMUs on SIGINT/SIGTERM (only `run` installs the handlers).
+    pub interrupt: Interrupt,
 }
 
 /// Everything that defines one cell.
@@ -86,11 +89,13 @@ pub struct Recorded {
 }
 
 /// Runs the cell and reports it; problems inside the cell become its `error`. With
-/// `echo`, the console is also streamed to stdout (`boot`).
-pub fn run_cell(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> CellReport {
+/// `echo`, the console is also streamed to stdout (`boot`). `None`: the run was
+/// interrupted before the cell finished, so there is nothing to say about it.
+pub fn run_cell(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Option<CellReport> {
     match execute(inputs, spec, echo) {
-        Ok(recorded) => evaluate(spec, recorded),
-        Err(e) => failed_to_run(spec, &format!("{e:#}")),
+        Ok(recorded) if recorded.exit == QemuExit::Interrupted => None,
+        Ok(recorded) => Some(evaluate(spec, recorded)),
+        Err(e) => Some(failed_to_run(spec, &format!("{e:#}"))),
     }
 }
 
@@ -143,6 +148,7 @@ fn execute(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Result<Recorded> 
         &spec.stderr_file(),
         spec.timeout,
         echo,
+        &inputs.interrupt,
     )?;
     let events = EventsReport::load(&spec.events_file())
         .with_context(|| format!("cannot read {}", spec.events_file().display()))?;
@@ -160,6 +166,7 @@ fn exit_text(exit: QemuExit) -> String {
         QemuExit::Exited(code) => format!("exit status {code}"),
         QemuExit::Signaled(signal) => format!("killed by signal {signal}"),
         QemuExit::TimedOut(after) => format!("killed after the {} s timeout", after.as_secs()),
+        QemuExit::Interrupted => "interrupted".to_string(),
     }
 }
 
@@ -702,8 +709,9 @@ pub(crate) mod tests {
             dtb: "d".into(),
             plugin: "p".into(),
             soc: "s".into(),
+            interrupt: crate::interrupt::Interrupt::new(),
         };
-        let report = run_cell(&inputs, &s, false);
+        let report = run_cell(&inputs, &s, false).expect("not interrupted");
         assert_eq!(report.outcome, Outcome::Error);
         assert!(report.error.unwrap().contains("cannot start"));
         // qemu.cmd was written before the attempt.

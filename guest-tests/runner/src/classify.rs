@@ -113,6 +113,11 @@ pub fn classify(evidence: &Evidence) -> Verdict {
                 stderr_hint()
             ))
         }
+        // `run_cell` never classifies an interrupted cell; should one get here, it is not
+        // a verdict on the guest.
+        QemuExit::Interrupted => {
+            return Verdict::error("the run was interrupted before the cell finished")
+        }
         QemuExit::Exited(0) => false,
         // The plugin's own `halt` event vouches for the status too: under `serror` the
         // plugin stops QEMU that way when it cannot divert the faulting vCPU.

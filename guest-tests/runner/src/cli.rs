@@ -32,6 +32,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Boot one kernel with one test, streaming its console, and report the cell.
     Boot(BootArgs),
+    /// Combine the reports of `run --shard 1/N` .. `N/N` into one report (report.json,
+    /// report.md, junit.xml), as one unsharded run would have written it.
+    Merge(MergeArgs),
+    /// Turn a matrix, merged or validate report.json into KernelCI KCIDB (v5) JSON.
+    ExportKcidb(ExportKcidbArgs),
 }
 
 /// Which tests and how many cells at once (`run`, `validate`).
@@ -117,10 +122,42 @@ pub struct RunArgs {
     /// Output directory (cells/, report.json, report.md, junit.xml)
     #[arg(long, default_value = "out/matrix")]
     pub out: PathBuf,
+    /// Run only shard I of N (1 <= I <= N): the cells at positions k (from 0, kernel-major
+    /// over the selection) with k mod N = I-1; `merge` combines the N reports
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::report::Shard>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
     pub cells: CellArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (report.json of `run --shard 1/N` .. `N/N`, in any order)
+    #[arg(required = true, value_name = "REPORT.JSON")]
+    pub reports: Vec<PathBuf>,
+    /// Output directory (report.json, report.md, junit.xml)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportKcidbArgs {
+    /// A report.json of `run`, `merge` or `validate`
+    #[arg(value_name = "REPORT.JSON")]
+    pub report: PathBuf,
+    /// Where to write the KCIDB JSON [default: kcidb.json beside the report]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The KCIDB origin (agreed with KernelCI with the submission token); every id starts
+    /// with it
+    #[arg(long, default_value = "rzgate", value_name = "NAME")]
+    pub origin: String,
+    /// The id of this run within the origin [default: a hash of the report's contents, so
+    /// that exporting the same report twice gives the same ids]
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -18,10 +18,10 @@
 //! nested subtests: they are kept (with their depth) but only top-level results count
 //! against the plan.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One KTAP result line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct KtapResult {
     pub number: u32,
     pub ok: bool,
@@ -31,7 +31,7 @@ pub struct KtapResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directive: Option<String>,
     /// Nesting depth (0 = top level; each level is 4 spaces of indentation in KTAP).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub depth: u32,
     /// The line as printed, for error reasons.
     #[serde(skip)]
@@ -49,7 +49,7 @@ impl KtapResult {
         self.ok || self.is_skip()
     }
 
-    fn is_skip(&self) -> bool {
+    pub fn is_skip(&self) -> bool {
         self.directive
             .as_deref()
             .is_some_and(|d| d.trim_start().to_ascii_uppercase().starts_with("SKIP"))
@@ -94,7 +94,7 @@ pub struct ConsoleReport {
 ///  thermal_zone_device_set_mode+0x44/0x7c
 ///  ...
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct GuestTrace {
     /// `SError Interrupt on CPU0, code 0x... -- SError`
     pub serror_line: String,
@@ -209,7 +209,7 @@ impl TraceParser {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Step {
     pub n: u32,
     pub test: String,

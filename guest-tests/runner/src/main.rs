@@ -32,7 +32,10 @@ mod events;
 mod fsutil;
 mod gated_accesses;
 mod inputs;
+mod interrupt;
+mod kcidb;
 mod matrix;
+mod merge;
 mod outcome;
 mod progress;
 mod qemu;
@@ -65,6 +68,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::command(args),
         Command::Validate(args) => validate::command(args),
         Command::Boot(args) => boot::command(args),
+        Command::Merge(args) => merge::command(args),
+        Command::ExportKcidb(args) => kcidb::command(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -63,6 +63,21 @@ impl Progress {
         }
     }
 
+    /// A cell the interrupt stopped (or kept from starting).
+    pub fn not_run(&mut self, label: &str) {
+        if let Some(index) = self.running.iter().position(|r| r == label) {
+            self.running.remove(index);
+        }
+        let line = format!("{label}: not run (the run was interrupted)");
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                self.show_running();
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn show_running(&self) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("running: {}", self.running.join(", ")));

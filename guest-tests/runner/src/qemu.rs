@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::inputs::Toolchain;
+use crate::interrupt::Interrupt;
 use crate::matrix::OnAbort;
 
 /// `-M virt` plus what follows it; `dumpdtb` is appended to the machine option.
@@ -156,6 +157,9 @@ pub enum QemuExit {
     Signaled(i32),
     /// The runner killed it at the timeout.
     TimedOut(Duration),
+    /// The run was interrupted (a signal to the runner) before it finished, or before it
+    /// started: it says nothing about the cell.
+    Interrupted,
 }
 
 /// A QEMU run that ended (or was ended).
@@ -169,7 +173,7 @@ pub struct Finished {
 
 /// Runs `program args`, streaming stdout to `console_log` (so a running cell can be
 /// watched with `tail -f`) and, with `echo`, to our stdout; stderr goes to `stderr_log`.
-/// Kills it after `timeout`.
+/// Kills it after `timeout`, or when `interrupt` fires.
 pub fn run(
     program: &Path,
     args: &[String],
@@ -177,37 +181,56 @@ pub fn run(
     stderr_log: &Path,
     timeout: Duration,
     echo: bool,
+    interrupt: &Interrupt,
 ) -> Result<Finished> {
     let console_file = File::create(console_log)
         .with_context(|| format!("cannot create {}", console_log.display()))?;
     let stderr_file = File::create(stderr_log)
         .with_context(|| format!("cannot create {}", stderr_log.display()))?;
     let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr_file)
-        .spawn()
+    let child = interrupt
+        .spawn(
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(stderr_file),
+        )
         .with_context(|| format!("cannot start {}", program.display()))?;
+    let Some(mut child) = child else {
+        return Ok(Finished {
+            exit: QemuExit::Interrupted,
+            console: Vec::new(),
+            duration: Duration::ZERO,
+        });
+    };
 
     let stdout = child.stdout.take().expect("stdout is piped");
     let console_reader = thread::spawn(move || copy_console(stdout, console_file, echo));
     let exited = notify_on_exit(child.id());
 
-    let exit = match exited.recv_timeout(timeout) {
+    let ended = exited.recv_timeout(timeout);
+    // Before any reaping (the watcher waits with WNOWAIT): from here on the interrupt
+    // leaves this pid alone.
+    let interrupted = interrupt.release(child.id());
+    let exit = match ended {
         // Disconnected: the watcher could not wait (it never happens for our own child);
         // fall back to a blocking wait rather than killing a healthy QEMU.
         Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
             exit_of(child.wait().context("waiting for QEMU")?)
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
-            // The child is not reaped yet (the watcher waits with WNOWAIT), so its pid is
-            // still ours: killing by it cannot hit an unrelated process.
+            // The child is not reaped yet, so its pid is still ours: killing by it cannot
+            // hit an unrelated process.
             let _ = child.kill();
             child.wait().context("waiting for the killed QEMU")?;
             QemuExit::TimedOut(timeout)
         }
+    };
+    let exit = if interrupted {
+        QemuExit::Interrupted
+    } else {
+        exit
     };
     let duration = started.elapsed();
     // QEMU is gone, so its stdout is at EOF and the reader ends.
@@ -411,6 +434,7 @@ mod tests {
             &dir.path().join("stderr.log"),
             Duration::from_secs(30),
             false,
+            &Interrupt::new(),
         )
         .unwrap();
         assert_eq!(finished.exit, QemuExit::Exited(3));
@@ -433,6 +457,7 @@ mod tests {
             &dir.path().join("stderr.log"),
             Duration::from_millis(300),
             false,
+            &Interrupt::new(),
         )
         .unwrap();
         assert_eq!(
@@ -453,6 +478,7 @@ mod tests {
             &dir.path().join("stderr.log"),
             Duration::from_secs(30),
             false,
+            &Interrupt::new(),
         )
         .unwrap();
         assert_eq!(finished.exit, QemuExit::Signaled(libc::SIGSEGV));

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::console::{GuestTrace, KtapResult, Step};
 use crate::events::SerrorDivert;
@@ -12,14 +12,14 @@ use crate::outcome::Outcome;
 
 /// A step as an abort reports it: the number the guest wrote to the mailbox and the text
 /// it printed for it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StepRef {
     pub n: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct GatedSinceReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -32,13 +32,13 @@ pub struct GatedSinceReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register: Option<String>,
     /// The gating access's call chain, when the plugin recorded one on the gate event.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub call_chain: Vec<String>,
 }
 
 /// Who gave user space the window (`user_space_mapped`): the kernel store of the page-table
 /// entry, symbolized.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct UserSpaceMappedReport {
     pub seq: u64,
     pub symbol: String,
@@ -47,7 +47,7 @@ pub struct UserSpaceMappedReport {
 
 /// One group of gated accesses of one class (a cell's `aborts`, or its `suspects`): the
 /// first of its identity (pc + register + access) with the number of times it happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AbortReport {
     pub device: String,
     pub register: String,
@@ -77,10 +77,10 @@ pub struct AbortReport {
     /// `seq` of the group's first event.
     pub first_seq: u64,
     /// Addresses that could not be symbolized, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// `on_abort=serror` diverted the guest into its SError path at this abort.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub diverted: bool,
     /// How the divert was made (or why not), as the plugin recorded it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,7 +115,7 @@ impl AbortReport {
 }
 
 /// The guest's KTAP output, kept in every cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct KtapReport {
     pub version: Option<u32>,
     pub plan: Option<u32>,
@@ -127,7 +127,7 @@ pub struct KtapReport {
 }
 
 /// One outcome of a repeated cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Repetition {
     pub outcome: Outcome,
     pub ok: bool,
@@ -138,7 +138,7 @@ pub struct Repetition {
     pub root_abort: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CellReport {
     pub kernel: String,
     pub test: String,
@@ -157,8 +157,10 @@ pub struct CellReport {
     /// Accesses to a module gated in a way the silicon tolerates (its clock stopped while
     /// its bus MSTOP is clear, or its reset held), grouped like `aborts`. They never decide
     /// the outcome: a cell with suspects alone is `clean` when its tests passed.
+    #[serde(default)]
     pub suspects: Vec<AbortReport>,
     /// Number of suspect events (all groups together).
+    #[serde(default)]
     pub suspect_events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -183,7 +185,7 @@ pub struct CellReport {
     pub user_space_mapped: Option<UserSpaceMappedReport>,
     /// Damage found in the events file (truncated last line, malformed lines, events
     /// dropped because the plugin's channel was full).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events_notes: Vec<String>,
     pub exit: String,
     pub loops: u32,
@@ -194,7 +196,7 @@ pub struct CellReport {
     /// first repetition that missed its expectation, else of the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repetitions: Option<Vec<Repetition>>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flaky: bool,
 }
 
@@ -212,7 +214,7 @@ impl CellReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Summary {
     pub cells: usize,
     pub matched: usize,
@@ -235,18 +237,148 @@ pub struct Summary {
     pub temp_c: f64,
     pub adc: [u16; 8],
     pub dtb: String,
+    /// A signal (Ctrl-C, a CI timeout's SIGTERM) stopped the run: `cells` has the cells that
+    /// finished, `not_run` the others.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// `SIGINT`, `SIGTERM` or `SIGHUP`, when interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
+    /// Cells of this run (or shard) that did not run: `not_run`'s length.
+    #[serde(default)]
+    pub not_run: usize,
+    /// `run --shard I/N`: this report has shard I's cells only (`kernels` and `tests` are
+    /// still the whole selection, so that `merge` can check the shards fit together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// `merge`: the shard reports this report combines, in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Shard `index` of `total` (both from 1): the cells whose position `k` (from 0) in the
+/// selection's kernel-major order has `k % total == index - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl Shard {
+    /// Whether the cell at `position` (from 0) of the selection belongs to this shard.
+    /// Round-robin rather than contiguous slices: the long loop tests of a kernel are then
+    /// spread over the shards instead of landing in one.
+    pub fn has(&self, position: usize) -> bool {
+        position % self.total as usize == (self.index - 1) as usize
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `I/N` with 1 <= I <= N.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let (index, total) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not I/N (e.g. 2/3)"))?;
+        let parse = |part: &str, what: &str| {
+            part.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("`{text}`: the {what} `{part}` is not a whole number"))
+        };
+        let (index, total) = (parse(index, "shard index")?, parse(total, "shard count")?);
+        if total == 0 || index == 0 || index > total {
+            return Err(format!(
+                "`{text}`: the shard index must be 1..{total}, the count at least 1"
+            ));
+        }
+        Ok(Shard { index, total })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+/// A cell of the run that did not run because the run was interrupted.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct NotRunCell {
+    pub kernel: String,
+    pub test: String,
+    pub expected: Option<Outcome>,
+}
+
+impl NotRunCell {
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.kernel, self.test)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RunReport {
+    /// The cells that finished (all of them unless the run was interrupted).
     pub cells: Vec<CellReport>,
+    /// The cells an interrupt kept from finishing (`[]` when none; absent in reports
+    /// written before interrupts were kept, read as `[]`).
+    #[serde(default)]
+    pub not_run: Vec<NotRunCell>,
     pub summary: Summary,
 }
 
 impl RunReport {
-    /// Every cell matched its expectation and none was flaky.
+    /// Every cell ran and matched its expectation, and none was flaky.
     pub fn all_ok(&self) -> bool {
-        self.summary.mismatched == 0 && self.summary.flaky.is_empty()
+        self.summary.mismatched == 0
+            && self.summary.flaky.is_empty()
+            && !self.summary.interrupted
+            && self.not_run.is_empty()
+    }
+
+    /// Recomputes the summary's counts from `cells` and `not_run`.
+    pub fn recount(&mut self) {
+        let (matched, mismatched, errors, aborting, clean) = summarize_counts(&self.cells);
+        let (suspects, suspect_cells) = suspect_counts(&self.cells);
+        let s = &mut self.summary;
+        (
+            s.cells,
+            s.matched,
+            s.mismatched,
+            s.errors,
+            s.aborting,
+            s.clean,
+        ) = (
+            self.cells.len(),
+            matched,
+            mismatched,
+            errors,
+            aborting,
+            clean,
+        );
+        (s.suspects, s.suspect_cells) = (suspects, suspect_cells);
+        s.flaky = self
+            .cells
+            .iter()
+            .filter(|c| c.flaky)
+            .map(CellReport::name)
+            .collect();
+        s.not_run = self.not_run.len();
+    }
+
+    fn not_run_cell(&self, kernel: &str, test: &str) -> Option<&NotRunCell> {
+        self.not_run
+            .iter()
+            .find(|c| c.kernel == kernel && c.test == test)
+    }
+
+    /// Reads a report.json; a malformed one is refused with the path of the field at fault
+    /// (`cells[3].outcome: unknown variant ...`).
+    pub fn load(path: &std::path::Path) -> anyhow::Result<RunReport> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        parse_json(&text).with_context(|| format!("{} is not a runner report", path.display()))
     }
 
     fn cell(&self, kernel: &str, test: &str) -> Option<&CellReport> {
@@ -254,6 +386,21 @@ impl RunReport {
             .iter()
             .find(|c| c.kernel == kernel && c.test == test)
     }
+}
+
+/// Parses JSON into `T`; the error names the field at fault (`cells[3].outcome`), or the
+/// document when the fault is at its top.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            anyhow::anyhow!("{inner}")
+        } else {
+            anyhow::anyhow!("{path}: {inner}")
+        }
+    })
 }
 
 /// Counts for the summary.
@@ -318,11 +465,11 @@ pub fn render_table(report: &RunReport) -> String {
     for test in &report.summary.tests {
         let mut row = vec![test.clone()];
         for kernel in kernels {
-            row.push(
-                report
-                    .cell(kernel, test)
-                    .map_or_else(|| "-".to_string(), verdict_text),
-            );
+            row.push(match report.cell(kernel, test) {
+                Some(cell) => verdict_text(cell),
+                None if report.not_run_cell(kernel, test).is_some() => NOT_RUN.to_string(),
+                None => "-".to_string(),
+            });
         }
         rows.push(row);
     }
@@ -354,7 +501,36 @@ pub fn render_table(report: &RunReport) -> String {
     if s.mismatched > 0 {
         out.push_str("* = differs from the expectation\n");
     }
+    if let Some(line) = interrupted_line(report) {
+        let _ = writeln!(out, "{line}");
+    }
     out
+}
+
+/// How a cell that did not run reads in the tables.
+const NOT_RUN: &str = "not run";
+
+/// `INTERRUPTED by SIGINT: 3 cells did not run (...)`, when the run was interrupted.
+fn interrupted_line(report: &RunReport) -> Option<String> {
+    let s = &report.summary;
+    if !s.interrupted && report.not_run.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = report.not_run.iter().map(NotRunCell::name).collect();
+    Some(format!(
+        "INTERRUPTED{}: {} finished, {} did not run{}",
+        s.interrupted_by
+            .as_deref()
+            .map(|by| format!(" by {by}"))
+            .unwrap_or_default(),
+        counted(report.cells.len() as u64, "cell"),
+        counted(names.len() as u64, "cell"),
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        }
+    ))
 }
 
 fn md_escape(text: &str) -> String {
@@ -401,6 +577,9 @@ pub fn render_markdown(report: &RunReport) -> String {
             String::new()
         }
     );
+    if let Some(line) = interrupted_line(report) {
+        let _ = writeln!(md, "**{line}**\n");
+    }
     if !s.flaky.is_empty() {
         let _ = writeln!(
             md,
@@ -417,6 +596,7 @@ pub fn render_markdown(report: &RunReport) -> String {
             .kernels
             .iter()
             .map(|kernel| match report.cell(kernel, test) {
+                None if report.not_run_cell(kernel, test).is_some() => NOT_RUN.to_string(),
                 None => "-".to_string(),
                 Some(cell) if cell.ok && !cell.flaky => {
                     let outcome = match cell.outcome {
@@ -732,7 +912,9 @@ pub fn render_junit(report: &RunReport) -> String {
     let _ = writeln!(
         xml,
         "<testsuites name=\"rzgate\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
-        s.cells, s.mismatched, s.wall_s
+        s.cells + report.not_run.len(),
+        s.mismatched,
+        s.wall_s
     );
     for kernel in &s.kernels {
         let cells: Vec<&CellReport> = report
@@ -740,17 +922,39 @@ pub fn render_junit(report: &RunReport) -> String {
             .iter()
             .filter(|c| &c.kernel == kernel)
             .collect();
-        if cells.is_empty() {
+        let not_run: Vec<&NotRunCell> = report
+            .not_run
+            .iter()
+            .filter(|c| &c.kernel == kernel)
+            .collect();
+        if cells.is_empty() && not_run.is_empty() {
             continue;
         }
         let failures = cells.iter().filter(|c| !c.ok || c.flaky).count();
         let time: f64 = cells.iter().map(|c| c.duration_s).sum();
         let _ = writeln!(
             xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{}\" time=\"{time:.3}\">",
             xml_escape(kernel),
-            cells.len()
+            cells.len() + not_run.len(),
+            not_run.len()
         );
+        // A cell the interrupt kept from running is skipped, not failed: nothing is known
+        // about it (the run as a whole fails through its exit status).
+        for cell in &not_run {
+            let _ = writeln!(
+                xml,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\"><skipped message=\"not run: the run was interrupted{}\"/></testcase>",
+                xml_escape(&cell.test),
+                xml_escape(&cell.kernel),
+                xml_escape(
+                    &s.interrupted_by
+                        .as_deref()
+                        .map(|by| format!(" by {by}"))
+                        .unwrap_or_default()
+                )
+            );
+        }
         for cell in cells {
             let _ = write!(
                 xml,
@@ -984,6 +1188,7 @@ pub(crate) mod tests {
         let (suspects, suspect_cells) = suspect_counts(&cells);
         RunReport {
             cells,
+            not_run: vec![],
             summary: Summary {
                 cells: 4,
                 matched,
@@ -1003,6 +1208,11 @@ pub(crate) mod tests {
                 temp_c: 42.0,
                 adc: [1; 8],
                 dtb: "out/matrix/virt-rzg3s.dtb".into(),
+                interrupted: false,
+                interrupted_by: None,
+                not_run: 0,
+                shard: None,
+                merged_from: vec![],
             },
         }
     }
@@ -1352,5 +1562,152 @@ pub(crate) mod tests {
             texts.contains("line with \u{fffd}[0m escape & <tag>"),
             "{texts}"
         );
+    }
+
+    /// The sample run, interrupted by SIGTERM after its first two cells.
+    pub(crate) fn interrupted_report() -> RunReport {
+        let mut report = sample_report();
+        let unfinished = report.cells.split_off(2);
+        report.not_run = unfinished
+            .iter()
+            .map(|c| NotRunCell {
+                kernel: c.kernel.clone(),
+                test: c.test.clone(),
+                expected: c.expected,
+            })
+            .collect();
+        let (matched, mismatched, errors, aborting, clean) = summarize_counts(&report.cells);
+        let s = &mut report.summary;
+        (
+            s.cells,
+            s.matched,
+            s.mismatched,
+            s.errors,
+            s.aborting,
+            s.clean,
+        ) = (2, matched, mismatched, errors, aborting, clean);
+        s.interrupted = true;
+        s.interrupted_by = Some("SIGTERM".into());
+        s.not_run = 2;
+        report
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_everywhere() {
+        let report = interrupted_report();
+        assert!(!report.all_ok(), "an interrupted run never passes");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["summary"]["interrupted"], true);
+        assert_eq!(json["summary"]["interrupted_by"], "SIGTERM");
+        assert_eq!(json["summary"]["not_run"], 2);
+        assert_eq!(json["not_run"][0]["kernel"], "upstream");
+        assert_eq!(json["not_run"][0]["test"], "boot");
+        assert_eq!(json["cells"].as_array().unwrap().len(), 2);
+
+        let table = render_table(&report);
+        let boot = table.lines().nth(1).unwrap();
+        assert!(
+            boot.starts_with("boot") && boot.contains("not run"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "INTERRUPTED by SIGTERM: 2 cells finished, 2 cells did not run (upstream/boot, prefix/boot)"
+            ),
+            "{table}"
+        );
+        let md = render_markdown(&report);
+        assert!(md.contains("| `boot` | not run | not run |"), "{md}");
+        assert!(md.contains("**INTERRUPTED by SIGTERM"), "{md}");
+        let xml = render_junit(&report);
+        assert_eq!(
+            xml.matches("<skipped message=\"not run: the run was interrupted by SIGTERM\"/>")
+                .count(),
+            2,
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testsuites name=\"rzgate\" tests=\"4\""),
+            "{xml}"
+        );
+        // A report without interruption has no such line and an empty list.
+        let plain = sample_report();
+        assert!(interrupted_line(&plain).is_none());
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap()["not_run"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn reports_read_back_as_written() {
+        for report in [report_with_suspects(), interrupted_report()] {
+            let json = serde_json::to_string_pretty(&report).unwrap();
+            let back: RunReport = parse_json(&json).unwrap();
+            assert_eq!(back, report);
+        }
+    }
+
+    #[test]
+    fn a_malformed_report_is_refused_naming_the_field() {
+        let mut json = serde_json::to_value(sample_report()).unwrap();
+        json["cells"][1]["outcome"] = "pass".into();
+        let err = parse_json::<RunReport>(&json.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cells[1].outcome: unknown variant `pass`"),
+            "{err}"
+        );
+
+        let mut json = serde_json::to_value(sample_report()).unwrap();
+        json["cells"][2].as_object_mut().unwrap().remove("kernel");
+        let err = parse_json::<RunReport>(&json.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cells[2]: missing field `kernel`"), "{err}");
+
+        let mut json = serde_json::to_value(sample_report()).unwrap();
+        json.as_object_mut().unwrap().remove("summary");
+        let err = parse_json::<RunReport>(&json.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("missing field `summary`"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, "{\"cells\": [}").unwrap();
+        let err = format!("{:#}", RunReport::load(&path).unwrap_err());
+        assert!(err.contains("report.json is not a runner report"), "{err}");
+        let err = format!(
+            "{:#}",
+            RunReport::load(&dir.path().join("none.json")).unwrap_err()
+        );
+        assert!(
+            err.contains("cannot read") && err.contains("none.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shards_parse_and_slice_round_robin() {
+        let shard: Shard = "2/3".parse().unwrap();
+        assert_eq!(shard, Shard { index: 2, total: 3 });
+        assert_eq!(shard.to_string(), "2/3");
+        let owned: Vec<usize> = (0..8).filter(|&k| shard.has(k)).collect();
+        assert_eq!(owned, [1, 4, 7]);
+        // Every cell is in exactly one shard.
+        for total in 1..6u32 {
+            for k in 0..20 {
+                let owners = (1..=total)
+                    .filter(|&index| Shard { index, total }.has(k))
+                    .count();
+                assert_eq!(owners, 1, "cell {k} of {total} shards");
+            }
+        }
+        for bad in ["0/3", "4/3", "1/0", "3", "a/3", "1/b", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad} parsed");
+        }
+        assert!("4/3".parse::<Shard>().unwrap_err().contains("1..3"));
     }
 }

@@ -14,9 +14,10 @@ use crate::cli::{CellArgs, RunArgs};
 use crate::dtb;
 use crate::fsutil;
 use crate::inputs::{require_file, KernelBuild, Toolchain};
+use crate::interrupt::{self, Interrupt};
 use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
-use crate::report::{self, CellReport, Repetition, RunReport, Summary};
+use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Summary};
 use crate::selftest;
 use crate::symbols::SymbolMap;
 
@@ -120,6 +121,7 @@ pub fn prepare_inputs(args: &CellArgs, out_dir: &Path) -> Result<RunInputs> {
         dtb,
         plugin: args.plugin.clone(),
         soc: args.soc.clone(),
+        interrupt: Interrupt::new(),
     })
 }
 
@@ -132,15 +134,22 @@ pub fn load_kernel(name: &str, dir: &Path) -> Result<(KernelBuild, Arc<SymbolMap
 
 enum CellEvent {
     Started(usize),
-    Finished(usize, Box<CellReport>),
+    /// `None`: the run was interrupted before the cell finished.
+    Finished(usize, Option<Box<CellReport>>),
 }
 
-/// Runs the cells, up to `jobs` at once, and returns their reports in `specs` order.
+/// Runs the cells, up to `jobs` at once, and returns their reports in `specs` order;
+/// `None` for a cell that did not finish because the run was interrupted
+/// (`inputs.interrupt`): from then on no cell starts.
 ///
 /// Worker threads take the next cell from a shared counter, so a slow cell never holds up
 /// the others; the calling thread only draws progress from the workers' messages. The
 /// looping cells start first ([`start_order`]).
-pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellReport> {
+pub fn execute_cells(
+    inputs: &RunInputs,
+    specs: &[CellSpec],
+    jobs: usize,
+) -> Vec<Option<CellReport>> {
     let order = start_order(specs);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
@@ -151,13 +160,18 @@ pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec
             let sender = sender.clone();
             let (next, order) = (&next, &order);
             scope.spawn(move || loop {
+                // After an interrupt the cell directories of cells that never start keep
+                // whatever an earlier run left; the report lists those cells as not run.
+                if inputs.interrupt.signal().is_some() {
+                    return;
+                }
                 let Some(&index) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     return;
                 };
                 let spec = &specs[index];
                 let _ = sender.send(CellEvent::Started(index));
                 let report = run_cell(inputs, spec, false);
-                let _ = sender.send(CellEvent::Finished(index, Box::new(report)));
+                let _ = sender.send(CellEvent::Finished(index, report.map(Box::new)));
             });
         }
         // Only the workers hold senders now: the loop ends when the last one is done.
@@ -165,18 +179,16 @@ pub fn execute_cells(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec
         for event in receiver {
             match event {
                 CellEvent::Started(index) => progress.started(&label(&specs[index])),
-                CellEvent::Finished(index, report) => {
+                CellEvent::Finished(index, Some(report)) => {
                     progress.finished(&report, &label(&specs[index]));
                     reports[index] = Some(*report);
                 }
+                CellEvent::Finished(index, None) => progress.not_run(&label(&specs[index])),
             }
         }
     });
     progress.done();
     reports
-        .into_iter()
-        .map(|r| r.expect("every cell reports"))
-        .collect()
 }
 
 /// The order the cells start in: the most loops first, otherwise as given. A loop test
@@ -240,7 +252,9 @@ pub fn merge_repetitions(reports: Vec<CellReport>, repeat: u32) -> Vec<CellRepor
         .collect()
 }
 
-/// Exit status of `run`: 0 when everything matched, 1 otherwise.
+/// Exit status of `run`: 0 when everything matched, 1 otherwise, 128 + the signal when
+/// the run was interrupted (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process
+/// the signal killed).
 pub fn command(args: &RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix = Matrix::load(&args.cells.matrix)?;
@@ -263,43 +277,71 @@ pub fn command(args: &RunArgs) -> Result<u8> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let inputs = prepare_inputs(&args.cells, &args.out)?;
 
+    // The selection's cells in kernel-major order; a shard keeps its slice of them, with
+    // every repetition of a cell in the same shard (flakiness is judged per cell).
+    let pairs: Vec<(usize, usize)> = (0..builds.len())
+        .flat_map(|b| (0..tests.len()).map(move |t| (b, t)))
+        .enumerate()
+        .filter(|(position, _)| args.shard.is_none_or(|shard| shard.has(*position)))
+        .map(|(_, pair)| pair)
+        .collect();
     let mut specs = Vec::new();
     for repetition in 1..=args.repeat {
-        for (build, symbols) in &builds {
-            for test in &tests {
-                let mut dir: PathBuf = args.out.join("cells").join(&build.name).join(&test.id);
-                if args.repeat > 1 {
-                    dir = dir.join(format!("run-{repetition}"));
-                }
-                let expected = matrix.expectation(&test.id, &build.name).cloned();
-                specs.push(settings.cell(&matrix, build, symbols, test, expected, dir));
+        for &(b, t) in &pairs {
+            let ((build, symbols), test) = (&builds[b], &tests[t]);
+            let mut dir: PathBuf = args.out.join("cells").join(&build.name).join(&test.id);
+            if args.repeat > 1 {
+                dir = dir.join(format!("run-{repetition}"));
             }
+            let expected = matrix.expectation(&test.id, &build.name).cloned();
+            specs.push(settings.cell(&matrix, build, symbols, test, expected, dir));
         }
     }
-    if specs.is_empty() {
-        bail!("nothing to run");
+    if pairs.is_empty() {
+        match args.shard {
+            // More shards than cells: an empty shard is a valid, empty report.
+            Some(_) => {}
+            None => bail!("nothing to run"),
+        }
     }
 
+    // From here on a signal stops the run but the reports are still written.
+    inputs.interrupt.on_signals()?;
     let reports = execute_cells(&inputs, &specs, settings.jobs);
-    let cells = merge_repetitions(reports, args.repeat);
-    let (matched, mismatched, errors, aborting, clean) = report::summarize_counts(&cells);
-    let (suspects, suspect_cells) = report::suspect_counts(&cells);
-    let flaky = cells
+    let not_run: Vec<NotRunCell> = specs
         .iter()
-        .filter(|c| c.flaky)
-        .map(CellReport::name)
+        .zip(&reports)
+        .filter(|(_, report)| report.is_none())
+        .map(|(spec, _)| NotRunCell {
+            kernel: spec.kernel.name.clone(),
+            test: spec.test.clone(),
+            expected: spec.expected.as_ref().map(|e| e.outcome),
+        })
         .collect();
-    let report = RunReport {
+    let cells = merge_repetitions(reports.into_iter().flatten().collect(), args.repeat);
+    // With --repeat, a cell with at least one finished repetition is reported from those.
+    let mut seen = std::collections::HashSet::new();
+    let not_run: Vec<NotRunCell> = not_run
+        .into_iter()
+        .filter(|n| {
+            !cells
+                .iter()
+                .any(|c| c.kernel == n.kernel && c.test == n.test)
+        })
+        .filter(|n| seen.insert(n.name()))
+        .collect();
+    let signal = inputs.interrupt.signal();
+    let mut report = RunReport {
         summary: Summary {
-            cells: cells.len(),
-            matched,
-            mismatched,
-            errors,
-            aborting,
-            clean,
-            suspects,
-            suspect_cells,
-            flaky,
+            cells: 0,
+            matched: 0,
+            mismatched: 0,
+            errors: 0,
+            aborting: 0,
+            clean: 0,
+            suspects: 0,
+            suspect_cells: 0,
+            flaky: vec![],
             wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             kernels: kernels.iter().map(|k| k.to_string()).collect(),
             tests: tests.iter().map(|t| t.id.clone()).collect(),
@@ -309,13 +351,24 @@ pub fn command(args: &RunArgs) -> Result<u8> {
             temp_c: settings.temp_c,
             adc: settings.adc,
             dtb: inputs.dtb.display().to_string(),
+            interrupted: signal.is_some(),
+            interrupted_by: signal.map(interrupt::signal_name),
+            not_run: 0,
+            shard: args.shard,
+            merged_from: vec![],
         },
         cells,
+        not_run,
     };
+    report.recount();
     write_run_reports(&report, &args.out)?;
     print!("{}", report::render_table(&report));
     println!("reports: {}", args.out.join("report.md").display());
-    Ok(if report.all_ok() { 0 } else { 1 })
+    Ok(match signal {
+        Some(signal) => 128 + signal as u8,
+        None if report.all_ok() => 0,
+        None => 1,
+    })
 }
 
 pub fn write_run_reports(report: &RunReport, out: &Path) -> Result<()> {
@@ -449,6 +502,7 @@ mod tests {
             dtb: "d".into(),
             plugin: "p".into(),
             soc: "s".into(),
+            interrupt: crate::interrupt::Interrupt::new(),
         };
         let specs: Vec<CellSpec> = (0..5)
             .map(|i| {
@@ -461,11 +515,79 @@ mod tests {
                 spec
             })
             .collect();
-        let reports = execute_cells(&inputs, &specs, 3);
+        let reports: Vec<CellReport> = execute_cells(&inputs, &specs, 3)
+            .into_iter()
+            .map(|r| r.expect("not interrupted"))
+            .collect();
         let tests: Vec<&str> = reports.iter().map(|r| r.test.as_str()).collect();
         assert_eq!(tests, vec!["t0", "t1", "t2", "t3", "t4"]);
         for report in &reports {
             assert_eq!(report.outcome, Outcome::Clean, "{:?}", report.error);
         }
+    }
+
+    #[test]
+    fn an_interrupt_keeps_the_finished_cells_and_starts_no_more() {
+        // Fake "QEMU": cell t0 ends clean at once; t1 tells the test it runs (through a
+        // FIFO, whose write blocks until the test reads) and then hangs until killed.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("running");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let fake = dir.path().join("fake-qemu");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
+                 events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
+                 case \"$*\" in *rzgate.test=t0*) ;; *) echo running > {fifo}; exec sleep 60;; esac\n\
+                 printf '{{\"type\":\"start\",\"seq\":0,\"faults\":[]}}\\n{{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}}\\n' > \"$events\"\n\
+                 printf 'KTAP version 1\\n1..1\\nok 1 fine\\n# rzgate-done\\n'\n",
+                fifo = fifo.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let inputs = RunInputs {
+            toolchain: Toolchain::parse(&format!("QEMU={}\n", fake.display())).unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+            interrupt: Interrupt::new(),
+        };
+        let specs: Vec<CellSpec> = (0..4)
+            .map(|i| {
+                let mut spec = crate::cell::tests::spec(
+                    &format!("t{i}"),
+                    OnAbort::Continue,
+                    Some(Outcome::Clean),
+                );
+                spec.dir = dir.path().join(format!("cells/prefix/t{i}"));
+                spec
+            })
+            .collect();
+        let interrupt = inputs.interrupt.clone();
+        let started = Instant::now();
+        let reports = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Opening the FIFO waits for t1's writer: t0 has finished by then (one job).
+                std::fs::read_to_string(&fifo).unwrap();
+                interrupt.trigger(libc::SIGTERM);
+            });
+            execute_cells(&inputs, &specs, 1)
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "t1 was not stopped"
+        );
+        assert_eq!(reports[0].as_ref().map(|r| r.outcome), Some(Outcome::Clean));
+        assert!(reports[1..].iter().all(Option::is_none), "{reports:?}");
+        // t2 and t3 never started: no cell directory.
+        assert!(!specs[2].dir.exists() && !specs[3].dir.exists());
     }
 }

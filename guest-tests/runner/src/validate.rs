@@ -368,7 +368,11 @@ pub fn command(args: &ValidateArgs) -> Result<u8> {
             specs.push(settings.cell(&matrix, build, symbols, test, expected, dir));
         }
     }
-    let mut cells = execute_cells(&inputs, &specs, settings.jobs);
+    // `validate` installs no interrupt handlers, so every cell finishes.
+    let mut cells: Vec<CellReport> = execute_cells(&inputs, &specs, settings.jobs)
+        .into_iter()
+        .collect::<Option<_>>()
+        .context("the run was interrupted")?;
     let patched_cells = cells.split_off(tests.len());
     let report = build_report(
         KernelLabel {
