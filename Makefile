@@ -20,6 +20,9 @@ ON_ABORT ?=
 LOOPS ?=
 JOBS ?=
 REPEAT ?=
+SHARD ?=
+REPORTS ?=
+REPORT ?= $(OUT)/matrix/report.json
 VARIANT ?= upstream
 TEST ?= boot
 BASE ?= upstream
@@ -36,11 +39,11 @@ inputs = --initramfs $(OUT)/initramfs.cpio
 run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS)) \
 	$(if $(TEMP),--temp=$(TEMP)) $(if $(ADC),--adc $(subst $(comma),:,$(ADC))) \
 	$(if $(ON_ABORT),--on-abort $(ON_ABORT)) $(if $(LOOPS),--loops $(LOOPS)) \
-	$(if $(JOBS),--jobs $(JOBS)) $(if $(REPEAT),--repeat $(REPEAT))
+	$(if $(JOBS),--jobs $(JOBS)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(SHARD),--shard $(SHARD))
 kernel_list = $(if $(KERNELS),$(subst $(comma), ,$(KERNELS)))
 
 .PHONY: help toolchain kernels initramfs plugin build run test unit-test matrix boot \
-	validate bench fmt lint clean distclean
+	validate bench merge kcidb kcidb-venv fmt lint clean distclean
 
 help:
 	@echo "rzgate: RZ/G3S power-gating checks for Linux drivers under QEMU 11"
@@ -51,6 +54,9 @@ help:
 	@echo "  make validate   PATCH=FILE [BASE=upstream|prefix]: does the patch add or remove aborts?"
 	@echo "  make boot       VARIANT=<kernel> [TEST=<id>]: boot one kernel, stream its console"
 	@echo "  make bench      plugin overhead and matrix wall time (out/bench/bench.json)"
+	@echo "  make run SHARD=I/N   only shard I of N of the cells (one CI job each)"
+	@echo "  make merge      REPORTS='a/report.json b/report.json ...': the shards as one report (out/matrix)"
+	@echo "  make kcidb      [REPORT=out/matrix/report.json]: export KCIDB JSON beside it and validate it"
 	@echo "  make toolchain  QEMU 11, cross gcc, dtc, busybox, linux-source (Debian 13 root)"
 	@echo "  make kernels    build the kernel variants of guest-tests/variants (KERNEL_SRC=/path for your tree)"
 	@echo "  make initramfs  pack the guest initramfs"
@@ -87,7 +93,7 @@ matrix: prepare
 	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 
 # prepare first: the plugin's own QEMU tests (plugin/qemu/tests) need the toolchain's QEMU.
-test: prepare
+test: prepare kcidb-venv
 	@$(CARGO) test --workspace --locked
 	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 	@bash guest-tests/e2e.sh
@@ -105,6 +111,19 @@ validate: toolchain plugin
 
 bench: prepare
 	@bash ci/bench.sh
+
+# Shard reports (make run SHARD=I/N OUT=...) into one report, as one run would write it.
+merge: plugin
+	@$(if $(REPORTS),,echo "make merge: REPORTS='shard1/report.json shard2/report.json ...' is required" >&2; exit 2)
+	@$(RUNNER) merge $(REPORTS) --out $(OUT)/matrix
+
+# KCIDB JSON of a report, checked with kcidb-io (ci/kcidb.sh makes its venv on first use).
+kcidb: plugin
+	@$(RUNNER) export-kcidb $(REPORT) --out $(dir $(REPORT))kcidb.json
+	@bash ci/kcidb.sh validate $(dir $(REPORT))kcidb.json
+
+kcidb-venv:
+	@bash ci/kcidb.sh venv >/dev/null
 
 fmt:
 	@$(CARGO) fmt --all

@@ -271,6 +271,146 @@ t_missing_toolchain_is_named() {
     echo "$out" | grep -q "make toolchain" || { echo "no hint to run make toolchain: $out"; return 1; }
 }
 
+# --- Interrupted runs, shards, KCIDB ---
+
+# Waits until a log file has a line matching the regex (the runner prints one line per
+# finished cell on stderr), or until `pid` has ended; false in the second case.
+wait_for_line() { # log regex pid
+    # tail --pid ends with the process; grep -m1 ends at the first match. A process
+    # substitution, so that the caller does not wait for tail once grep has matched.
+    grep -m1 -qE "$2" < <(tail -n +1 --pid="$3" -f "$1" 2>/dev/null)
+}
+
+# The cells of a report as "kernel/test outcome ok" lines, in report order.
+verdicts() { # report.json
+    json "$1" "'\n'.join(c['kernel']+'/'+c['test']+' '+c['outcome']+' '+str(c['ok']) for c in r['cells'])"
+}
+
+# Ctrl-C during `make run`, as a terminal sends it: SIGINT to the whole foreground process
+# group (make and the runner; the QEMUs have their own group). The run is interrupted
+# once the first cell has finished (its progress line). Two jobs, and the loop test (which
+# starts first and takes about twice as long as the others) is still running then: its
+# QEMU must be stopped and its cell not run, like the cells that never started.
+t_ctrl_c_during_make_run_keeps_the_finished_cells() {
+    local dir=$E2E/interrupt
+    rm -rf "$dir" "$dir.log"
+    mkdir -p "$dir"
+    local tests=adc-unbind-loop,boot,adc-read,thermal,tsu-unbind
+    # setsid: make leads its own process group, like a foreground job of a shell.
+    setsid make --no-print-directory run OUT="$dir" KERNELS=upstream TESTS=$tests JOBS=2 >"$dir.log" 2>&1 &
+    local pid=$!
+    if ! wait_for_line "$dir.log" '^\[ *1/5\] upstream/' "$pid"; then
+        tail -n 30 "$dir.log"
+        echo "make run ended before a cell finished"
+        return 1
+    fi
+    kill -INT -- "-$pid"
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" -ne 0 ] || { echo "make run exited 0 after Ctrl-C"; return 1; }
+    local report=$dir/matrix/report.json
+    [ -f "$report" ] || { tail -n 30 "$dir.log"; echo "no report.json after Ctrl-C"; return 1; }
+    [ "$(json "$report" "r['summary']['interrupted']")" = True ] || { echo "summary.interrupted is not true"; return 1; }
+    [ "$(json "$report" "r['summary']['interrupted_by']")" = SIGINT ] || { echo "summary.interrupted_by is not SIGINT"; return 1; }
+    # The cell whose line we saw is in the report, with its verdict.
+    local first
+    first=$(grep -m1 -oE '^\[ *1/5\] upstream/[a-z-]+' "$dir.log" | sed 's/.*] //')
+    verdicts "$report" | grep -q "^$first clean True$" || { echo "the finished cell $first is not in report.json as clean"; verdicts "$report"; return 1; }
+    local finished not_run
+    finished=$(json "$report" "len(r['cells'])")
+    not_run=$(json "$report" "len(r['not_run'])")
+    [ "$not_run" -ge 1 ] || { echo "no cell is marked not run"; return 1; }
+    [ $((finished + not_run)) -eq 5 ] || { echo "$finished finished + $not_run not run != 5 cells"; return 1; }
+    # Every cell of the selection is in exactly one of the two lists.
+    [ "$(json "$report" "sorted(c['test'] for c in r['cells']+r['not_run'])==sorted('$tests'.split(','))")" = True ] ||
+        { echo "cells and not_run do not cover the selection once each"; return 1; }
+    grep -q "INTERRUPTED by SIGINT" "$dir/matrix/report.md" || { echo "report.md does not say the run was interrupted"; return 1; }
+    [ "$(grep -c '<skipped message="not run' "$dir/matrix/junit.xml")" -eq "$not_run" ] ||
+        { echo "junit.xml does not skip the $not_run cells that did not run"; return 1; }
+    # The runner stopped its QEMUs (their command lines name the cell directories).
+    if pgrep -f -- "$dir/matrix/cells" >/dev/null; then
+        echo "a QEMU of the interrupted run is still running"
+        return 1
+    fi
+}
+
+# Shards 1/3, 2/3, 3/3 of a small selection, merged, give the matrix's own verdicts cell
+# for cell; a shard killed by SIGTERM (a CI timeout) still merges, its unfinished cell
+# not run.
+t_shards_merge_to_the_matrix_verdicts() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    local dir=$E2E/shards i
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    local select=(--kernels upstream,prefix --tests boot,adc-unbind,adc-probe-failure)
+    for i in 1 2 3; do
+        run_cells "$dir/$i" "${select[@]}" --shard "$i/3" --jobs 2 ||
+            { tail -n 20 "$dir/$i.log"; echo "shard $i/3 failed"; return 1; }
+        [ "$(json "$dir/$i/report.json" "len(r['cells'])")" = 2 ] || { echo "shard $i/3 does not have 2 of the 6 cells"; return 1; }
+    done
+    $RUNNER merge "$dir"/{3,1,2}/report.json --out "$dir/merged" >"$dir/merge.log" 2>&1 ||
+        { cat "$dir/merge.log"; echo "merge failed"; return 1; }
+    # The plain run's cells for the same selection, in its order.
+    local plain
+    plain=$(json "$MATRIX_REPORT" "'\n'.join(c['kernel']+'/'+c['test']+' '+c['outcome']+' '+str(c['ok']) for k in ['upstream','prefix'] for t in ['boot','adc-unbind','adc-probe-failure'] for c in r['cells'] if c['kernel']==k and c['test']==t)")
+    diff <(echo "$plain") <(verdicts "$dir/merged/report.json") || { echo "merged verdicts differ from the matrix's (< matrix, > merged)"; return 1; }
+    verdicts "$dir/merged/report.json" | grep -q "^prefix/adc-unbind abort True$" || { echo "the merge lacks the prefix/adc-unbind abort"; return 1; }
+    [ -f "$dir/merged/junit.xml" ] && [ -f "$dir/merged/report.md" ] || { echo "merge wrote no junit.xml or report.md"; return 1; }
+
+    # Shard 3/3 again, one job, killed with SIGTERM once its first cell has finished.
+    $RUNNER run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$dir/3k" \
+        "${select[@]}" --shard 3/3 --jobs 1 >"$dir/3k.log" 2>&1 &
+    local pid=$!
+    wait_for_line "$dir/3k.log" '^\[1/2\] ' "$pid" || { tail -n 20 "$dir/3k.log"; echo "shard 3/3 ended before a cell finished"; return 1; }
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 143 ] || { tail -n 20 "$dir/3k.log"; echo "the SIGTERM'd runner exited $status, not 143"; return 1; }
+    [ "$(json "$dir/3k/report.json" "(len(r['cells']), len(r['not_run']), r['summary']['interrupted_by'])")" = "(1, 1, 'SIGTERM')" ] ||
+        { echo "the killed shard's report does not have 1 cell finished and 1 not run"; return 1; }
+    status=0
+    $RUNNER merge "$dir"/{1,2,3k}/report.json --out "$dir/merged-killed" >"$dir/merge-killed.log" 2>&1 || status=$?
+    [ "$status" -eq 1 ] || { cat "$dir/merge-killed.log"; echo "merging an interrupted shard exited $status, not 1"; return 1; }
+    [ "$(json "$dir/merged-killed/report.json" "(len(r['cells']), len(r['not_run']), r['summary']['interrupted'])")" = "(5, 1, True)" ] ||
+        { echo "the merge with the killed shard does not have 5 cells and 1 not run"; return 1; }
+    # A missing shard is named.
+    $RUNNER merge "$dir"/{1,2}/report.json --out "$dir/merged-missing" >"$dir/merge-missing.log" 2>&1 &&
+        { echo "merge accepted two of three shards"; return 1; }
+    grep -q "shard 3/3 missing" "$dir/merge-missing.log" || { cat "$dir/merge-missing.log"; echo "the missing shard is not named"; return 1; }
+    [ ! -e "$dir/merged-missing/report.json" ] || { echo "a refused merge wrote a report"; return 1; }
+}
+
+# The matrix's report as KCIDB v5 JSON, validated by kcidb-io (ci/kcidb.sh's venv); a
+# malformed report is refused naming the field, and the validator does reject bad data.
+t_kcidb_export_of_the_matrix_validates() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    local dir=$E2E/kcidb
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    $RUNNER export-kcidb "$MATRIX_REPORT" --out "$dir/kcidb.json" >"$dir/export.log" 2>&1 ||
+        { cat "$dir/export.log"; echo "export-kcidb failed"; return 1; }
+    bash ci/kcidb.sh validate "$dir/kcidb.json" >"$dir/validate.log" 2>&1 ||
+        { cat "$dir/validate.log"; echo "kcidb-io rejected the export"; return 1; }
+    local cells
+    cells=$(json "$MATRIX_REPORT" "len(r['cells'])")
+    [ "$(json "$dir/kcidb.json" "len([t for t in r['tests'] if t['path'].count('.')==1])")" = "$cells" ] ||
+        { echo "not one KCIDB test per cell ($cells)"; return 1; }
+    [ "$(json "$dir/kcidb.json" "[t['status'] for t in r['tests'] if t['id'].endswith(':prefix:adc-unbind')]")" = "['FAIL']" ] ||
+        { echo "prefix/adc-unbind (abort) is not FAIL"; return 1; }
+    # The validator can fail: a lower-case status is refused.
+    sed 's/"status": "FAIL"/"status": "fail"/' "$dir/kcidb.json" >"$dir/bad-kcidb.json"
+    bash ci/kcidb.sh validate "$dir/bad-kcidb.json" >"$dir/bad-validate.log" 2>&1 &&
+        { echo "kcidb-io accepted a lower-case status"; return 1; }
+    grep -q "status" "$dir/bad-validate.log" || { cat "$dir/bad-validate.log"; echo "the rejection does not name the status"; return 1; }
+    # A malformed report: the export names the field and writes nothing.
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["cells"][0]["outcome"]="pass"; json.dump(r,open(sys.argv[2],"w"))' \
+        "$MATRIX_REPORT" "$dir/malformed.json"
+    $RUNNER export-kcidb "$dir/malformed.json" --out "$dir/malformed-kcidb.json" >"$dir/malformed.log" 2>&1 &&
+        { echo "export-kcidb accepted outcome 'pass'"; return 1; }
+    grep -q "cells\[0\].outcome" "$dir/malformed.log" || { cat "$dir/malformed.log"; echo "the error does not name cells[0].outcome"; return 1; }
+    [ ! -e "$dir/malformed-kcidb.json" ] || { echo "a refused export wrote a file"; return 1; }
+}
+
 all_checks=$(declare -F | awk '$3 ~ /^t_/ { print $3 }')
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || read -r -d '' -a selected <<<"$all_checks"
