@@ -39,8 +39,10 @@
 #
 # BENCH_PLUGIN=FILE benchmarks that librzgate.so instead of target/release's (e.g. a copy, so
 # that a rebuild during the run does not change what is measured). There is no baseline
-# plugin option: a librzgate.so from another commit cannot be relied on to load this tree's
-# SoC description (unknown keys are rejected) or to model the devices of this tree's DT.
+# plugin option: on the same command line a librzgate.so from another commit gets this
+# tree's SoC description, which it rejects once the schema has changed (unknown keys), and
+# it would not measure the commit's change to the guest DT. To compare two commits, run
+# make bench in each tree and compare boot_cpu_s (docs/performance.md).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -f "$RZGATE_CACHE/toolchain.env" ] || die "toolchain not provisioned: run 'make toolchain'"
