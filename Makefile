@@ -50,7 +50,7 @@ help:
 	@echo "  make test       unit tests, then the matrix against its expectations (non-zero on mismatch)"
 	@echo "  make validate   PATCH=FILE [BASE=upstream|prefix]: does the patch add or remove aborts?"
 	@echo "  make boot       VARIANT=<kernel> [TEST=<id>]: boot one kernel, stream its console"
-	@echo "  make bench      plugin overhead and matrix wall time (out/bench/bench.json)"
+	@echo "  make bench      plugin overhead (CPU and wall time), boot cell and matrix time (out/bench/bench.json)"
 	@echo "  make toolchain  QEMU 11, cross gcc, dtc, busybox, linux-source (Debian 13 root)"
 	@echo "  make kernels    build the kernel variants of guest-tests/variants (KERNEL_SRC=/path for your tree)"
 	@echo "  make initramfs  pack the guest initramfs"
