@@ -41,8 +41,16 @@
 # that a rebuild during the run does not change what is measured). There is no baseline
 # plugin option: on the same command line a librzgate.so from another commit gets this
 # tree's SoC description, which it rejects once the schema has changed (unknown keys), and
-# it would not measure the commit's change to the guest DT. To compare two commits, run
-# make bench in each tree and compare boot_cpu_s (docs/performance.md).
+# it would not measure the commit's change to the guest DT.
+#
+# BENCH_BASELINE=DIR compares with another commit side by side, in this run: DIR is the
+# out/bench of a `make bench` in a checkout of that commit (its prepared command lines:
+# prepare/cells/<kernel>/{boot,bench-busy}/qemu.cmd and models-disabled.dtb, each with its
+# own plugin, SoC file, DTB and initramfs). Its boot cell and its bench-busy run with the
+# plugin alternate with this tree's, pair by pair:
+#   baseline_boot_ratio        the boot cell, this commit / the baseline's
+#   baseline_overhead_ratio    bench-busy with the plugin and the modelled devices disabled,
+#                              this commit / the baseline's (the same guest work)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -f "$RZGATE_CACHE/toolchain.env" ] || die "toolchain not provisioned: run 'make toolchain'"
@@ -56,7 +64,7 @@ PLUGIN=${BENCH_PLUGIN:-target/release/librzgate.so}
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "bench: BENCH_RUNS must be a positive number of pairs, not '$RUNS'"
 [[ "$MATRIX_RUNS" =~ ^[0-9]+$ ]] || die "bench: BENCH_MATRIX_RUNS must be 0 or more, not '$MATRIX_RUNS'"
 [ -z "${BENCH_BASELINE_PLUGIN:-}" ] ||
-    die "bench: BENCH_BASELINE_PLUGIN is not supported (a plugin from another commit may not load this tree's SoC description); run 'make bench' in each tree and compare boot_cpu_s, see docs/performance.md"
+    die "bench: BENCH_BASELINE_PLUGIN is not supported (a plugin from another commit may not load this tree's SoC description); run 'make bench' in the other checkout and pass its out/bench as BENCH_BASELINE=DIR, see docs/performance.md"
 # Wall seconds, peak RSS in kB, user and sys CPU seconds of the child and what it waited for.
 TIME_FORMAT="%e %M %U %S"
 /usr/bin/time -f "$TIME_FORMAT" -o /dev/null true 2>/dev/null ||
@@ -136,12 +144,25 @@ boot_continue=$(command_for boot)
 boot_serror=$(command_for boot --on-abort serror)
 without_plugin() { echo "${1%% -plugin *}"; }
 
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ]; then
+    for f in "prepare/cells/$KERNEL/boot/qemu.cmd" "prepare/cells/$KERNEL/bench-busy/qemu.cmd" models-disabled.dtb; do
+        [ -f "$BASELINE/$f" ] || die "bench: BENCH_BASELINE=$BASELINE has no $f (expected the out/bench of a 'make bench' run in the other checkout)"
+    done
+    baseline_boot=$(cat "$BASELINE/prepare/cells/$KERNEL/boot/qemu.cmd")
+    baseline_busy=$(sed "s# -dtb [^ ]* # -dtb $BASELINE/models-disabled.dtb #" "$BASELINE/prepare/cells/$KERNEL/bench-busy/qemu.cmd")
+fi
+
 say "bench: $RUNS alternating pairs of each kind on kernel $KERNEL (plugin $PLUGIN)"
 for i in $(seq 1 "$RUNS"); do
     pair "$i" busy-plugin "$busy" busy-bare "$(without_plugin "$busy")"
     pair "$i" busy-drivers-plugin "$busy_drivers" busy-drivers-bare "$(without_plugin "$busy_drivers")"
     pair "$i" periph-plugin "$periph" periph-bare "$(without_plugin "$periph")"
     pair "$i" boot-serror "$boot_serror" boot-continue "$boot_continue"
+    if [ -n "$BASELINE" ]; then
+        pair "$i" boot-this "$boot_continue" boot-baseline "$baseline_boot"
+        pair "$i" busy-this "$busy" busy-baseline "$baseline_busy"
+    fi
 done
 
 for i in $(seq 1 "$MATRIX_RUNS"); do
@@ -195,9 +216,12 @@ RATIOS = {
     "overhead_with_drivers_ratio": ("busy-drivers-plugin", "busy-drivers-bare"),
     "peripheral_overhead_ratio": ("periph-plugin", "periph-bare"),
     "serror_registration_ratio": ("boot-serror", "boot-continue"),
+    "baseline_boot_ratio": ("boot-this", "boot-baseline"),
+    "baseline_overhead_ratio": ("busy-this", "busy-baseline"),
 }
 RUN_NAMES = ["busy-plugin", "busy-bare", "busy-drivers-plugin", "busy-drivers-bare",
-             "periph-plugin", "periph-bare", "boot-continue", "boot-serror"]
+             "periph-plugin", "periph-bare", "boot-continue", "boot-serror",
+             "boot-this", "boot-baseline", "busy-this", "busy-baseline"]
 
 result = {
     "time_basis": {
@@ -219,6 +243,7 @@ result["matrix_warm_cpu_s"] = seconds("matrix", "cpu")
 result["seconds"] = {n: spread(column(n, "wall"), 3) for n in RUN_NAMES}
 result["cpu_seconds"] = {n: spread(column(n, "cpu"), 3) for n in RUN_NAMES}
 result["peak_rss_kb"] = {n: spread(column(n, "rss"), 0) for n in ["busy-plugin", "busy-bare"]}
+result["baseline"] = os.environ.get("BENCH_BASELINE") or None
 result["runs"] = runs
 result["kernel"] = kernel
 result["commit"] = commit
