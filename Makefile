@@ -53,7 +53,7 @@ help:
 	@echo "  make test       unit tests, then the matrix against its expectations (non-zero on mismatch)"
 	@echo "  make validate   PATCH=FILE [BASE=upstream|prefix]: does the patch add or remove aborts?"
 	@echo "  make boot       VARIANT=<kernel> [TEST=<id>]: boot one kernel, stream its console"
-	@echo "  make bench      plugin overhead and matrix wall time (out/bench/bench.json)"
+	@echo "  make bench      plugin overhead (CPU and wall time), boot cell and matrix time (out/bench/bench.json)"
 	@echo "  make run SHARD=I/N   only shard I of N of the cells (one CI job each)"
 	@echo "  make merge      REPORTS='a/report.json b/report.json ...': the shards as one report (out/matrix)"
 	@echo "  make kcidb      [REPORT=out/matrix/report.json]: export KCIDB JSON beside it and validate it"

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # make bench: what the plugin costs, side by side in one run. Writes out/bench/bench.json.
-# Every figure is {"min", "median", "max"} over BENCH_RUNS runs (default 9); runs with and
-# without the plugin alternate so that machine noise hits both alike. Not a test: nothing
-# here asserts a time.
+# Not a test: nothing here asserts a time. docs/performance.md explains every figure.
+#
+# Every QEMU run is timed by GNU time: wall time (%e), peak RSS (%M) and the CPU time of
+# the QEMU process, user + sys (%U + %S). CPU time is the primary figure: on a shared
+# machine a run waiting for a core gains wall time but no CPU time. Runs with and without
+# the plugin are paired and alternate (BENCH_RUNS pairs, default 15; the order inside a
+# pair flips every pair) so that what noise remains hits both alike. Each ratio figure
+# is computed per pair and reported as {time, median, min, max, q1, q3, iqr, pairs}:
+# `time` says which time it is a ratio of ("cpu" for the key itself, "wall" for its
+# *_wall twin); q1/q3 are the quartiles of the pairs' ratios, iqr = q3 - q1.
 #
 #   overhead_ratio             boot + busy user-space workload (test bench-busy), the same
 #                              guest work in both runs: the DT has the modelled devices
 #                              (the nodes whose registers are in the window) disabled, so
 #                              no driver touches the peripherals. QEMU with the plugin, all
-#                              models and its full instrumentation / QEMU without the plugin,
-#                              per alternating pair
+#                              models and its full instrumentation / QEMU without the plugin
 #   overhead_with_drivers_ratio
 #                              the same workload on the matrix's DT: with the plugin the
 #                              CPG, ADC and TSU drivers probe and the thermal zone polls;
@@ -21,26 +27,57 @@
 #                              does less work
 #   serror_registration_ratio  boot (test boot) with on_abort=serror, whose memory callbacks
 #                              are registered with RW_REGS_PC / with on_abort=continue
-#   qemu_peak_rss_ratio        QEMU's peak RSS with / without the plugin (bench-busy)
+#   (each of the four also as <key>_wall: the same pairs' wall-time ratios)
+#   qemu_peak_rss_ratio        QEMU's peak RSS with / without the plugin (bench-busy), per pair
+#   boot_cpu_s, boot_wall_s    the boot cell (test boot, on_abort=continue) with the plugin:
+#                              QEMU's CPU and wall seconds, over the BENCH_RUNS runs. To
+#                              compare two commits, run `make bench` in each tree on the same
+#                              machine and compare boot_cpu_s (docs/performance.md)
 #   matrix_warm_s              wall time of the full default matrix, warm (BENCH_MATRIX_RUNS,
-#                              default 1: it takes minutes; 0 skips it and reports null)
+#                              default 1: it takes minutes; 0 skips it and reports null);
+#                              matrix_warm_cpu_s: the CPU time of the runner and its QEMUs
 #
 # BENCH_PLUGIN=FILE benchmarks that librzgate.so instead of target/release's (e.g. a copy, so
-# that a rebuild during the run does not change what is measured).
+# that a rebuild during the run does not change what is measured). There is no baseline
+# plugin option: on the same command line a librzgate.so from another commit gets this
+# tree's SoC description, which it rejects once the schema has changed (unknown keys), and
+# it would not measure the commit's change to the guest DT.
+#
+# BENCH_BASELINE=DIR compares with another commit side by side, in this run: DIR is the
+# out/bench of a `make bench` in a checkout of that commit (its prepared command lines:
+# prepare/cells/<kernel>/{boot,bench-busy}/qemu.cmd and models-disabled.dtb, each with its
+# own plugin, SoC file, DTB and initramfs). Its boot cell and its bench-busy run with the
+# plugin alternate with this tree's, pair by pair:
+#   baseline_boot_ratio        the boot cell, this commit / the baseline's
+#   baseline_overhead_ratio    bench-busy with the plugin and the modelled devices disabled,
+#                              this commit / the baseline's (the same guest work)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -f "$RZGATE_CACHE/toolchain.env" ] || die "toolchain not provisioned: run 'make toolchain'"
 source "$RZGATE_CACHE/toolchain.env"
 cd "$RZGATE_TOP"
-RUNS=${BENCH_RUNS:-9}
+RUNS=${BENCH_RUNS:-15}
 MATRIX_RUNS=${BENCH_MATRIX_RUNS:-1}
 KERNEL=${BENCH_KERNEL:-upstream}
 RUNNER=target/release/rzgate-runner
-PLUGIN_ARGS=()
-[ -n "${BENCH_PLUGIN:-}" ] && PLUGIN_ARGS=(--plugin "$BENCH_PLUGIN")
+PLUGIN=${BENCH_PLUGIN:-target/release/librzgate.so}
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "bench: BENCH_RUNS must be a positive number of pairs, not '$RUNS'"
+[[ "$MATRIX_RUNS" =~ ^[0-9]+$ ]] || die "bench: BENCH_MATRIX_RUNS must be 0 or more, not '$MATRIX_RUNS'"
+[ -z "${BENCH_BASELINE_PLUGIN:-}" ] ||
+    die "bench: BENCH_BASELINE_PLUGIN is not supported (a plugin from another commit may not load this tree's SoC description); run 'make bench' in the other checkout and pass its out/bench as BENCH_BASELINE=DIR, see docs/performance.md"
+# Wall seconds, peak RSS in kB, user and sys CPU seconds of the child and what it waited for.
+TIME_FORMAT="%e %M %U %S"
+/usr/bin/time -f "$TIME_FORMAT" -o /dev/null true 2>/dev/null ||
+    die "bench: GNU time is missing (/usr/bin/time with -f; Debian package 'time')"
+[ -x "$RUNNER" ] || die "bench: $RUNNER is missing: run 'make plugin'"
+[ -f "$PLUGIN" ] || die "bench: the plugin $PLUGIN is missing: run 'make plugin' or fix BENCH_PLUGIN"
+[ -f "$OUT/initramfs.cpio" ] || die "bench: $OUT/initramfs.cpio is missing: run 'make initramfs'"
+[ -d "$OUT/kernels/$KERNEL" ] || die "bench: kernel '$KERNEL' is missing ($OUT/kernels/$KERNEL): run 'make kernels' or set BENCH_KERNEL"
+PLUGIN_ARGS=(--plugin "$PLUGIN")
 BENCH=$OUT/bench
 mkdir -p "$BENCH"
 rm -f "$BENCH"/*.times
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # One runner boot per workload leaves the exact QEMU command line (qemu.cmd) behind;
 # the benchmark replays it with and without the plugin.
@@ -52,11 +89,22 @@ command_for() { # test [runner args...] -> qemu command line with the plugin
     cat "$BENCH/prepare/cells/$KERNEL/$test/qemu.cmd"
 }
 
-timed() { # name command -> appends "seconds peak-rss-kb" to $BENCH/name.times
+# bash -c execs a single command, so the child GNU time measures is QEMU itself.
+timed() { # name command -> appends "wall-s peak-rss-kb user-s sys-s" to $BENCH/name.times
     local name=$1 cmd=$2
-    /usr/bin/time -f "%e %M" -o "$BENCH/$name.one" bash -c "$cmd" >"$BENCH/$name.console" 2>&1 ||
-        { tail -n 20 "$BENCH/$name.console" >&2; die "bench: $name failed"; }
+    /usr/bin/time -f "$TIME_FORMAT" -o "$BENCH/$name.one" bash -c "$cmd" >"$BENCH/$name.console" 2>&1 ||
+        { tail -n 20 "$BENCH/$name.console" >&2; die "bench: $name failed (console: $BENCH/$name.console)"; }
     cat "$BENCH/$name.one" >>"$BENCH/$name.times"
+}
+
+pair() { # index name-a command-a name-b command-b: one pair, the order flipping with index
+    if (($1 % 2)); then
+        timed "$2" "$3"
+        timed "$4" "$5"
+    else
+        timed "$4" "$5"
+        timed "$2" "$3"
+    fi
 }
 
 busy_drivers=$(command_for bench-busy)
@@ -96,67 +144,131 @@ boot_continue=$(command_for boot)
 boot_serror=$(command_for boot --on-abort serror)
 without_plugin() { echo "${1%% -plugin *}"; }
 
-say "bench: $RUNS alternating runs of each pair on kernel $KERNEL"
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ]; then
+    for f in "prepare/cells/$KERNEL/boot/qemu.cmd" "prepare/cells/$KERNEL/bench-busy/qemu.cmd" models-disabled.dtb; do
+        [ -f "$BASELINE/$f" ] || die "bench: BENCH_BASELINE=$BASELINE has no $f (expected the out/bench of a 'make bench' run in the other checkout)"
+    done
+    baseline_boot=$(cat "$BASELINE/prepare/cells/$KERNEL/boot/qemu.cmd")
+    baseline_busy=$(sed "s# -dtb [^ ]* # -dtb $BASELINE/models-disabled.dtb #" "$BASELINE/prepare/cells/$KERNEL/bench-busy/qemu.cmd")
+fi
+
+say "bench: $RUNS alternating pairs of each kind on kernel $KERNEL (plugin $PLUGIN)"
 for i in $(seq 1 "$RUNS"); do
-    timed busy-plugin "$busy"
-    timed busy-bare "$(without_plugin "$busy")"
-    timed busy-drivers-plugin "$busy_drivers"
-    timed busy-drivers-bare "$(without_plugin "$busy_drivers")"
-    timed periph-plugin "$periph"
-    timed periph-bare "$(without_plugin "$periph")"
-    timed boot-continue "$boot_continue"
-    timed boot-serror "$boot_serror"
+    pair "$i" busy-plugin "$busy" busy-bare "$(without_plugin "$busy")"
+    pair "$i" busy-drivers-plugin "$busy_drivers" busy-drivers-bare "$(without_plugin "$busy_drivers")"
+    pair "$i" periph-plugin "$periph" periph-bare "$(without_plugin "$periph")"
+    pair "$i" boot-serror "$boot_serror" boot-continue "$boot_continue"
+    if [ -n "$BASELINE" ]; then
+        pair "$i" boot-this "$boot_continue" boot-baseline "$baseline_boot"
+        pair "$i" busy-this "$busy" busy-baseline "$baseline_busy"
+    fi
 done
 
 for i in $(seq 1 "$MATRIX_RUNS"); do
-    start=$(date +%s.%N)
-    "$RUNNER" run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$BENCH/matrix" >"$BENCH/matrix.log" 2>&1 || true
-    python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]), 0)" "$(date +%s.%N)" "$start" >>"$BENCH/matrix.times"
+    say "bench: matrix run $i of $MATRIX_RUNS"
+    /usr/bin/time -f "$TIME_FORMAT" -o "$BENCH/matrix.one" \
+        "$RUNNER" run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$BENCH/matrix" "${PLUGIN_ARGS[@]}" >"$BENCH/matrix.log" 2>&1 ||
+        say "bench: matrix run $i did not match its expectations (timed all the same; see $BENCH/matrix.log)"
+    # After a non-zero exit GNU time writes a "Command exited with..." line first.
+    tail -n 1 "$BENCH/matrix.one" >>"$BENCH/matrix.times"
 done
 
-python3 - "$BENCH" "$RUNS" <<'PY'
-import json, os, platform, statistics, subprocess, sys
-bench, runs = sys.argv[1], int(sys.argv[2])
+COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
+python3 - "$BENCH" "$RUNS" "$KERNEL" "$PLUGIN" "$COMMIT" "$LOADAVG_START" <<'PY'
+import hashlib, json, os, platform, re, statistics, sys
+bench, runs, kernel, plugin, commit, loadavg_start = sys.argv[1:]
+runs = int(runs)
+WALL, RSS, USER, SYS = range(4)
 
-def column(name, idx):
+def column(name, basis):
+    """One figure per run of `name`, in run order: wall or cpu (user + sys) seconds, or rss kB."""
     path = os.path.join(bench, name + ".times")
     if not os.path.exists(path):  # BENCH_MATRIX_RUNS=0
         return []
-    with open(path) as f:
-        return [float(line.split()[idx]) for line in f if line.strip()]
+    rows = [[float(x) for x in line.split()] for line in open(path) if line.strip()]
+    if basis == "cpu":
+        return [r[USER] + r[SYS] for r in rows]
+    return [r[{"wall": WALL, "rss": RSS}[basis]] for r in rows]
 
-def stats(values):
+def spread(values, digits):
+    """median, min, max and the quartiles (linear interpolation between the sorted values)."""
     if not values:
         return None
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+    q1, q3 = statistics.quantiles(values, n=4, method="inclusive")[0::2] if len(values) > 1 else (values[0],) * 2
+    r = lambda x: round(x, digits)
+    return {"median": r(statistics.median(values)), "min": r(min(values)), "max": r(max(values)),
+            "q1": r(q1), "q3": r(q3), "iqr": r(q3 - q1)}
 
-def ratios(a, b, idx=0):
-    return [x / y for x, y in zip(column(a, idx), column(b, idx))]
+def ratio(a, b, basis):
+    """a / b for every pair (the i-th run of a with the i-th run of b)."""
+    pairs = [x / y for x, y in zip(column(a, basis), column(b, basis)) if y > 0]
+    s = spread(pairs, 4)
+    return s and {"time": basis, **s, "pairs": [round(p, 4) for p in pairs]}
 
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+def seconds(name, basis):
+    values = column(name, basis)
+    s = spread(values, 3)
+    return s and {"time": basis, **s, "values": [round(v, 3) for v in values]}
+
+RATIOS = {
+    "overhead_ratio": ("busy-plugin", "busy-bare"),
+    "overhead_with_drivers_ratio": ("busy-drivers-plugin", "busy-drivers-bare"),
+    "peripheral_overhead_ratio": ("periph-plugin", "periph-bare"),
+    "serror_registration_ratio": ("boot-serror", "boot-continue"),
+    "baseline_boot_ratio": ("boot-this", "boot-baseline"),
+    "baseline_overhead_ratio": ("busy-this", "busy-baseline"),
+}
+RUN_NAMES = ["busy-plugin", "busy-bare", "busy-drivers-plugin", "busy-drivers-bare",
+             "periph-plugin", "periph-bare", "boot-continue", "boot-serror",
+             "boot-this", "boot-baseline", "busy-this", "busy-baseline"]
+
 result = {
-    "overhead_ratio": stats(ratios("busy-plugin", "busy-bare")),
-    "overhead_with_drivers_ratio": stats(ratios("busy-drivers-plugin", "busy-drivers-bare")),
-    "peripheral_overhead_ratio": stats(ratios("periph-plugin", "periph-bare")),
-    "serror_registration_ratio": stats(ratios("boot-serror", "boot-continue")),
-    "qemu_peak_rss_ratio": stats(ratios("busy-plugin", "busy-bare", 1)),
-    "matrix_warm_s": stats(column("matrix", 0)),
-    "seconds": {n: stats(column(n, 0)) for n in
-                ["busy-plugin", "busy-bare", "busy-drivers-plugin", "busy-drivers-bare", "periph-plugin", "periph-bare", "boot-continue", "boot-serror"]},
-    "peak_rss_kb": {n: stats(column(n, 1)) for n in ["busy-plugin", "busy-bare"]},
-    "runs": runs,
-    "machine": {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-                "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+    "time_basis": {
+        "cpu": "CPU time of the QEMU process, user + sys (GNU time %U + %S): the primary figure",
+        "wall": "wall time of the QEMU process (GNU time %e)",
+        "ratios": "computed per alternating pair with / without; pairs lists them in run order, "
+                  "q1 and q3 are their quartiles, iqr = q3 - q1",
+    },
+}
+for key, (a, b) in RATIOS.items():
+    result[key] = ratio(a, b, "cpu")
+    result[key + "_wall"] = ratio(a, b, "wall")
+peak = ratio("busy-plugin", "busy-bare", "rss")
+result["qemu_peak_rss_ratio"] = peak and {k: v for k, v in peak.items() if k != "time"}
+result["boot_cpu_s"] = seconds("boot-continue", "cpu")
+result["boot_wall_s"] = seconds("boot-continue", "wall")
+result["matrix_warm_s"] = seconds("matrix", "wall")
+result["matrix_warm_cpu_s"] = seconds("matrix", "cpu")
+result["seconds"] = {n: spread(column(n, "wall"), 3) for n in RUN_NAMES}
+result["cpu_seconds"] = {n: spread(column(n, "cpu"), 3) for n in RUN_NAMES}
+result["peak_rss_kb"] = {n: spread(column(n, "rss"), 0) for n in ["busy-plugin", "busy-bare"]}
+result["baseline"] = os.environ.get("BENCH_BASELINE") or None
+result["runs"] = runs
+result["kernel"] = kernel
+result["commit"] = commit
+result["plugin"] = {"path": plugin, "sha256": hashlib.sha256(open(plugin, "rb").read()).hexdigest()}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+result["machine"] = {
+    "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    "loadavg_start": loadavg_start, "loadavg_end": " ".join(open("/proc/loadavg").read().split()[:3]),
 }
 tmp = os.path.join(bench, "bench.json.tmp")
-with open(tmp, "w") as f:
-    json.dump(result, f, indent=2)
+with open(tmp, "w") as f:  # indented, with each list of numbers on one line
+    f.write(re.sub(r"\[\s+([^][{}]*?)\s+\]", lambda m: "[" + ", ".join(m[1].split(",\n")).replace("  ", "") + "]",
+                   json.dumps(result, indent=2)) + "\n")
 os.rename(tmp, os.path.join(bench, "bench.json"))
-for key in ["overhead_ratio", "overhead_with_drivers_ratio", "peripheral_overhead_ratio", "serror_registration_ratio", "qemu_peak_rss_ratio", "matrix_warm_s"]:
-    s = result[key]
+
+def line(key, s):
     if s is None:
-        print(f"{key:28} (not measured)")
-        continue
-    print(f"{key:28} min {s['min']:8.3f}  median {s['median']:8.3f}  max {s['max']:8.3f}")
-print(f"written: {os.path.join(bench, 'bench.json')}")
+        return f"{key:32} (not measured)"
+    return (f"{key:32} {s.get('time', ''):4} median {s['median']:8.3f}  "
+            f"q1..q3 {s['q1']:7.3f}..{s['q3']:<7.3f}  min..max {s['min']:7.3f}..{s['max']:.3f}")
+for key in RATIOS:
+    print(line(key, result[key]))
+    print(line(key + "_wall", result[key + "_wall"]))
+for key in ["qemu_peak_rss_ratio", "boot_cpu_s", "boot_wall_s", "matrix_warm_s", "matrix_warm_cpu_s"]:
+    print(line(key, result[key]))
+print(f"written: {os.path.join(bench, 'bench.json')} ({runs} pairs, commit {commit})")
 PY
