@@ -17,7 +17,7 @@ use crate::inputs::{require_file, KernelBuild, Toolchain};
 use crate::interrupt::{self, Interrupt};
 use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
-use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Summary};
+use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Shard, Summary};
 use crate::selftest;
 use crate::symbols::SymbolMap;
 
@@ -252,6 +252,17 @@ pub fn merge_repetitions(reports: Vec<CellReport>, repeat: u32) -> Vec<CellRepor
         .collect()
 }
 
+/// The (kernel, test) index pairs a run covers: the selection in kernel-major order (the
+/// order of an unsharded report's cells), or the shard's slice of it.
+fn selected_cells(kernels: usize, tests: usize, shard: Option<Shard>) -> Vec<(usize, usize)> {
+    (0..kernels)
+        .flat_map(|k| (0..tests).map(move |t| (k, t)))
+        .enumerate()
+        .filter(|(position, _)| shard.is_none_or(|shard| shard.has(*position)))
+        .map(|(_, pair)| pair)
+        .collect()
+}
+
 /// Exit status of `run`: 0 when everything matched, 1 otherwise, 128 + the signal when
 /// the run was interrupted (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process
 /// the signal killed).
@@ -277,14 +288,8 @@ pub fn command(args: &RunArgs) -> Result<u8> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let inputs = prepare_inputs(&args.cells, &args.out)?;
 
-    // The selection's cells in kernel-major order; a shard keeps its slice of them, with
-    // every repetition of a cell in the same shard (flakiness is judged per cell).
-    let pairs: Vec<(usize, usize)> = (0..builds.len())
-        .flat_map(|b| (0..tests.len()).map(move |t| (b, t)))
-        .enumerate()
-        .filter(|(position, _)| args.shard.is_none_or(|shard| shard.has(*position)))
-        .map(|(_, pair)| pair)
-        .collect();
+    // Every repetition of a cell is in the same shard (flakiness is judged per cell).
+    let pairs = selected_cells(builds.len(), tests.len(), args.shard);
     let mut specs = Vec::new();
     for repetition in 1..=args.repeat {
         for &(b, t) in &pairs {
@@ -402,6 +407,25 @@ mod tests {
             })
             .collect();
         assert_eq!(start_order(&specs), [1, 4, 5, 0, 2, 3]);
+    }
+
+    #[test]
+    fn shards_slice_the_selection_round_robin_and_cover_it_once() {
+        // 2 kernels x 3 tests: positions 0..6 are (0,0) (0,1) (0,2) (1,0) (1,1) (1,2).
+        let all = selected_cells(2, 3, None);
+        assert_eq!(all, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+        let shard = |index| selected_cells(2, 3, Some(Shard { index, total: 4 }));
+        assert_eq!(shard(1), [(0, 0), (1, 1)]);
+        assert_eq!(shard(2), [(0, 1), (1, 2)]);
+        assert_eq!(shard(3), [(0, 2)]);
+        assert_eq!(shard(4), [(1, 0)]);
+        let mut union: Vec<_> = (1..=4).flat_map(shard).collect();
+        union.sort();
+        assert_eq!(union, all);
+        // Deterministic: the same arguments give the same slice.
+        assert_eq!(shard(2), shard(2));
+        // More shards than cells: the extra shards are empty.
+        assert!(selected_cells(1, 2, Some(Shard { index: 3, total: 3 })).is_empty());
     }
 
     #[test]
