@@ -327,8 +327,9 @@ t_ctrl_c_during_make_run_keeps_the_finished_cells() {
     grep -q "INTERRUPTED by SIGINT" "$dir/matrix/report.md" || { echo "report.md does not say the run was interrupted"; return 1; }
     [ "$(grep -c '<skipped message="not run' "$dir/matrix/junit.xml")" -eq "$not_run" ] ||
         { echo "junit.xml does not skip the $not_run cells that did not run"; return 1; }
-    # The runner stopped its QEMUs (their command lines name the cell directories).
-    if pgrep -f -- "$dir/matrix/cells" >/dev/null; then
+    # The runner stopped its QEMUs (their command lines name the cell directories; /proc
+    # rather than pgrep, which a minimal Debian lacks).
+    if grep -qlaF -- "$dir/matrix/cells" /proc/[0-9]*/cmdline 2>/dev/null; then
         echo "a QEMU of the interrupted run is still running"
         return 1
     fi
