@@ -19,6 +19,15 @@ passed=0
 failed=0
 failures=()
 
+# grep over the whole of its input: `producer | grep -q` stops reading at the first match,
+# the producer then dies of a broken pipe, and pipefail turns the match into a failure.
+# `producer | grep_all -q ...` reads everything first.
+grep_all() {
+    local input
+    input=$(cat)
+    grep "$@" <<<"$input"
+}
+
 # jq-free JSON queries: python3 is on every machine this runs on.
 json() { # file python-expression-over-`r`
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
@@ -34,7 +43,7 @@ check_plugin_rejects() { # args expected-word
         -plugin "$PLUGIN,$1" -kernel /dev/null 2>&1)
     status=$?
     [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || { echo "QEMU exited $status with plugin args '$1'"; return 1; }
-    echo "$out" | grep -q -- "$2" || { echo "the error does not name '$2': $out"; return 1; }
+    echo "$out" | grep_all -q -- "$2" || { echo "the error does not name '$2': $out"; return 1; }
 }
 
 t_plugin_rejects_unknown_argument() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,bogus=1" bogus; }
@@ -74,18 +83,18 @@ t_prefix_adc_unbind_root_abort() {
     [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
     local c
     c=$(cell prefix adc-unbind)
-    json "$MATRIX_REPORT" "$c['outcome']" | grep -qx abort || { echo "prefix/adc-unbind is not abort"; return 1; }
+    json "$MATRIX_REPORT" "$c['outcome']" | grep_all -qx abort || { echo "prefix/adc-unbind is not abort"; return 1; }
     # The TSU is unbound first (device link), so the ADC's abort is not necessarily the
     # root: look for the ADC abort among all.
     local adc
     adc=$(json "$MATRIX_REPORT" "[a for a in $c['aborts'] if a['device']=='adc'][0]") ||
         { echo "no ADC abort in prefix/adc-unbind"; return 1; }
-    echo "$adc" | grep -q "'register': 'ADM0'" || { echo "ADC abort not on ADM0: $adc"; return 1; }
-    echo "$adc" | grep -q "rzg2l_adc_pm_runtime_suspend" || { echo "no rzg2l_adc_pm_runtime_suspend: $adc"; return 1; }
-    echo "$adc" | grep -q "pm_runtime_disable_action" || { echo "call chain lacks pm_runtime_disable_action: $adc"; return 1; }
-    echo "$adc" | grep -q "devres_release_all" || { echo "call chain lacks devres_release_all: $adc"; return 1; }
-    echo "$adc" | grep -qE "MSTOP 0xB68 bit 14|CLK_MON 0x728 bit 1" || { echo "gating cause not named: $adc"; return 1; }
-    echo "$adc" | grep -qE "pm_clk|genpd|dev_pm_domain_detach|platform_remove" || { echo "the detach that gated it is not named: $adc"; return 1; }
+    echo "$adc" | grep_all -q "'register': 'ADM0'" || { echo "ADC abort not on ADM0: $adc"; return 1; }
+    echo "$adc" | grep_all -q "rzg2l_adc_pm_runtime_suspend" || { echo "no rzg2l_adc_pm_runtime_suspend: $adc"; return 1; }
+    echo "$adc" | grep_all -q "pm_runtime_disable_action" || { echo "call chain lacks pm_runtime_disable_action: $adc"; return 1; }
+    echo "$adc" | grep_all -q "devres_release_all" || { echo "call chain lacks devres_release_all: $adc"; return 1; }
+    echo "$adc" | grep_all -qE "MSTOP 0xB68 bit 14|CLK_MON 0x728 bit 1" || { echo "gating cause not named: $adc"; return 1; }
+    echo "$adc" | grep_all -qE "pm_clk|genpd|dev_pm_domain_detach|platform_remove" || { echo "the detach that gated it is not named: $adc"; return 1; }
 }
 
 t_prefix_tsu_unbind_root_abort() {
@@ -93,9 +102,9 @@ t_prefix_tsu_unbind_root_abort() {
     local root
     root=$(json "$MATRIX_REPORT" "[a for a in $(cell prefix tsu-unbind)['aborts']][0]") ||
         { echo "no abort in prefix/tsu-unbind"; return 1; }
-    echo "$root" | grep -q "'register': 'TSU_SM'" || { echo "root abort not on TSU_SM: $root"; return 1; }
-    echo "$root" | grep -q "rzg3s_thermal_change_mode" || { echo "no rzg3s_thermal_change_mode: $root"; return 1; }
-    echo "$root" | grep -q "devm_thermal_of_zone_release" || { echo "call chain lacks devm_thermal_of_zone_release: $root"; return 1; }
+    echo "$root" | grep_all -q "'register': 'TSU_SM'" || { echo "root abort not on TSU_SM: $root"; return 1; }
+    echo "$root" | grep_all -q "rzg3s_thermal_change_mode" || { echo "no rzg3s_thermal_change_mode: $root"; return 1; }
+    echo "$root" | grep_all -q "devm_thermal_of_zone_release" || { echo "call chain lacks devm_thermal_of_zone_release: $root"; return 1; }
 }
 
 # The plugin sees window accesses made from user space: in each kernel's
@@ -116,8 +125,8 @@ for line in open(sys.argv[1]):
         break
 ' "$ev") || { echo "$ev: unreadable"; return 1; }
         [ -n "$found" ] || { echo "$k/user-space-access: no abort with a user-space pc in $ev"; return 1; }
-        echo "$found" | grep -q "^ADM0 read " || { echo "$k/user-space-access: the user-space abort is not the ADM0 read: $found"; return 1; }
-        echo "$found" | grep -q " step=0$" && { echo "$k/user-space-access: the user-space abort names no step: $found"; return 1; }
+        echo "$found" | grep_all -q "^ADM0 read " || { echo "$k/user-space-access: the user-space abort is not the ADM0 read: $found"; return 1; }
+        echo "$found" | grep_all -q " step=0$" && { echo "$k/user-space-access: the user-space abort names no step: $found"; return 1; }
     done
     [ -n "${k:-}" ] || { echo "no user-space-access cell in $MATRIX_REPORT"; return 1; }
 }
@@ -162,7 +171,7 @@ t_halt_policy_stops_at_first_abort() {
     run_cells "$E2E/halt" --kernels prefix --tests adc-unbind --on-abort halt
     local r=$E2E/halt/report.json
     [ -f "$r" ] || { tail -n 30 "$E2E/halt.log"; return 1; }
-    json "$r" "$(cell prefix adc-unbind)['outcome']" | grep -qx abort || { echo "outcome is not abort"; return 1; }
+    json "$r" "$(cell prefix adc-unbind)['outcome']" | grep_all -qx abort || { echo "outcome is not abort"; return 1; }
     local n
     n=$(json "$r" "sum(a.get('count', 1) for a in $(cell prefix adc-unbind)['aborts'])")
     [ "$n" = 1 ] || { echo "halt recorded $n aborts, expected exactly 1"; return 1; }
@@ -180,11 +189,11 @@ t_matrix_holds_under_serror() {
     local r=$E2E/matrix-serror/report.json c
     for k in prefix devres-group; do
         c=$(cell $k adc-probe-failure)
-        json "$r" "$c.get('guest_trace')" | grep -q "rzg2l_adc_pm_runtime_suspend" ||
+        json "$r" "$c.get('guest_trace')" | grep_all -q "rzg2l_adc_pm_runtime_suspend" ||
             { echo "$k/adc-probe-failure: the guest trace does not show rzg2l_adc_pm_runtime_suspend"; return 1; }
     done
     c=$(cell prefix adc-unbind)
-    json "$r" "$c.get('guest_trace')" | grep -qE "rzg2l_adc_pm_runtime_suspend|rzg3s_thermal_change_mode" ||
+    json "$r" "$c.get('guest_trace')" | grep_all -qE "rzg2l_adc_pm_runtime_suspend|rzg3s_thermal_change_mode" ||
         { echo "prefix/adc-unbind: the guest trace shows neither driver function"; return 1; }
     grep -q "SError Interrupt on CPU0" "$E2E/matrix-serror/cells/prefix/adc-unbind/console.log" ||
         { echo "prefix/adc-unbind: no SError line on the console"; return 1; }
@@ -213,7 +222,7 @@ t_validate_driver_workaround_removes_adc_abort() {
     validate workaround guest-tests/validate/rzg2l-adc-drop-devm-pm-runtime-enable.patch prefix
     local s=$?
     [ $s -eq 0 ] || { echo "exit $s, expected 0"; tail -n 30 "$E2E/validate-workaround.log"; return 1; }
-    json "$OUT/validate/report.json" "r" | grep -q "rzg2l_adc_pm_runtime_suspend" ||
+    json "$OUT/validate/report.json" "r" | grep_all -q "rzg2l_adc_pm_runtime_suspend" ||
         { echo "the removed rzg2l_adc_pm_runtime_suspend abort is not reported"; return 1; }
 }
 
@@ -235,9 +244,9 @@ boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
 guest_failure_is_an_error() { # test timeout-s word-in-error text-in-console-tail
     boot_cell "$1" "$1" --timeout "$2" && { echo "$1 passed"; return 1; }
     local c=$E2E/$1/cells/upstream/$1/cell.json
-    json "$c" "r['outcome']" | grep -qx error || { echo "outcome is not error"; return 1; }
-    json "$c" "r['error']" | grep -qi "$3" || { echo "the error does not say $3: $(json "$c" "r['error']")"; return 1; }
-    json "$c" "r['console_tail']" | grep -q "$4" || { echo "the console tail lacks '$4'"; return 1; }
+    json "$c" "r['outcome']" | grep_all -qx error || { echo "outcome is not error"; return 1; }
+    json "$c" "r['error']" | grep_all -qi "$3" || { echo "the error does not say $3: $(json "$c" "r['error']")"; return 1; }
+    json "$c" "r['console_tail']" | grep_all -q "$4" || { echo "the console tail lacks '$4'"; return 1; }
 }
 t_hung_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-hang 20 timeout "hanging on purpose"; }
 t_panicking_guest_is_an_error_with_console_tail() { guest_failure_is_an_error selftest-panic 60 panic "Attempted to kill init"; }
@@ -268,7 +277,7 @@ t_dt_selftest_same_with_host_or_guest_reduction() {
 t_missing_toolchain_is_named() {
     local out
     out=$(RZGATE_CACHE=$E2E/no-cache bash ci/kernels.sh upstream 2>&1) && { echo "kernels.sh succeeded without a toolchain"; return 1; }
-    echo "$out" | grep -q "make toolchain" || { echo "no hint to run make toolchain: $out"; return 1; }
+    echo "$out" | grep_all -q "make toolchain" || { echo "no hint to run make toolchain: $out"; return 1; }
 }
 
 # --- Interrupted runs, shards, KCIDB ---
@@ -315,7 +324,7 @@ t_ctrl_c_during_make_run_keeps_the_finished_cells() {
     # The cell whose line we saw is in the report, with its verdict.
     local first
     first=$(grep -m1 -oE '^\[ *1/5\] upstream/[a-z-]+' "$dir.log" | sed 's/.*] //')
-    verdicts "$report" | grep -q "^$first clean True$" || { echo "the finished cell $first is not in report.json as clean"; verdicts "$report"; return 1; }
+    verdicts "$report" | grep_all -q "^$first clean True$" || { echo "the finished cell $first is not in report.json as clean"; verdicts "$report"; return 1; }
     local finished not_run
     finished=$(json "$report" "len(r['cells'])")
     not_run=$(json "$report" "len(r['not_run'])")
@@ -355,7 +364,7 @@ t_shards_merge_to_the_matrix_verdicts() {
     local plain
     plain=$(json "$MATRIX_REPORT" "'\n'.join(c['kernel']+'/'+c['test']+' '+c['outcome']+' '+str(c['ok']) for k in ['upstream','prefix'] for t in ['boot','adc-unbind','adc-probe-failure'] for c in r['cells'] if c['kernel']==k and c['test']==t)")
     diff <(echo "$plain") <(verdicts "$dir/merged/report.json") || { echo "merged verdicts differ from the matrix's (< matrix, > merged)"; return 1; }
-    verdicts "$dir/merged/report.json" | grep -q "^prefix/adc-unbind abort True$" || { echo "the merge lacks the prefix/adc-unbind abort"; return 1; }
+    verdicts "$dir/merged/report.json" | grep_all -q "^prefix/adc-unbind abort True$" || { echo "the merge lacks the prefix/adc-unbind abort"; return 1; }
     [ -f "$dir/merged/junit.xml" ] && [ -f "$dir/merged/report.md" ] || { echo "merge wrote no junit.xml or report.md"; return 1; }
 
     # Shard 3/3 again, one job, killed with SIGTERM once its first cell has finished.
