@@ -2,8 +2,13 @@
 # Build the guest kernel variants (guest-tests/variants) from Debian's linux-source
 # (or KERNEL_SRC=/path/to/linux) inside the Debian 13 root.
 #   usage: ci/kernels.sh [VARIANT...]            default: every variant
-#          EXTRA_PATCHES="a.patch b.patch" NAME=x ci/kernels.sh --base VARIANT
-#             builds variant NAME = VARIANT's patches + EXTRA_PATCHES (make validate)
+#          EXTRA_PATCHES="a.patch b.patch" NAME=x [TREE=t] ci/kernels.sh --base VARIANT
+#             builds variant NAME = VARIANT's patches + EXTRA_PATCHES (validate), in the
+#             source and build trees src-TREE / build-TREE (default: NAME), so that the
+#             states of a series share one incremental build directory
+# Patches apply with `git apply` (git am's semantics: renames, new and deleted files,
+# mode changes), in order; KERNEL_SRC_REV=<commit> takes KERNEL_SRC's tree at that commit
+# (git archive) instead of its working tree.
 # Layout (cache, outside the work tree):
 #   $ROOT/work/pristine-<version>   the unpacked source, never modified
 #   $ROOT/work/src-<variant>        hard-link copy + the variant's patches
@@ -39,9 +44,15 @@ if [ -n "${KERNEL_SRC:-}" ]; then
     # nothing about objects built from another source.
     dir_tag=$src_id-
     pristine=$WORK/pristine-$src_id
-    say "syncing $KERNEL_SRC into the build root"
     mkdir -p "$pristine"
-    tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
+    if [ -n "${KERNEL_SRC_REV:-}" ]; then
+        say "syncing $KERNEL_SRC at $KERNEL_SRC_REV into the build root"
+        git -C "$KERNEL_SRC" archive --format=tar "$KERNEL_SRC_REV" | tar -C "$pristine" -xf - ||
+            die "KERNEL_SRC=$KERNEL_SRC: cannot export $KERNEL_SRC_REV (git archive failed)"
+    else
+        say "syncing $KERNEL_SRC into the build root"
+        tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
+    fi
     kernel_version="user tree $KERNEL_SRC ($(make -s -C "$KERNEL_SRC" kernelversion 2>/dev/null || echo unknown))"
 else
     deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
@@ -60,8 +71,18 @@ else
     kernel_version="linux-source-${KERNEL_SERIES:-7.2} $deb_version"
 fi
 
-touched_files() { # patch files -> the paths they modify
-    for p in "$@"; do sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p"; done | sort -u
+touched_files() { # patch files -> the paths they modify, create, delete or rename (both names)
+    for p in "$@"; do
+        sed -n -e 's#^+++ b/\([^[:space:]]*\).*#\1#p' -e 's#^--- a/\([^[:space:]]*\).*#\1#p' \
+            -e 's#^diff --git a/\([^[:space:]]*\) b/\([^[:space:]]*\).*#\1\n\2#p' \
+            -e 's#^rename \(from\|to\) \(.*\)#\2#p' "$p"
+    done | sort -u
+}
+
+# git apply, never inside a repository the cache may sit in (it would apply relative to
+# that repository's root): the ceiling stops git's search at the tree's parent.
+git_apply_in() { # dir patch
+    (cd "$1" && GIT_CEILING_DIRECTORIES=$(dirname "$1") git apply --whitespace=nowarn "$2")
 }
 
 # Give the listed paths (one per line on stdin, relative to dir) a fresh mtime, so that
@@ -85,11 +106,11 @@ prepare_tree() { # name patch-paths...
     cp -al "$pristine" "$src.partial"
     local p
     for p in "$@"; do
-        # GNU patch writes a new file and renames it over the old one, so the hard
-        # links to the pristine tree are broken, never written through.
-        if ! out=$(cd "$src.partial" && patch -p1 --forward --batch --no-backup-if-mismatch <"$p" 2>&1); then
+        # git apply unlinks a file before it writes the new one, so the hard links to
+        # the pristine tree are broken, never written through.
+        if ! out=$(git_apply_in "$src.partial" "$p" 2>&1); then
             rm -rf "$src.partial"
-            echo "$out" | grep -E 'FAILED|malformed|can.t find|Reversed|Skipping' >&2 || echo "$out" >&2
+            echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
             die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
         fi
     done
@@ -115,7 +136,11 @@ in_build_ns() { # name command
 
 build_variant() { # name patch-paths...
     local name=$1; shift
-    local dir=$dir_tag$name
+    local dir=$dir_tag${TREE:-$name}
+    # Two builds of one tree at once would corrupt it (a series switches its tree between
+    # states; two validations may run side by side): one at a time, the other waits.
+    exec 8>"$WORK/.lock-$dir"
+    flock 8
     prepare_tree "$dir" "$@"
     local build=/work/build-$dir seed=$dir_tag${SEED_VARIANT:-upstream}
     if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-$seed/.rzgate-fragment" ]; then
@@ -155,6 +180,7 @@ build_variant() { # name patch-paths...
 {"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$ROOT$build/vmlinux", "build_dir": "$ROOT$build"}
 JSON
     rm -rf "$dest" && mv "$dest.partial" "$dest"
+    exec 8>&-
     say "kernel '$name' ready in $((SECONDS - start)) s: $dest/Image"
 }
 
