@@ -65,6 +65,7 @@ elif [ -d "$patch_in" ]; then
     sources=()
     for f in "${files[@]}"; do
         # -b: a file that is a bare diff or one mail without an mbox "From " line.
+        mkdir -p "$work/mails.one"
         git mailsplit -b -o"$work/mails.one" "$f" >/dev/null || cannot_judge "PATCH=$f: not a patch or mail"
         n=$(ls "$work/mails.one" | wc -l)
         [ "$n" -eq 1 ] || cannot_judge "PATCH=$f: holds $n messages (one patch a file in a directory)"
