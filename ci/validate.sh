@@ -134,7 +134,12 @@ for k in $(seq 1 "$count"); do
         echo "$out" >&2
         hunk=$(sed -n 's/^error: patch failed: \(.*\)/\1/p' <<<"$out" | head -n1)
         what=$(grep -m1 '^error: ' <<<"$out" | sed 's/^error: //')
-        cannot_judge "patch $k/$count \"${subjects[$((k - 1))]}\" (${labels[$((k - 1))]}) does not apply on '$base'$([ $k -gt 1 ] && echo " + patches 1..$((k - 1))"): ${hunk:+the hunk at $hunk does not apply}${hunk:-$what}"
+        on="'$base'"
+        [ "$k" -eq 1 ] || on="$on + patches 1..$((k - 1))"
+        [ -z "$hunk" ] || what="the hunk at $hunk does not apply"
+        subject=${subjects[$((k - 1))]}
+        label=${labels[$((k - 1))]}
+        cannot_judge "patch $k/$count \"$subject\" ($label) does not apply on $on: $what"
     fi
 done
 
