@@ -316,6 +316,30 @@ t_validate_series_patch_that_does_not_apply_is_named() {
     in_summary "rzgate validate: UNKNOWN: could not judge: patch 2/3"
 }
 
+# A branch of the user's own tree: KERNEL_SRC (a git repository of the same source) and
+# GIT_RANGE give the verdict the mbox gives. The repository is made once (hard links to
+# the unpacked source, then git am of the series); its first build is a full one (the
+# user's tree gets its own build directories), later runs are incremental.
+t_validate_git_range_gives_the_mbox_verdict() {
+    local repo=$E2E/linux-git pristine
+    pristine=$(ls -d "$ROOT"/work/pristine-[0-9]* | head -n1)
+    if [ ! -f "$E2E/linux-git.ready" ]; then
+        rm -rf "$repo"
+        cp -al "$pristine" "$repo" || return 1
+        (cd "$repo" && git init -q && git add -A -f &&
+            git -c user.name=rzgate -c user.email=dev@rzgate.invalid commit -q -m "linux-source as unpacked" &&
+            git tag rzgate-base &&
+            git -c user.name=rzgate -c user.email=dev@rzgate.invalid am -q "$OLDPWD"/guest-tests/validate/series-patch2-adds/*.patch) ||
+            { echo "could not make the git tree $repo"; return 1; }
+        touch "$E2E/linux-git.ready"
+    fi
+    validate range KERNEL_SRC="$repo" GIT_RANGE=rzgate-base..HEAD BASE=upstream TESTS=adc-unbind,boot
+    expect_status range $? 1 || return 1
+    in_log range "patch 2/3 adds adc ADM0 read in rzg2l_adc_log_adm0 (adc-unbind)" \
+        "[1/3] iio: adc: rzg2l_adc: document the hardware parameters (series fixture 1/3): no change" || return 1
+    in_summary "input:   KERNEL_SRC=$repo GIT_RANGE=rzgate-base..HEAD (3 patches)"
+}
+
 # `make validate` runs the same front door; make can only exit 0 or 2, so it says the
 # front door's status in words.
 t_make_validate_says_the_front_doors_status() {

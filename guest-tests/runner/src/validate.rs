@@ -304,16 +304,23 @@ fn verdict_text(what: &str, errors: usize, added: usize, removed: usize, newly: 
     }
     match (added, removed, newly) {
         (0, 0, 0) => format!("{what} neither adds nor removes aborts"),
-        (0, r, 0) => format!("{what} removes {r} aborts and adds none"),
+        (0, r, 0) => format!(
+            "{what} removes {} and adds none",
+            plural(r, "abort", "aborts")
+        ),
         (0, r, n) => format!(
-            "{what} adds no abort{} but changes what the tests observe: {n} checks fail only with it",
+            "{what} adds no abort{} but changes what the tests observe: {} only with it",
             if r > 0 {
                 format!(" (removes {r})")
             } else {
                 String::new()
-            }
+            },
+            plural(n, "check fails", "checks fail")
         ),
-        (a, r, _) => format!("{what} ADDS {a} aborts (and removes {r})"),
+        (a, r, _) => format!(
+            "{what} ADDS {} (and removes {r})",
+            plural(a, "abort", "aborts")
+        ),
     }
 }
 
