@@ -136,7 +136,12 @@ for k in $(seq 1 "$count"); do
         what=$(grep -m1 '^error: ' <<<"$out" | sed 's/^error: //')
         on="'$base'"
         [ "$k" -eq 1 ] || on="$on + patches 1..$((k - 1))"
-        [ -z "$hunk" ] || what="the hunk at $hunk does not apply"
+        if [ -n "$hunk" ]; then
+            # The hunk's own header, as the author sees it in the patch.
+            header=$(awk -v f="${hunk%:*}" -v l="${hunk##*:}" '/^diff --git /{ cur = ($3 == "a/" f) }
+                cur && (index($0, "@@ -" l ",") == 1 || index($0, "@@ -" l " ") == 1) { print; exit }' "$p")
+            what="the hunk at $hunk${header:+ ($header)} does not apply"
+        fi
         subject=${subjects[$((k - 1))]}
         label=${labels[$((k - 1))]}
         cannot_judge "patch $k/$count \"$subject\" ($label) does not apply on $on: $what"

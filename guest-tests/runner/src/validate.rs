@@ -517,14 +517,13 @@ pub fn attach_series(
             why.push(format!("patch {} adds {}", name(a.by_patch), a.identity));
         }
         for t in &transient {
-            match t.taken_back_by {
-                Some(back) => why.push(format!(
+            if let Some(back) = t.taken_back_by {
+                why.push(format!(
                     "patch {} adds {} and patch {} removes it again",
                     name(t.by_patch),
                     t.identity,
                     name(Some(back))
-                )),
-                None => {}
+                ));
             }
         }
         for r in &removed {
