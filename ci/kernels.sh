@@ -95,9 +95,36 @@ refresh_mtimes() { # dir
 # file the old or the new stack touched gets a fresh mtime so make recompiles it.
 prepare_tree() { # name patch-paths...
     local name=$1; shift
-    local src=$WORK/src-$name stamp
-    stamp=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; } | sha256sum | cut -c1-16)
+    local src=$WORK/src-$name stamp stack
+    stack=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; })
+    stamp=$(sha256sum <<<"$stack" | cut -c1-16)
     if [ -f "$src/.rzgate-stamp" ] && [ "$(cat "$src/.rzgate-stamp")" = "$stamp" ]; then
+        return 0
+    fi
+    # The next state of a series: the tree holds a prefix of this stack, so only the
+    # patches beyond it are applied, in place (seconds instead of a fresh copy of the
+    # source). The stamp goes first: an interrupted or failed apply leaves a tree that the
+    # next run rebuilds from the pristine source.
+    local applied=0
+    if [ -f "$src/.rzgate-stack" ] && [ -f "$src/.rzgate-stamp" ]; then
+        applied=$(wc -l <"$src/.rzgate-stack")
+        if [ "$applied" -ge "$(wc -l <<<"$stack")" ] || [ "$(head -n "$applied" <<<"$stack")" != "$(cat "$src/.rzgate-stack")" ]; then
+            applied=0
+        fi
+    fi
+    if [ "$applied" -gt 0 ]; then
+        rm -f "$src/.rzgate-stamp"
+        local p
+        for p in "${@:$applied}"; do
+            if ! out=$(git_apply_in "$src" "$p" 2>&1); then
+                rm -rf "$src"
+                echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
+                die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
+            fi
+        done
+        touched_files "$@" >"$src/.rzgate-files"
+        echo "$stack" >"$src/.rzgate-stack"
+        echo "$stamp" >"$src/.rzgate-stamp"
         return 0
     fi
     local old_files=""
@@ -116,6 +143,7 @@ prepare_tree() { # name patch-paths...
     done
     touched_files "$@" >"$src.partial/.rzgate-files"
     { echo "$old_files"; cat "$src.partial/.rzgate-files"; } | refresh_mtimes "$src.partial"
+    echo "$stack" >"$src.partial/.rzgate-stack"
     echo "$stamp" >"$src.partial/.rzgate-stamp"
     mv "$src.partial" "$src"
 }
