@@ -46,10 +46,19 @@ if [ -n "${KERNEL_SRC:-}" ]; then
     pristine=$WORK/pristine-$src_id
     mkdir -p "$pristine"
     if [ -n "${KERNEL_SRC_REV:-}" ]; then
-        say "syncing $KERNEL_SRC at $KERNEL_SRC_REV into the build root"
-        git -C "$KERNEL_SRC" archive --format=tar "$KERNEL_SRC_REV" | tar -C "$pristine" -xf - ||
-            die "KERNEL_SRC=$KERNEL_SRC: cannot export $KERNEL_SRC_REV (git archive failed)"
+        rev=$(git -C "$KERNEL_SRC" rev-parse --verify -q "$KERNEL_SRC_REV^{commit}") ||
+            die "KERNEL_SRC=$KERNEL_SRC: $KERNEL_SRC_REV is not a commit"
+        # A commit's tree never changes: synced once, it is not copied again (a series
+        # builds BASE and each state with one kernels.sh run apiece).
+        if [ "$(cat "$pristine/.rzgate-rev" 2>/dev/null)" != "$rev" ]; then
+            say "syncing $KERNEL_SRC at $rev into the build root"
+            rm -f "$pristine/.rzgate-rev"
+            git -C "$KERNEL_SRC" archive --format=tar "$rev" | tar -C "$pristine" -xf - ||
+                die "KERNEL_SRC=$KERNEL_SRC: cannot export $rev (git archive failed)"
+            echo "$rev" >"$pristine/.rzgate-rev"
+        fi
     else
+        rm -f "$pristine/.rzgate-rev"
         say "syncing $KERNEL_SRC into the build root"
         tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
     fi
