@@ -2,8 +2,13 @@
 # Build the guest kernel variants (guest-tests/variants) from Debian's linux-source
 # (or KERNEL_SRC=/path/to/linux) inside the Debian 13 root.
 #   usage: ci/kernels.sh [VARIANT...]            default: every variant
-#          EXTRA_PATCHES="a.patch b.patch" NAME=x ci/kernels.sh --base VARIANT
-#             builds variant NAME = VARIANT's patches + EXTRA_PATCHES (make validate)
+#          EXTRA_PATCHES="a.patch b.patch" NAME=x [TREE=t] ci/kernels.sh --base VARIANT
+#             builds variant NAME = VARIANT's patches + EXTRA_PATCHES (validate), in the
+#             source and build trees src-TREE / build-TREE (default: NAME), so that the
+#             states of a series share one incremental build directory
+# Patches apply with `git apply` (git am's semantics: renames, new and deleted files,
+# mode changes), in order; KERNEL_SRC_REV=<commit> takes KERNEL_SRC's tree at that commit
+# (git archive) instead of its working tree.
 # Layout (cache, outside the work tree):
 #   $ROOT/work/pristine-<version>   the unpacked source, never modified
 #   $ROOT/work/src-<variant>        hard-link copy + the variant's patches
@@ -39,9 +44,24 @@ if [ -n "${KERNEL_SRC:-}" ]; then
     # nothing about objects built from another source.
     dir_tag=$src_id-
     pristine=$WORK/pristine-$src_id
-    say "syncing $KERNEL_SRC into the build root"
     mkdir -p "$pristine"
-    tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
+    if [ -n "${KERNEL_SRC_REV:-}" ]; then
+        rev=$(git -C "$KERNEL_SRC" rev-parse --verify -q "$KERNEL_SRC_REV^{commit}") ||
+            die "KERNEL_SRC=$KERNEL_SRC: $KERNEL_SRC_REV is not a commit"
+        # A commit's tree never changes: synced once, it is not copied again (a series
+        # builds BASE and each state with one kernels.sh run apiece).
+        if [ "$(cat "$pristine/.rzgate-rev" 2>/dev/null)" != "$rev" ]; then
+            say "syncing $KERNEL_SRC at $rev into the build root"
+            rm -f "$pristine/.rzgate-rev"
+            git -C "$KERNEL_SRC" archive --format=tar "$rev" | tar -C "$pristine" -xf - ||
+                die "KERNEL_SRC=$KERNEL_SRC: cannot export $rev (git archive failed)"
+            echo "$rev" >"$pristine/.rzgate-rev"
+        fi
+    else
+        rm -f "$pristine/.rzgate-rev"
+        say "syncing $KERNEL_SRC into the build root"
+        tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
+    fi
     kernel_version="user tree $KERNEL_SRC ($(make -s -C "$KERNEL_SRC" kernelversion 2>/dev/null || echo unknown))"
 else
     deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
@@ -60,8 +80,18 @@ else
     kernel_version="linux-source-${KERNEL_SERIES:-7.2} $deb_version"
 fi
 
-touched_files() { # patch files -> the paths they modify
-    for p in "$@"; do sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p"; done | sort -u
+touched_files() { # patch files -> the paths they modify, create, delete or rename (both names)
+    for p in "$@"; do
+        sed -n -e 's#^+++ b/\([^[:space:]]*\).*#\1#p' -e 's#^--- a/\([^[:space:]]*\).*#\1#p' \
+            -e 's#^diff --git a/\([^[:space:]]*\) b/\([^[:space:]]*\).*#\1\n\2#p' \
+            -e 's#^rename \(from\|to\) \(.*\)#\2#p' "$p"
+    done | sort -u
+}
+
+# git apply, never inside a repository the cache may sit in (it would apply relative to
+# that repository's root): the ceiling stops git's search at the tree's parent.
+git_apply_in() { # dir patch
+    (cd "$1" && GIT_CEILING_DIRECTORIES=$(dirname "$1") git apply --whitespace=nowarn "$2")
 }
 
 # Give the listed paths (one per line on stdin, relative to dir) a fresh mtime, so that
@@ -74,9 +104,36 @@ refresh_mtimes() { # dir
 # file the old or the new stack touched gets a fresh mtime so make recompiles it.
 prepare_tree() { # name patch-paths...
     local name=$1; shift
-    local src=$WORK/src-$name stamp
-    stamp=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; } | sha256sum | cut -c1-16)
+    local src=$WORK/src-$name stamp stack
+    stack=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; })
+    stamp=$(sha256sum <<<"$stack" | cut -c1-16)
     if [ -f "$src/.rzgate-stamp" ] && [ "$(cat "$src/.rzgate-stamp")" = "$stamp" ]; then
+        return 0
+    fi
+    # The next state of a series: the tree holds a prefix of this stack, so only the
+    # patches beyond it are applied, in place (seconds instead of a fresh copy of the
+    # source). The stamp goes first: an interrupted or failed apply leaves a tree that the
+    # next run rebuilds from the pristine source.
+    local applied=0
+    if [ -f "$src/.rzgate-stack" ] && [ -f "$src/.rzgate-stamp" ]; then
+        applied=$(wc -l <"$src/.rzgate-stack")
+        if [ "$applied" -ge "$(wc -l <<<"$stack")" ] || [ "$(head -n "$applied" <<<"$stack")" != "$(cat "$src/.rzgate-stack")" ]; then
+            applied=0
+        fi
+    fi
+    if [ "$applied" -gt 0 ]; then
+        rm -f "$src/.rzgate-stamp"
+        local p
+        for p in "${@:$applied}"; do
+            if ! out=$(git_apply_in "$src" "$p" 2>&1); then
+                rm -rf "$src"
+                echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
+                die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
+            fi
+        done
+        touched_files "$@" >"$src/.rzgate-files"
+        echo "$stack" >"$src/.rzgate-stack"
+        echo "$stamp" >"$src/.rzgate-stamp"
         return 0
     fi
     local old_files=""
@@ -85,16 +142,17 @@ prepare_tree() { # name patch-paths...
     cp -al "$pristine" "$src.partial"
     local p
     for p in "$@"; do
-        # GNU patch writes a new file and renames it over the old one, so the hard
-        # links to the pristine tree are broken, never written through.
-        if ! out=$(cd "$src.partial" && patch -p1 --forward --batch --no-backup-if-mismatch <"$p" 2>&1); then
+        # git apply unlinks a file before it writes the new one, so the hard links to
+        # the pristine tree are broken, never written through.
+        if ! out=$(git_apply_in "$src.partial" "$p" 2>&1); then
             rm -rf "$src.partial"
-            echo "$out" | grep -E 'FAILED|malformed|can.t find|Reversed|Skipping' >&2 || echo "$out" >&2
+            echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
             die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
         fi
     done
     touched_files "$@" >"$src.partial/.rzgate-files"
     { echo "$old_files"; cat "$src.partial/.rzgate-files"; } | refresh_mtimes "$src.partial"
+    echo "$stack" >"$src.partial/.rzgate-stack"
     echo "$stamp" >"$src.partial/.rzgate-stamp"
     mv "$src.partial" "$src"
 }
@@ -115,7 +173,11 @@ in_build_ns() { # name command
 
 build_variant() { # name patch-paths...
     local name=$1; shift
-    local dir=$dir_tag$name
+    local dir=$dir_tag${TREE:-$name}
+    # Two builds of one tree at once would corrupt it (a series switches its tree between
+    # states; two validations may run side by side): one at a time, the other waits.
+    exec 8>"$WORK/.lock-$dir"
+    flock 8
     prepare_tree "$dir" "$@"
     local build=/work/build-$dir seed=$dir_tag${SEED_VARIANT:-upstream}
     if [ ! -d "$ROOT$build" ] && [ -f "$WORK/build-$seed/.rzgate-fragment" ]; then
@@ -155,6 +217,7 @@ build_variant() { # name patch-paths...
 {"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$ROOT$build/vmlinux", "build_dir": "$ROOT$build"}
 JSON
     rm -rf "$dest" && mv "$dest.partial" "$dest"
+    exec 8>&-
     say "kernel '$name' ready in $((SECONDS - start)) s: $dest/Image"
 }
 

@@ -201,37 +201,171 @@ t_matrix_holds_under_serror() {
         { echo "upstream/adc-unbind under serror did not power off cleanly"; return 1; }
 }
 
-validate() { # name patch base
-    bash ci/validate.sh "$2" "$3" >"$E2E/validate-$1.log" 2>&1
+# Validation through the README's front door, ./validate, whose exit status is the
+# contract (0 adds no abort, 1 adds one, 2 could not judge, 3 changes what a test observes).
+validate() { # name NAME=value...
+    local name=$1
+    shift
+    ./validate "$@" >"$E2E/validate-$name.log" 2>&1
+}
+expect_status() { # name got expected
+    [ "$2" -eq "$3" ] || { echo "exit $2, expected $3"; tail -n 30 "$E2E/validate-$1.log"; return 1; }
+}
+in_log() { # name fixed-string...
+    local name=$1 want
+    shift
+    for want in "$@"; do
+        grep -qF -- "$want" "$E2E/validate-$name.log" || { echo "the output lacks '$want'"; tail -n 30 "$E2E/validate-$name.log"; return 1; }
+    done
+}
+in_summary() { # fixed-string...
+    local want
+    for want in "$@"; do
+        grep -qF -- "$want" "$OUT/validate/summary.txt" || { echo "summary.txt lacks '$want':"; cat "$OUT/validate/summary.txt"; return 1; }
+    done
 }
 
 t_validate_flags_added_abort() {
-    validate bad guest-tests/validate/adds-gated-access.patch upstream
-    local s=$?
-    [ $s -eq 1 ] || { echo "exit $s, expected 1"; tail -n 30 "$E2E/validate-bad.log"; return 1; }
-    grep -q "rzg2l_adc_log_adm0" "$E2E/validate-bad.log" || { echo "the new abort is not named"; tail -n 30 "$E2E/validate-bad.log"; return 1; }
+    validate bad PATCH=guest-tests/validate/adds-gated-access.patch BASE=upstream
+    expect_status bad $? 1 || return 1
+    in_log bad "rzg2l_adc_log_adm0" || return 1
+    head -n1 "$OUT/validate/summary.txt" | grep -q "^rzgate validate: FAIL: the patch ADDS" ||
+        { echo "summary.txt does not start with the verdict:"; cat "$OUT/validate/summary.txt"; return 1; }
+    in_summary "rzg2l_adc_log_adm0" "call chain:" "Reproduce locally:" "./validate PATCH="
 }
 
 t_validate_accepts_comment_only_patch() {
-    validate comment guest-tests/validate/comment-only.patch upstream
-    local s=$?
-    [ $s -eq 0 ] || { echo "exit $s, expected 0"; tail -n 30 "$E2E/validate-comment.log"; return 1; }
+    validate comment PATCH=guest-tests/validate/comment-only.patch BASE=upstream
+    expect_status comment $? 0
+}
+
+# Every driver message a guest test provokes, reworded: the tests observe behaviour, so
+# the patch is clean on every test (the message text was never the point).
+t_validate_accepts_reworded_driver_messages() {
+    validate reword PATCH=guest-tests/validate/rewords-driver-messages.patch BASE=upstream
+    expect_status reword $? 0 || return 1
+    json "$OUT/validate/report.json" "[c['test'] for c in r['cells'] if c['outcome']=='error']" | grep -qx '\[\]' ||
+        { echo "cells errored: $(json "$OUT/validate/report.json" "[c['kernel']+'/'+c['test'] for c in r['cells'] if c['outcome']=='error']")"; return 1; }
+    grep -aq "ADC hardware did not come out of reset" "$OUT/validate/cells/upstream+patch/adc-probe-failure/console.log" ||
+        { echo "the patched kernel does not print the reworded message: the test proves nothing"; return 1; }
+}
+
+# A patch that changes what a test observes (the probe's errno) without a gated access:
+# its own verdict, exit 3, with the failing check named; not "could not judge".
+t_validate_changed_observation_is_exit_3() {
+    validate errno PATCH=guest-tests/validate/changes-probe-errno.patch BASE=upstream TESTS=adc-probe-failure
+    expect_status errno $? 3 || return 1
+    in_log errno "changes what the tests observe" "fails only with the patch: not ok 3 bind adc fails with ETIMEDOUT" || return 1
+    in_summary "rzgate validate: CHANGED" "upstream+patch/adc-probe-failure: not ok 3 bind adc fails with ETIMEDOUT"
 }
 
 t_validate_driver_workaround_removes_adc_abort() {
-    validate workaround guest-tests/validate/rzg2l-adc-drop-devm-pm-runtime-enable.patch prefix
-    local s=$?
-    [ $s -eq 0 ] || { echo "exit $s, expected 0"; tail -n 30 "$E2E/validate-workaround.log"; return 1; }
+    validate workaround PATCH=guest-tests/validate/rzg2l-adc-drop-devm-pm-runtime-enable.patch BASE=prefix
+    expect_status workaround $? 0 || return 1
     json "$OUT/validate/report.json" "r" | grep_all -q "rzg2l_adc_pm_runtime_suspend" ||
         { echo "the removed rzg2l_adc_pm_runtime_suspend abort is not reported"; return 1; }
 }
 
 t_validate_rejects_patch_that_does_not_apply() {
-    validate broken guest-tests/validate/broken.patch upstream
-    local s=$?
-    [ $s -eq 2 ] || { echo "exit $s, expected 2"; return 1; }
-    grep -q "broken.patch" "$E2E/validate-broken.log" || { echo "the patch file is not named"; return 1; }
-    grep -qi "hunk" "$E2E/validate-broken.log" || { echo "the failing hunk is not named"; return 1; }
+    validate broken PATCH=guest-tests/validate/broken.patch BASE=upstream
+    expect_status broken $? 2 || return 1
+    in_log broken "broken.patch" "the hunk at drivers/base/platform.c:1413 (@@ -1413,3 +1413,4 @@) does not apply"
+}
+
+t_validate_rejects_bad_input() {
+    validate missing PATCH=guest-tests/validate/no-such.patch
+    expect_status missing $? 2 || return 1
+    in_log missing "PATCH=guest-tests/validate/no-such.patch: no such file" || return 1
+    validate unknown PATCH=guest-tests/validate/comment-only.patch COLOUR=blue
+    expect_status unknown $? 2 || return 1
+    in_log unknown "unknown argument 'COLOUR=blue'" || return 1
+    validate emptydir PATCH=guest-tests/tests
+    expect_status emptydir $? 2 || return 1
+    in_log emptydir "a directory without NNNN-*.patch files"
+}
+
+# A three-patch series where only patch 2 adds a gated access, as an mbox (with a cover
+# letter) and as a directory of git format-patch files: "patch 2/3 adds ...", exit 1.
+series_patch2() { # name input
+    validate "$1" PATCH="$2" BASE=upstream TESTS=adc-unbind,boot
+    expect_status "$1" $? 1 || return 1
+    in_log "$1" "patch 2/3 adds adc ADM0 read in rzg2l_adc_log_adm0 (adc-unbind)" \
+        "[1/3] iio: adc: rzg2l_adc: document the hardware parameters (series fixture 1/3): no change" \
+        "[3/3] clk, PM, iio: reword messages; rename the fixture note (series fixture 3/3): no change" || return 1
+    head -n1 "$OUT/validate/summary.txt" | grep -q "^rzgate validate: FAIL: the series ADDS .*patch 2/3 adds adc ADM0 read in rzg2l_adc_log_adm0" ||
+        { echo "summary.txt does not start with the verdict naming patch 2/3:"; cat "$OUT/validate/summary.txt"; return 1; }
+    in_summary "first added by patch 2/3" "rzg2l_adc_log_adm0+0x" "Cost: kernel builds" || return 1
+    # git am semantics: patch 3's rename with a mode change happened in the last state.
+    local src
+    src=$(json "$OUT/kernels/validate-upstream-3/kernel.json" "r['build_dir']")
+    src=${src%/build-*}/src-series-upstream
+    [ -x "$src/Documentation/rzgate/series-fixture.rst" ] && [ ! -e "$src/Documentation/rzgate/series-fixture.txt" ] ||
+        { echo "the rename with a mode change of patch 3 is not in $src"; return 1; }
+}
+t_validate_series_mbox_names_patch_2() { series_patch2 series-mbox guest-tests/validate/series-patch2-adds.mbox; }
+t_validate_series_directory_names_patch_2() { series_patch2 series-dir guest-tests/validate/series-patch2-adds; }
+
+# Patch 1 adds the abort, patch 3 removes it: the series adds none (exit 0) and says so.
+t_validate_series_fixed_by_patch_3_passes_and_says_so() {
+    validate series-fix PATCH=guest-tests/validate/series-patch3-fixes.mbox BASE=upstream TESTS=adc-unbind
+    expect_status series-fix $? 0 || return 1
+    in_log series-fix "patch 1/3 adds adc ADM0 read in rzg2l_adc_log_adm0 and patch 3/3 removes it again" \
+        "patch 3/3 removes adc ADM0 read in rzg2l_adc_log_adm0 (adc-unbind): the abort patch 1/3 adds"
+}
+
+# A series whose patch 2 does not apply: exit 2 before any build, naming patch, subject,
+# file and hunk.
+t_validate_series_patch_that_does_not_apply_is_named() {
+    validate series-broken PATCH=guest-tests/validate/series-patch2-broken BASE=upstream
+    expect_status series-broken $? 2 || return 1
+    in_log series-broken "patch 2/3 \"a patch that does not apply (test fixture)\"" \
+        "0002-a-patch-that-does-not-apply.patch" "the hunk at drivers/base/platform.c:1413 (@@ -1413,3 +1413,4 @@) does not apply" || return 1
+    ! grep -q "building kernel 'validate-upstream" "$E2E/validate-series-broken.log" ||
+        { echo "a kernel was built for a series that does not apply"; return 1; }
+    in_summary "rzgate validate: UNKNOWN: could not judge: patch 2/3"
+}
+
+# A branch of the user's own tree: KERNEL_SRC (a git repository of the same source) and
+# GIT_RANGE give the verdict the mbox gives. The repository is made once (hard links to
+# the unpacked source, committed with a 2020 date, then git am of the series). A user
+# tree gets build directories of its own, so its first BASE build would be a full one
+# (6 min and more): since this tree is the unpacked source byte for byte, and git archive
+# gives its files the old commit date, the check seeds that directory with the upstream
+# variant's objects (what a user would get from a first `make kernels KERNEL_SRC=...`).
+t_validate_git_range_gives_the_mbox_verdict() {
+    local repo=$E2E/linux-git pristine tag
+    pristine=$(ls -d "$ROOT"/work/pristine-[0-9]* | head -n1)
+    if [ ! -f "$E2E/linux-git.ready" ]; then
+        rm -rf "$repo"
+        cp -al "$pristine" "$repo" || return 1
+        (cd "$repo" && git init -q && git add -A -f &&
+            GIT_AUTHOR_DATE=2020-01-01T00:00:00Z GIT_COMMITTER_DATE=2020-01-01T00:00:00Z \
+                git -c user.name=rzgate -c user.email=dev@rzgate.invalid commit -q -m "linux-source as unpacked" &&
+            git tag rzgate-base &&
+            git -c user.name=rzgate -c user.email=dev@rzgate.invalid am -q "$OLDPWD"/guest-tests/validate/series-patch2-adds/*.patch) ||
+            { echo "could not make the git tree $repo"; return 1; }
+        touch "$E2E/linux-git.ready"
+    fi
+    tag=user-$(printf '%s' "$(realpath "$repo")" | sha256sum | cut -c1-12)
+    if [ ! -d "$ROOT/work/build-$tag-upstream" ]; then
+        cp -a "$ROOT/work/build-upstream" "$ROOT/work/build-$tag-upstream.partial" &&
+            mv "$ROOT/work/build-$tag-upstream.partial" "$ROOT/work/build-$tag-upstream" || return 1
+    fi
+    validate range KERNEL_SRC="$repo" GIT_RANGE=rzgate-base..HEAD BASE=upstream TESTS=adc-unbind,boot
+    expect_status range $? 1 || return 1
+    in_log range "patch 2/3 adds adc ADM0 read in rzg2l_adc_log_adm0 (adc-unbind)" \
+        "[1/3] iio: adc: rzg2l_adc: document the hardware parameters (series fixture 1/3): no change" || return 1
+    in_summary "input:   KERNEL_SRC=$repo GIT_RANGE=rzgate-base..HEAD (3 patches)"
+}
+
+# `make validate` runs the same front door; make can only exit 0 or 2, so it says the
+# front door's status in words.
+t_make_validate_says_the_front_doors_status() {
+    make -s validate PATCH=guest-tests/validate/adds-gated-access.patch BASE=upstream TESTS=adc-unbind >"$E2E/validate-make.log" 2>&1
+    expect_status make $? 2 || return 1
+    in_log make "rzgate: validate exit status 1 (make reports any failure as 2: call ./validate for the status)" || return 1
+    make -s validate PATCH=guest-tests/validate/comment-only.patch BASE=upstream TESTS=boot >"$E2E/validate-make-clean.log" 2>&1
+    expect_status make-clean $? 0
 }
 
 boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`

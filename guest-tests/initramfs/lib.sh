@@ -263,12 +263,37 @@ wait_runtime_status() {
     done
 }
 
-# dmesg lines that report trouble from the drivers under test.
+# Kernel log lines at warning level or worse (printk levels 0..4, `dmesg -r` prints the
+# level as <N>) logged by the devices under test or their subsystems. Who logged it and at
+# what level is the behaviour; the wording is the driver's to change (a patch that only
+# rewords a message must not fail a test).
 driver_errors() {
-    dmesg | grep -iE 'rzg2l-cpg|rzg2l-adc|rzg3s-thermal|clock-controller|\.adc|\.thermal|thermal_zone|clk' |
-        grep -iE 'fail|error|timed out|timeout|warn|unable' || true
+    cpg=$(dev_by_compat $CPG_COMPAT) || cpg=clock-controller
+    adc=$(dev_by_compat $ADC_COMPAT) || adc=.adc
+    tsu=$(dev_by_compat $TSU_COMPAT) || tsu=.thermal
+    dmesg -r | grep -E '^<[0-4]>' |
+        grep -F -e "$cpg" -e "$adc" -e "$tsu" -e rzg2l-cpg -e rzg2l-adc -e rzg3s-thermal -e thermal_zone -e clk || true
 }
 no_driver_errors() {
     errs=$(driver_errors)
     [ -z "$errs" ] || { echo "$errs"; return 1; }
+}
+
+# logged_error DEVICE: the kernel logged an error (printk level 3 or worse) for this device
+# (dev_err and friends prefix "<driver> <device>: "), whatever the words.
+logged_error() {
+    dmesg -r | grep -E '^<[0-3]>' | grep -qF " $1: " || { echo "no error logged for $1"; return 1; }
+}
+
+# write_fails_with ERRNO-TEXT FILE VALUE: writing VALUE to FILE fails with that errno (the
+# C library's text for it, as the shell reports a failed write: "write error: <text>").
+write_fails_with() {
+    if out=$( (echo "$3" >"$2") 2>&1); then
+        echo "writing $3 to $2 succeeded"
+        return 1
+    fi
+    case "$out" in
+    *"$1"*) ;;
+    *) echo "writing $3 to $2 failed otherwise: $out"; return 1 ;;
+    esac
 }

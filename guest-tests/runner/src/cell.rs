@@ -246,6 +246,7 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
         duration_s: round_centis(recorded.duration),
         rationale: spec.expected.as_ref().and_then(|e| e.rationale.clone()),
         error: verdict.error,
+        checks_failed: verdict.checks_failed,
         console_tail: is_error.then(|| console::tail(&recorded.console, CONSOLE_TAIL_LINES)),
         ktap: KtapReport {
             version: console.ktap_version,

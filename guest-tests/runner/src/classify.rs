@@ -66,6 +66,11 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// Why the outcome is `error`.
     pub error: Option<String>,
+    /// The `error` is the guest's own checks failing (KTAP `not ok` lines, the plan met),
+    /// not the infrastructure: the test ran and observed something other than it expects.
+    /// `validate` tells the two apart (a patch that changes what a test observes is a
+    /// verdict; a timeout or a crash means it could not judge).
+    pub checks_failed: bool,
 }
 
 impl Verdict {
@@ -73,6 +78,7 @@ impl Verdict {
         Verdict {
             outcome: Outcome::Error,
             error: Some(reason.into()),
+            checks_failed: false,
         }
     }
 }
@@ -194,14 +200,19 @@ pub fn classify(evidence: &Evidence) -> Verdict {
         return Verdict {
             outcome: Outcome::Abort,
             error: None,
+            checks_failed: false,
         };
     }
     match console.ktap_failure() {
         None => Verdict {
             outcome: Outcome::Clean,
             error: None,
+            checks_failed: false,
         },
-        Some(reason) => Verdict::error(reason),
+        Some(reason) => Verdict {
+            checks_failed: console.checks_failed(),
+            ..Verdict::error(reason)
+        },
     }
 }
 
@@ -368,7 +379,8 @@ mod tests {
             v,
             Verdict {
                 outcome: Outcome::Clean,
-                error: None
+                error: None,
+                checks_failed: false,
             }
         );
     }
@@ -394,7 +406,8 @@ mod tests {
             v,
             Verdict {
                 outcome: Outcome::Clean,
-                error: None
+                error: None,
+                checks_failed: false,
             }
         );
         // Nor do they explain a failing test: that stays an error.
@@ -520,6 +533,7 @@ mod tests {
         let verdict = Verdict {
             outcome: Outcome::Abort,
             error: None,
+            checks_failed: false,
         };
         assert_eq!(
             apply_agreement(verdict.clone(), agreement.as_ref()),
@@ -567,6 +581,7 @@ mod tests {
             Verdict {
                 outcome: Outcome::Abort,
                 error: None,
+                checks_failed: false,
             },
             Some(&agreement),
         );

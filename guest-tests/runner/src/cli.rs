@@ -14,7 +14,8 @@ use crate::matrix::OnAbort;
     about = "Runs the rzgate guest test matrix under QEMU and reports which kernels hit power-gating aborts",
     after_help = "Exit status: 0 when every cell matches its expectation (validate: the patch adds no abort), \
                   1 on a mismatch or a flaky cell (validate: the patch adds an abort; merge: also a cell not run), \
-                  2 on a setup error (validate: also when a cell errored; merge: shards that do not fit), \
+                  2 on a setup error (validate: also when a cell errored: could not judge; merge: shards that do not fit), \
+                  3 (validate only) when the patch adds no abort but a guest check fails only with it, \
                   128 + the signal when SIGINT/SIGTERM/SIGHUP interrupted `run` (its reports are still written)."
 )]
 pub struct Cli {
@@ -166,9 +167,14 @@ pub struct ValidateArgs {
     /// The base kernel's build directory (Image, System.map)
     #[arg(long, value_name = "DIR")]
     pub base_kernel: PathBuf,
-    /// The patched kernel's build directory (Image, System.map)
-    #[arg(long, value_name = "DIR")]
-    pub patched_kernel: PathBuf,
+    /// The patched kernel's build directory (Image, System.map); or --series
+    #[arg(long, value_name = "DIR", required_unless_present = "series")]
+    pub patched_kernel: Option<PathBuf>,
+    /// A series: the front door's manifest (JSON: source, reproduce, patches with subject,
+    /// file and the kernel_dir of the state with that patch applied); each patch is also
+    /// compared with the state before it
+    #[arg(long, value_name = "FILE", conflicts_with = "patched_kernel")]
+    pub series: Option<PathBuf>,
     /// The base's variant name (upstream, prefix, ...): labels the columns, and the
     /// matrix's expectations for it are shown next to the base column
     #[arg(long, value_name = "NAME")]

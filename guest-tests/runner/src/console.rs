@@ -269,6 +269,24 @@ impl ConsoleReport {
         self.results.iter().filter(|r| r.depth == 0)
     }
 
+    /// The guest ran its checks to the end (results as many as the plan) and some failed:
+    /// what the test observed differs from what it expects.
+    pub fn checks_failed(&self) -> bool {
+        let top_level = self.top_level_results().count();
+        self.top_level_results().any(|r| !r.passed())
+            && self.plan.is_none_or(|plan| plan as usize == top_level)
+    }
+
+    /// The failing top-level checks, as `not ok N description` (without the guest's reason,
+    /// which may quote values that differ between runs).
+    pub fn failing_checks(results: &[KtapResult]) -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r.depth == 0 && !r.passed())
+            .map(|r| format!("not ok {} {}", r.number, r.description))
+            .collect()
+    }
+
     /// Why the KTAP output does not amount to "every test passed", or `None` when it does:
     /// no results at all, a failing line (quoted as printed), or fewer/more top-level
     /// results than the plan announced.

@@ -164,6 +164,11 @@ pub struct CellReport {
     pub suspect_events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The `error` is the guest's checks failing (the test ran to its end and observed
+    /// something else), not the infrastructure (timeout, crash, panic, a fault that never
+    /// fired); absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checks_failed: bool,
     /// Last 40 console lines, for error cells.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_tail: Option<Vec<String>>,
@@ -1150,6 +1155,7 @@ pub(crate) mod tests {
             duration_s: 1.5,
             rationale: Some("because".into()),
             error: (outcome == Outcome::Error).then(|| "timeout after 60 s <killed>".into()),
+            checks_failed: false,
             console_tail: (outcome == Outcome::Error)
                 .then(|| vec!["line with \u{1b}[0m escape & <tag>".into(), "last".into()]),
             ktap: KtapReport {
