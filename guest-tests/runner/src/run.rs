@@ -561,16 +561,18 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+        let pid_file = dir.path().join("t1.pid");
         let fake = dir.path().join("fake-qemu");
         std::fs::write(
             &fake,
             format!(
                 "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
                  events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
-                 case \"$*\" in *rzgate.test=t0*) ;; *) echo running > {fifo}; exec sleep 60;; esac\n\
+                 case \"$*\" in *rzgate.test=t0*) ;; *) echo $$ > {pid}; echo running > {fifo}; exec sleep 60;; esac\n\
                  printf '{{\"type\":\"start\",\"seq\":0,\"faults\":[]}}\\n{{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}}\\n' > \"$events\"\n\
                  printf 'KTAP version 1\\n1..1\\nok 1 fine\\n# rzgate-done\\n'\n",
-                fifo = fifo.display()
+                fifo = fifo.display(),
+                pid = pid_file.display()
             ),
         )
         .unwrap();
@@ -596,7 +598,6 @@ mod tests {
             })
             .collect();
         let interrupt = inputs.interrupt.clone();
-        let started = Instant::now();
         let reports = std::thread::scope(|scope| {
             scope.spawn(|| {
                 // Opening the FIFO waits for t1's writer: t0 has finished by then (one job).
@@ -605,9 +606,12 @@ mod tests {
             });
             execute_cells(&inputs, &specs, 1)
         });
+        // t1's "QEMU" (the same pid after exec) was killed and reaped, not left to run.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "t1 was not stopped"
+            !Path::new("/proc").join(pid.trim()).exists(),
+            "t1 (pid {}) was not stopped",
+            pid.trim()
         );
         assert_eq!(reports[0].as_ref().map(|r| r.outcome), Some(Outcome::Clean));
         assert!(reports[1..].iter().all(Option::is_none), "{reports:?}");

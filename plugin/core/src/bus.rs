@@ -95,7 +95,9 @@ struct Slot {
     needs_env: bool,
     /// The device holds the clock and reset bits: its writes can change every gate.
     is_clock_controller: bool,
-    gated: bool,
+    /// The model acts on reads (`Peripheral::watches_reads`): only then does a read of a
+    /// declared register call it.
+    watches_reads: bool,
     state: GateState,
     since: Option<GatedSince>,
     accesses: u64,
@@ -103,6 +105,11 @@ struct Slot {
 }
 
 impl Slot {
+    /// The bus answers the device with an error: the window holds the bus-error image.
+    fn gated(&self) -> bool {
+        self.state == GateState::BusError
+    }
+
     fn reg_at(&self, offset: u64) -> Option<usize> {
         let off = u32::try_from(offset).ok()?;
         self.lookup
@@ -177,7 +184,7 @@ impl Bus {
                         .collect(),
                     needs_env: !d.conditions.is_empty() || !d.inputs.is_empty(),
                     is_clock_controller: controller == Some(i),
-                    gated: false,
+                    watches_reads: models.get(i).is_some_and(|m| m.watches_reads()),
                     state: GateState::Open,
                     since: None,
                     accesses: 0,
@@ -220,7 +227,6 @@ impl Bus {
             let values = self.visible_values(si, state == GateState::BusError);
             if let Some(slot) = self.slots.get_mut(si) {
                 slot.state = state;
-                slot.gated = state == GateState::BusError;
                 slot.shadow = values;
             }
         }
@@ -274,7 +280,7 @@ impl Bus {
 
     /// Whether device `name` answers with a bus error now; None for an unknown device.
     pub fn is_gated(&self, name: &str) -> Option<bool> {
-        self.slots.iter().find(|s| s.name == name).map(|s| s.gated)
+        self.slots.iter().find(|s| s.name == name).map(Slot::gated)
     }
 
     /// What an access to device `name` meets now; None for an unknown device.
@@ -381,8 +387,10 @@ impl Bus {
         }
         if access.is_write {
             self.write(si, access, dev_off, len, end, out);
-        } else {
+        } else if self.slots.get(si).is_some_and(|s| s.watches_reads) {
             self.read(si, access, dev_off, end, out);
+        } else {
+            self.note_undeclared(si, dev_off, end);
         }
     }
 
@@ -417,14 +425,26 @@ impl Bus {
         Env::new(unmet, inputs)
     }
 
+    /// Reads of offsets no register declares are counted.
+    fn note_undeclared(&mut self, si: usize, dev_off: u64, end: u64) {
+        let mut word = dev_off & !3;
+        while word < end {
+            if self.slots.get(si).is_some_and(|s| s.reg_at(word).is_none()) {
+                self.note_unmodelled(si, word);
+            }
+            word += 4;
+        }
+    }
+
+    /// A read of a device whose model acts on reads.
     fn read(&mut self, si: usize, a: &Access, dev_off: u64, end: u64, out: &mut Outcome) {
         let mut changed = false;
+        let env = self.env(si);
         let mut word = dev_off & !3;
         while word < end {
             match self.slots.get(si).and_then(|s| s.reg_at(word)) {
                 None => self.note_unmodelled(si, word),
                 Some(idx) => {
-                    let env = self.env(si);
                     let mut fx = std::mem::take(&mut self.fx);
                     fx.clear();
                     if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
@@ -458,6 +478,7 @@ impl Bus {
         let mut fx = std::mem::take(&mut self.fx);
         fx.clear();
         let mut first_reg: Option<usize> = None;
+        let env = self.env(si);
         let mut word = dev_off & !3;
         while word < end {
             match self.slots.get(si).and_then(|s| s.reg_at(word)) {
@@ -470,7 +491,6 @@ impl Bus {
                         .copied()
                         .unwrap_or(0);
                     let written = merge_bytes(old, word, dev_off, len, a.value);
-                    let env = self.env(si);
                     if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
                         m.write(idx, written, &env, &mut fx);
                     }
@@ -532,7 +552,7 @@ impl Bus {
         let Some(slot) = slots.get_mut(si) else {
             return;
         };
-        if slot.gated {
+        if slot.gated() {
             return;
         }
         let Some(model) = models.get(slot.dev) else {
@@ -587,13 +607,14 @@ impl Bus {
             let seq = self.next_seq();
             let step = self.step;
             let gated = now == GateState::BusError;
-            let values = self.visible_values(si, gated);
+            let was_gated = self.slots.get(si).is_some_and(Slot::gated);
+            // The window flips between the bus-error image and the real registers only
+            // when the bus error starts or ends.
+            let image = (gated != was_gated).then(|| self.visible_values(si, gated));
             let Some(slot) = self.slots.get_mut(si) else {
                 continue;
             };
-            let was_gated = slot.gated;
             slot.state = now;
-            slot.gated = gated;
             slot.gate_events += 1;
             slot.since = (now != GateState::Open).then(|| GatedSince {
                 seq,
@@ -601,8 +622,7 @@ impl Bus {
                 step,
                 register: register.clone(),
             });
-            if gated != was_gated {
-                // The window flips between the bus-error image and the real registers.
+            if let Some(values) = image {
                 for ((shadow, &off), v) in slot.shadow.iter_mut().zip(&slot.offsets).zip(values) {
                     *shadow = v;
                     out.writes.push(MemWrite {

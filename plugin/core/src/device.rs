@@ -60,8 +60,15 @@ pub trait Peripheral: Send {
     /// A guest write of `value` (already merged to 32 bits) to declared register `reg`.
     fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects);
 
+    /// Whether [`Peripheral::after_read`] does anything: the bus calls it only for models
+    /// that say so, since most reads (the CPG's CLK_MON polls) change nothing.
+    fn watches_reads(&self) -> bool {
+        false
+    }
+
     /// Called after a guest read of declared register `reg` (the guest has its value
-    /// already). Returns true when a register value changed, so the bus writes the window.
+    /// already), for models that [watch reads](Peripheral::watches_reads). Returns true
+    /// when a register value changed, so the bus writes the window.
     fn after_read(&mut self, _reg: usize, _env: &Env, _fx: &mut Effects) -> bool {
         false
     }

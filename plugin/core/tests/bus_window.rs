@@ -326,3 +326,31 @@ fn start_and_summary_events() {
     assert!(json.contains("\"aborts\":0"), "{json}");
     assert!(json.contains("\"channel_full\":2"), "{json}");
 }
+
+#[test]
+fn reset_brings_back_the_power_on_window() {
+    let mut bus = rzgate_core::Bus::new(common::soc(), &Default::default()).expect("bus");
+    let fresh = bus.reset_image();
+    let mut out = Outcome::default();
+    for (phys, value) in [
+        (CPG + 0x5a8, 0x0003_0003),
+        (CPG + 0xb68, 0x8000_8000),
+        (ADC, 0x4),
+    ] {
+        bus.access(
+            &Access {
+                phys,
+                size: 4,
+                is_write: true,
+                value,
+                vcpu: 0,
+                pc: 0,
+            },
+            &mut out,
+        );
+    }
+    assert_ne!(bus.reset_image(), fresh);
+    bus.reset();
+    assert_eq!(bus.reset_image(), fresh);
+    assert_eq!(bus.step(), 0);
+}

@@ -102,6 +102,10 @@ impl Peripheral for Generic {
         self.update_mirrors();
     }
 
+    fn watches_reads(&self) -> bool {
+        self.clear_on_read.iter().any(|&bits| bits != 0)
+    }
+
     fn after_read(&mut self, reg: usize, _env: &Env, _fx: &mut Effects) -> bool {
         let bits = self.clear_on_read.get(reg).copied().unwrap_or(0);
         let old = self.regs.get(reg);
@@ -188,6 +192,7 @@ devices:
     #[test]
     fn clear_on_read_clears_only_its_field_and_only_once() {
         let mut m = model();
+        assert!(m.watches_reads(), "EVT.OVF clears on read");
         let mut fx = Effects::default();
         assert!(m.after_read(3, &Env::EMPTY, &mut fx));
         assert_eq!(m.value(3), 0x4, "CMP stays; it is write-1-to-clear");
