@@ -64,7 +64,10 @@ if [ -n "${KERNEL_SRC:-}" ]; then
         say "syncing $KERNEL_SRC into the build root"
         tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
     fi
-    kernel_version="user tree $KERNEL_SRC ($(make -s -C "$KERNEL_SRC" kernelversion 2>/dev/null || echo unknown))"
+    # Read, not `make kernelversion`: the tree's Makefile may be a stranger's (GIT_RANGE),
+    # and would run as root on the host.
+    kernel_version="user tree $KERNEL_SRC ($(awk -F' *= *' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
+        $1 == "SUBLEVEL" { s = $2 } $1 == "EXTRAVERSION" { e = $2 } END { print (v == "" ? "unknown" : v "." p "." s e) }' "$KERNEL_SRC/Makefile"))"
 else
     deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
     src_id=$deb_version
