@@ -47,6 +47,11 @@ if [ "${1:-}" != --inner ]; then
     stage=$(mktemp -d /run/rzgate-sandbox.XXXXXX)
     # Memory and processes of the whole sandbox (RLIMIT_AS alone is per process): a cgroup
     # when this machine lets root make one, v2 or v1.
+    # The last task of a sandbox can still be leaving its cgroup when this script would
+    # remove it: a cgroup that stays is removed by a later run, once its owner is gone.
+    for cg in /sys/fs/cgroup/rzgate-sandbox-* /sys/fs/cgroup/memory/rzgate-sandbox-* /sys/fs/cgroup/pids/rzgate-sandbox-*; do
+        [ -d "$cg" ] && [ ! -d "/proc/${cg##*-}" ] && rmdir "$cg" 2>/dev/null || true
+    done
     cgroups=()
     mem=${SANDBOX_MEM:-$((4 << 30))}
     name=rzgate-sandbox-$$
@@ -75,7 +80,7 @@ if [ "${1:-}" != --inner ]; then
         elif [ -f "$cg/memory.events" ] && grep -q '^oom_kill [1-9]' "$cg/memory.events"; then
             echo "rzgate: sandbox: the memory limit ($((mem >> 20)) MiB) killed a process of the command" >&2
         fi
-        rmdir "$cg" 2>/dev/null || say "sandbox: could not remove the cgroup $cg"
+        rmdir "$cg" 2>/dev/null || true
     done
     rmdir "$stage"
     [ "$status" -ne 124 ] || echo "rzgate: sandbox: the time limit (${SANDBOX_TIME:-1800} s) killed the command" >&2
@@ -176,6 +181,8 @@ status=0
 if [ -n "$log" ]; then
     # root writes the log outside the sandbox: its size is bounded here, not by the disk.
     (run "$@") 2>&1 | head -c "${SANDBOX_LOG:-$((64 << 20))}" >"$log" || status=${PIPESTATUS[0]}
+    [ "$(stat -c %s "$log")" -lt "${SANDBOX_LOG:-$((64 << 20))}" ] ||
+        echo "rzgate: sandbox: the command's output reached the log's limit (${SANDBOX_LOG:-$((64 << 20))} bytes): cut there" >&2
 else
     (run "$@") || status=$?
 fi
