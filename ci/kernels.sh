@@ -154,7 +154,7 @@ prepare_tree() { # name patch-paths...
             if ! out=$(git_apply_in "$src" "$p" 2>&1); then
                 rm -rf "$src"
                 sandbox_setup_failed "$out"
-            echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
+                echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
                 die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
             fi
         done

@@ -124,7 +124,7 @@ mkdir -p "$scratch"
 # below): it must not lead this copy, which runs as root, out of the two trees.
 for p in "${patches[@]}"; do
     sed -n -e 's#^diff --git a/\([^[:space:]]*\) b/\([^[:space:]]*\).*#\1\n\2#p' -e 's#^--- a/\([^[:space:]]*\).*#\1#p' "$p"
-done | grep -v -e '^/' -e '\(^\|/\)\.\.\(/\|$\)' | sort -u | while read -r f; do
+done | { grep -v -e '^/' -e '\(^\|/\)\.\.\(/\|$\)' || true; } | sort -u | while read -r f; do
     if [ -e "$base_src/$f" ] && [ ! -e "$scratch/$f" ]; then
         mkdir -p "$scratch/$(dirname "$f")"
         cp -p "$base_src/$f" "$scratch/$f"
