@@ -24,6 +24,8 @@ VARIANTS_FILE=$RZGATE_TOP/guest-tests/variants
 PATCH_DIR=$RZGATE_TOP/guest-tests/patches
 FRAGMENT=$RZGATE_TOP/guest-tests/kernel.config
 JOBS=${JOBS:-$(nproc)}
+# The user of sandboxed builds (SANDBOX=1: strangers' patches; ci/sandbox.sh).
+export SANDBOX_USER=${SANDBOX_USER:-rzgate-build}
 WORK=$ROOT/work
 mkdir -p "$WORK" "$OUT/kernels"
 
@@ -62,7 +64,10 @@ if [ -n "${KERNEL_SRC:-}" ]; then
         say "syncing $KERNEL_SRC into the build root"
         tar -C "$KERNEL_SRC" --exclude=.git -cf - . | tar -C "$pristine" -xf -
     fi
-    kernel_version="user tree $KERNEL_SRC ($(make -s -C "$KERNEL_SRC" kernelversion 2>/dev/null || echo unknown))"
+    # Read, not `make kernelversion`: the tree's Makefile may be a stranger's (GIT_RANGE),
+    # and would run as root on the host.
+    kernel_version="user tree $KERNEL_SRC ($(awk -F' *= *' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
+        $1 == "SUBLEVEL" { s = $2 } $1 == "EXTRAVERSION" { e = $2 } END { print (v == "" ? "unknown" : v "." p "." s e) }' "$KERNEL_SRC/Makefile"))"
 else
     deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}")
     src_id=$deb_version
@@ -80,24 +85,40 @@ else
     kernel_version="linux-source-${KERNEL_SERIES:-7.2} $deb_version"
 fi
 
+# An absolute path or one with a .. component is never a file of the tree (git apply
+# refuses such patches); root must not touch what it names.
 touched_files() { # patch files -> the paths they modify, create, delete or rename (both names)
     for p in "$@"; do
         sed -n -e 's#^+++ b/\([^[:space:]]*\).*#\1#p' -e 's#^--- a/\([^[:space:]]*\).*#\1#p' \
             -e 's#^diff --git a/\([^[:space:]]*\) b/\([^[:space:]]*\).*#\1\n\2#p' \
             -e 's#^rename \(from\|to\) \(.*\)#\2#p' "$p"
-    done | sort -u
+    done | grep -v -e '^/' -e '\(^\|/\)\.\.\(/\|$\)' | sort -u || true
 }
 
 # git apply, never inside a repository the cache may sit in (it would apply relative to
-# that repository's root): the ceiling stops git's search at the tree's parent.
+# that repository's root): the ceiling stops git's search at the tree's parent. A
+# stranger's patch (SANDBOX=1) is applied by the sandbox user with only the tree and the
+# patch in sight: git's own refusals (absolute paths, .., writing beyond a symlink) are
+# then not the only wall.
 git_apply_in() { # dir patch
-    (cd "$1" && GIT_CEILING_DIRECTORIES=$(dirname "$1") git apply --whitespace=nowarn "$2")
+    if [ "${SANDBOX:-0}" = 1 ]; then
+        bash "$RZGATE_TOP/ci/sandbox.sh" --root / --rw "$1:/work/linux" --ro "$2:/work/patch" --chdir /work/linux \
+            --setenv GIT_CEILING_DIRECTORIES=/work --setenv GIT_CONFIG_NOSYSTEM=1 -- git apply --whitespace=nowarn /work/patch
+    else
+        (cd "$1" && GIT_CEILING_DIRECTORIES=$(dirname "$1") git apply --whitespace=nowarn "$2")
+    fi
+}
+
+sandbox_setup_failed() { # output of git_apply_in
+    local err
+    err=$(sed -n 's/^rzgate: sandbox: error: //p' <<<"$1" | head -n1)
+    [ -z "$err" ] || die "the sandbox that applies strangers' patches could not be set up: $err"
 }
 
 # Give the listed paths (one per line on stdin, relative to dir) a fresh mtime, so that
-# make recompiles what depends on them.
+# make recompiles what depends on them. -h: a symlink a patch made is not followed.
 refresh_mtimes() { # dir
-    (cd "$1" && sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch "$f"; done) || true
+    (cd "$1" && sort -u | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && touch -h "$f"; done) || true
 }
 
 # Make src-<name> = pristine + patches. Rebuilt only when the patch stack changes; every
@@ -107,6 +128,11 @@ prepare_tree() { # name patch-paths...
     local src=$WORK/src-$name stamp stack
     stack=$( { echo "$src_id"; for p in "$@"; do sha256sum <"$p"; done; })
     stamp=$(sha256sum <<<"$stack" | cut -c1-16)
+    # root writes and reads these state files in the tree: a patch that made one (a
+    # symlink to a host file, say) would have root write through it.
+    local own
+    own=$(touched_files "$@" | grep '^\.rzgate-' || true)
+    [ -z "$own" ] || die "a patch of variant '$name' creates or changes $(echo $own): names rzgate keeps for its own state in the tree; refused"
     if [ -f "$src/.rzgate-stamp" ] && [ "$(cat "$src/.rzgate-stamp")" = "$stamp" ]; then
         return 0
     fi
@@ -127,6 +153,7 @@ prepare_tree() { # name patch-paths...
         for p in "${@:$applied}"; do
             if ! out=$(git_apply_in "$src" "$p" 2>&1); then
                 rm -rf "$src"
+                sandbox_setup_failed "$out"
                 echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
                 die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
             fi
@@ -140,12 +167,19 @@ prepare_tree() { # name patch-paths...
     [ -f "$src/.rzgate-files" ] && old_files=$(cat "$src/.rzgate-files")
     rm -rf "$src" "$src.partial"
     cp -al "$pristine" "$src.partial"
+    if [ "${SANDBOX:-0}" = 1 ]; then
+        # The sandbox user applies the patches: it may replace files (git apply unlinks
+        # and writes anew) in directories of its own, never write the pristine files, which
+        # stay root's and are shared through the hard links.
+        find "$src.partial" -type d -exec chown "$SANDBOX_USER:" {} +
+    fi
     local p
     for p in "$@"; do
         # git apply unlinks a file before it writes the new one, so the hard links to
         # the pristine tree are broken, never written through.
         if ! out=$(git_apply_in "$src.partial" "$p" 2>&1); then
             rm -rf "$src.partial"
+            sandbox_setup_failed "$out"
             echo "$out" | sed 's/^error: patch failed: \(.*\)/error: the hunk at \1 does not apply/' >&2
             die "patch $p does not apply for variant '$name' ($kernel_version + the patches before it): see the hunks named above"
         fi
@@ -171,7 +205,101 @@ in_build_ns() { # name command
     ' "$ROOT" "$WORK" "$1" "$2"
 }
 
+# Why a sandboxed build failed, in words, from its log: the denials the sandbox causes
+# (see ci/sandbox.sh) have their own errno messages.
+sandbox_denials() { # log
+    local log=$1 line
+    line=$(grep -m1 -E 'Network is unreachable|Connection refused|Temporary failure in name resolution|Name or service not known|Could not resolve host' "$log" || true)
+    [ -z "$line" ] || echo "it tried to reach the network, which the sandbox does not have ($line)"
+    line=$(grep -m1 -E 'Read-only file system' "$log" || true)
+    [ -z "$line" ] || echo "it tried to write outside its build tree, which is read-only in the sandbox ($line)"
+    line=$(grep -m1 -E 'Permission denied|Operation not permitted' "$log" || true)
+    [ -z "$line" ] || echo "it was refused an access as the unprivileged build user ($line)"
+    # A host path is simply not there: an absolute path outside what the sandbox shows.
+    line=$(grep -E 'No such file or directory|Directory nonexistent' "$log" | grep -E "(^|[ '\"(])/" |
+        grep -vE "(^|[ '\"(])/(work/linux|work/build|usr|tmp|proc|dev|etc)(/|[ :'\"])" | head -n1 || true)
+    [ -z "$line" ] || echo "it tried to reach a host path, which the sandbox does not show ($line)"
+}
+
+# A stranger's patch (SANDBOX=1, validate): configure and build as the sandbox user in
+# ci/sandbox.sh. The tree is sbx-<tree>, never a tree root builds in: a hostile build may
+# leave anything in its build directory (a host program of scripts/ replaced, say), which
+# only ever runs again in the sandbox. The build directory is an ext4 image (the disk
+# limit), the source read-only, and the products come out through a directory of their
+# own that root checks (regular files only) before it takes them.
+build_variant_sandboxed() { # name patch-paths...
+    local name=$1; shift
+    local dir=${dir_tag}sbx-${TREE:-$name}
+    exec 8>"$WORK/.lock-$dir"
+    flock 8
+    prepare_tree "$dir" "$@"
+    local img=$WORK/build-$dir.img seed=$dir_tag${SEED_VARIANT:-upstream} seed_args=()
+    if [ ! -f "$img" ] && [ -f "$WORK/build-$seed/.rzgate-fragment" ]; then
+        seed_args=(--seed "$WORK/build-$seed")
+        # The seed's objects may be newer than this tree's patched files (see build_variant).
+        cat "$WORK/src-$dir/.rzgate-files" "$WORK/src-$seed/.rzgate-files" 2>/dev/null |
+            refresh_mtimes "$WORK/src-$dir"
+    fi
+    local frag_hash kmake dest=$OUT/kernels/$name log=$WORK/build-$dir.log
+    frag_hash=$(sha256sum <"$FRAGMENT" | cut -c1-16)
+    kmake="make -s -C /work/linux O=/work/build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j$JOBS"
+    rm -rf "$dest.partial"
+    mkdir -p "$dest.partial"
+    chown "$SANDBOX_USER:" "$dest.partial"
+    say "building kernel '$name' in the sandbox (user $SANDBOX_USER, no network, tree $dir)"
+    local start=$SECONDS status=0
+    bash "$RZGATE_TOP/ci/sandbox.sh" --disk "$img:/work/build" "${seed_args[@]}" \
+        --ro "$WORK/src-$dir:/work/linux" --ro "$FRAGMENT:/work/rzgate.fragment" --rw "$dest.partial:/work/out" \
+        --log "$log" --setenv KBUILD_BUILD_USER=rzgate --setenv KBUILD_BUILD_HOST=sandbox -- sh -c '
+        set -e
+        if [ ! -f /work/build/.config ] || [ "$(cat /work/build/.rzgate-fragment 2>/dev/null)" != "$1" ]; then
+            echo "rzgate: configuring"
+            $2 KCONFIG_ALLCONFIG=/work/rzgate.fragment allnoconfig >/dev/null
+            echo "$1" >/work/build/.rzgate-fragment
+        fi
+        $2 Image
+        cp /work/build/arch/arm64/boot/Image /work/build/System.map /work/build/vmlinux /work/out/
+        cp /work/build/.config /work/out/config' sandboxed-build "$frag_hash" "$kmake" || status=$?
+    if [ "$status" -ne 0 ]; then
+        rm -rf "$dest.partial"
+        [ "$status" -ne 125 ] || die "the sandbox for variant '$name' could not be set up (see above): untrusted patches are built only in it"
+        echo "rzgate: the last lines of the build log ($log):" >&2
+        tail -n 25 "$log" | sed 's/^/    /' >&2
+        local why
+        why=$(sandbox_denials "$log")
+        if [ -n "$why" ]; then
+            echo "$why" | sed 's/^/rzgate: sandbox denial: /' >&2
+            die "kernel build failed for variant '$name' in the sandbox, which denied it: $(echo "$why" | sed 's/ (.*//' | paste -sd ';' | sed 's/;/; /g') (log: $log)"
+        fi
+        [ "$status" -ne 124 ] || die "kernel build of variant '$name' exceeded the sandbox's time limit (${SANDBOX_TIME:-1800} s) (log: $log)"
+        die "kernel build failed for variant '$name' in the sandbox, exit status $status (log: $log)"
+    fi
+    # Nothing of the sandbox runs any more (PID namespace): what is in the directory now
+    # stays as it is checked.
+    local f odd
+    odd=$(find "$dest.partial" -mindepth 1 \( ! -type f -o -links +1 \) -printf '%P\n' | head -n 5)
+    for f in Image System.map vmlinux config; do [ -f "$dest.partial/$f" ] || odd="$odd $f(missing)"; done
+    [ -z "$odd" ] || { rm -rf "$dest.partial"; die "the sandboxed build of '$name' left unexpected outputs: $odd"; }
+    chown -R root:root "$dest.partial"
+    chmod 0755 "$dest.partial"
+    local sym missing=""
+    for sym in $(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$/\1/p' "$FRAGMENT"); do
+        grep -q "^$sym=y$" "$dest.partial/config" || missing="$missing $sym"
+    done
+    [ -z "$missing" ] || { rm -rf "$dest.partial"; die "guest-tests/kernel.config: these symbols did not stick in the $name kernel's .config (missing dependency or renamed, or the patch's Kconfig):$missing"; }
+    cat >"$dest.partial/kernel.json" <<JSON
+{"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$dest/vmlinux", "build_dir": "$img", "source_dir": "$WORK/src-$dir", "sandboxed": true}
+JSON
+    rm -rf "$dest" && mv "$dest.partial" "$dest"
+    exec 8>&-
+    say "kernel '$name' ready in $((SECONDS - start)) s (sandboxed): $dest/Image"
+}
+
 build_variant() { # name patch-paths...
+    if [ "${SANDBOX:-0}" = 1 ]; then
+        build_variant_sandboxed "$@"
+        return
+    fi
     local name=$1; shift
     local dir=$dir_tag${TREE:-$name}
     # Two builds of one tree at once would corrupt it (a series switches its tree between
@@ -214,7 +342,7 @@ build_variant() { # name patch-paths...
     cp "$ROOT$build/arch/arm64/boot/Image" "$ROOT$build/System.map" "$dest.partial/"
     cp "$ROOT$build/.config" "$dest.partial/config"
     cat >"$dest.partial/kernel.json" <<JSON
-{"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$ROOT$build/vmlinux", "build_dir": "$ROOT$build"}
+{"variant": "$name", "source": "$kernel_version", "patches": [$(for p in "$@"; do printf '"%s",' "$(basename "$p")"; done | sed 's/,$//')], "vmlinux": "$ROOT$build/vmlinux", "build_dir": "$ROOT$build", "source_dir": "$WORK/src-$dir", "sandboxed": false}
 JSON
     rm -rf "$dest" && mv "$dest.partial" "$dest"
     exec 8>&-

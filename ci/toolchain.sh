@@ -92,6 +92,32 @@ if ! stage_done busybox; then
     mark_done busybox
 fi
 
+# The sandbox of strangers' patches (ci/sandbox.sh, used by validate): bubblewrap and a
+# user of its own. bwrap is the host's (Debian 12's 0.8 has all ci/sandbox.sh uses),
+# not the Debian 13 root's: it must create its user namespace from the host's root
+# directory (a chrooted process may not), and the host's apt is configured already.
+host_tools=""
+command -v bwrap >/dev/null 2>&1 || host_tools="$host_tools bubblewrap"
+command -v mkfs.ext4 >/dev/null 2>&1 || host_tools="$host_tools e2fsprogs"
+command -v setpriv >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || host_tools="$host_tools util-linux"
+if [ -n "$host_tools" ]; then
+    say "installing$host_tools on the host (the sandbox of validate's builds)"
+    apt-get update -qq >/dev/null || die "apt-get update failed on the host (is the mirror $mirror reachable?)"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $host_tools >/dev/null ||
+        die "cannot install$host_tools on the host (apt-get install failed)"
+fi
+sandbox_user=${SANDBOX_USER:-rzgate-build}
+if ! id -u "$sandbox_user" >/dev/null 2>&1; then
+    say "adding the system user $sandbox_user (it builds strangers' patches, in ci/sandbox.sh)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$sandbox_user" ||
+        die "cannot add the user $sandbox_user (useradd failed)"
+fi
+# The matrix does not need the sandbox; validate does, and says so when it fails.
+if ! probe=$(bash "$RZGATE_TOP/ci/sandbox.sh" -- true 2>&1); then
+    say "warning: the build sandbox does not work on this machine, so 'validate' cannot build patches: $probe (it needs unprivileged user namespaces: sysctl user.max_user_namespaces > 0, and kernel.unprivileged_userns_clone=1 where that exists)"
+fi
+
 # Wrappers so that the host runs the root's binaries through the root's own loader
 # (no chroot, no mounts); QEMU_MODULE_DIR keeps QEMU 11 off the host's older modules.
 libpath="$ROOT/lib/x86_64-linux-gnu:$ROOT/usr/lib/x86_64-linux-gnu"

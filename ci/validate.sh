@@ -120,17 +120,26 @@ base_src=$ROOT/work/src-$tree_tag$base
 [ -d "$base_src" ] || cannot_judge "no source tree of '$base' at $base_src"
 scratch=$work/apply-check
 mkdir -p "$scratch"
+# A name with .. or a leading / is no file of the tree (git apply refuses the patch
+# below): it must not lead this copy, which runs as root, out of the two trees.
 for p in "${patches[@]}"; do
     sed -n -e 's#^diff --git a/\([^[:space:]]*\) b/\([^[:space:]]*\).*#\1\n\2#p' -e 's#^--- a/\([^[:space:]]*\).*#\1#p' "$p"
-done | sort -u | while read -r f; do
+done | { grep -v -e '^/' -e '\(^\|/\)\.\.\(/\|$\)' || true; } | sort -u | while read -r f; do
     if [ -e "$base_src/$f" ] && [ ! -e "$scratch/$f" ]; then
         mkdir -p "$scratch/$(dirname "$f")"
         cp -p "$base_src/$f" "$scratch/$f"
     fi
 done
+# The stranger's patches are applied by the sandbox user, with only the scratch copy and
+# the patch in sight (ci/sandbox.sh).
+chown -R "${SANDBOX_USER:-rzgate-build}:" "$scratch" ||
+    cannot_judge "cannot hand the scratch tree to the sandbox user ${SANDBOX_USER:-rzgate-build} (run 'make toolchain')"
 for k in $(seq 1 "$count"); do
     p=${patches[$((k - 1))]}
-    if ! out=$(cd "$scratch" && GIT_CEILING_DIRECTORIES=$work git apply --whitespace=nowarn "$p" 2>&1); then
+    if ! out=$(bash "$RZGATE_TOP/ci/sandbox.sh" --root / --rw "$scratch:/work/linux" --ro "$p:/work/patch" --chdir /work/linux \
+        --setenv GIT_CEILING_DIRECTORIES=/work --setenv GIT_CONFIG_NOSYSTEM=1 -- git apply --whitespace=nowarn /work/patch 2>&1); then
+        grep -q '^rzgate: sandbox: error:' <<<"$out" &&
+            cannot_judge "patches are applied in the sandbox, which could not be set up: $(sed -n 's/^rzgate: sandbox: error: //p' <<<"$out" | head -n1)"
         echo "$out" >&2
         hunk=$(sed -n 's/^error: patch failed: \(.*\)/\1/p' <<<"$out" | head -n1)
         what=$(grep -m1 '^error: ' <<<"$out" | sed 's/^error: //')
@@ -150,14 +159,22 @@ done
 
 # --- build: state 1, 2, .., N in order in one tree, so that each build recompiles only
 # what its patch touches (and the tree ends as the whole series) -----------------------
+# Every state holds a stranger's patches: it is built in the sandbox (SANDBOX=1,
+# ci/sandbox.sh), in a tree of its own, sbx-series-BASE. BASE is one of the project's
+# own variants and builds as the matrix's kernels do.
 tree=series-$base
 build_state() { # k
-    local k=$1 name start
+    local k=$1 name start status=0 why
     name=validate-$base-$k
     [ "$count" -eq 1 ] && name=validate-$base
     start=$SECONDS
-    NAME=$name TREE=$tree EXTRA_PATCHES="${patches[*]:0:$k}" bash "$RZGATE_TOP/ci/kernels.sh" --base "$base" ||
-        cannot_judge "the kernel with patches 1..$k of $count did not build (patch $k/$count: \"${subjects[$((k - 1))]}\")"
+    # kernels.sh's messages go on to stderr as they come and into a file, for the reason.
+    { SANDBOX=1 NAME=$name TREE=$tree EXTRA_PATCHES="${patches[*]:0:$k}" bash "$RZGATE_TOP/ci/kernels.sh" --base "$base" 2>&1 >&3 3>&- |
+        tee "$work/build-$k.err" >&2; } 3>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        why=$(sed -n 's/^rzgate: error: //p' "$work/build-$k.err" | tail -n1)
+        cannot_judge "the kernel with patches 1..$k of $count did not build (patch $k/$count: \"${subjects[$((k - 1))]}\", ${labels[$((k - 1))]}): ${why:-see the output above}"
+    fi
     echo "$name $((SECONDS - start))" >>"$work/builds"
 }
 build_start=$SECONDS

@@ -297,8 +297,7 @@ series_patch2() { # name input
     in_summary "first added by patch 2/3" "rzg2l_adc_log_adm0+0x" "Cost: kernel builds" || return 1
     # git am semantics: patch 3's rename with a mode change happened in the last state.
     local src
-    src=$(json "$OUT/kernels/validate-upstream-3/kernel.json" "r['build_dir']")
-    src=${src%/build-*}/src-series-upstream
+    src=$(json "$OUT/kernels/validate-upstream-3/kernel.json" "r['source_dir']")
     [ -x "$src/Documentation/rzgate/series-fixture.rst" ] && [ ! -e "$src/Documentation/rzgate/series-fixture.txt" ] ||
         { echo "the rename with a mode change of patch 3 is not in $src"; return 1; }
 }
@@ -366,6 +365,71 @@ t_make_validate_says_the_front_doors_status() {
     in_log make "rzgate: validate exit status 1 (make reports any failure as 2: call ./validate for the status)" || return 1
     make -s validate PATCH=guest-tests/validate/comment-only.patch BASE=upstream TESTS=boot >"$E2E/validate-make-clean.log" 2>&1
     expect_status make-clean $? 0
+}
+
+# A stranger's patch whose Makefile reaches out of its tree (guest-tests/validate/
+# hostile-build.patch.in): a connection to a listener on the host's 127.0.0.1, host files
+# read (one the check makes here, one in the cache where the old chroot build saw it),
+# writes into the source tree, the cache, /root and a fresh path under $OUT. Through
+# make, as the README says: the build fails in the sandbox (could not judge, 2), the
+# output names the patch and the denials, nothing it aimed at changed, and the listener
+# saw only the check's own control connection.
+t_validate_hostile_patch_is_contained_by_the_sandbox() {
+    local dir=$E2E/hostile secret work_secret=$ROOT/work/rzgate-e2e-hostile-secret
+    local marker=$E2E/hostile/marker work_marker=$ROOT/work/rzgate-e2e-hostile-marker
+    local src=$ROOT/work/src-sbx-series-upstream port seen status=0
+    rm -rf "$dir" "$work_marker" /root/rzgate-e2e-hostile "$ROOT/root/rzgate-e2e-hostile"
+    mkdir -p "$dir"
+    # The listener prints its port, waits for a line on stdin, then counts the connections
+    # that reached its queue (a completed connect is queued by the kernel when it returns).
+    coproc LISTENER {
+        python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+sys.stdin.readline()
+s.setblocking(False)
+n = 0
+while True:
+    try:
+        s.accept()[0].close()
+    except BlockingIOError:
+        break
+    n += 1
+print(n, flush=True)'
+    }
+    read -r port <&"${LISTENER[0]}" || { echo "the listener did not start"; return 1; }
+    # The control: a connection from the host is counted, so a count of 1 means the
+    # build's own attempt never arrived.
+    echo control >"/dev/tcp/127.0.0.1/$port" || { echo "cannot connect to the listener from the host"; return 1; }
+    secret=rzgate-secret-$RANDOM$RANDOM$RANDOM
+    echo "$secret" >"$dir/secret"
+    echo "$secret" >"$work_secret"
+    sed -e "s#@PORT@#$port#g" -e "s#@SECRET@#$dir/secret#g" -e "s#@MARKER@#$marker#g" \
+        guest-tests/validate/hostile-build.patch.in >"$dir/hostile.patch"
+    make -s validate PATCH="$dir/hostile.patch" BASE=upstream TESTS=boot >"$E2E/validate-hostile.log" 2>&1 || status=$?
+    echo stop >&"${LISTENER[1]}"
+    read -r seen <&"${LISTENER[0]}" || seen="no answer"
+    rm -f "$work_secret"
+    expect_status hostile "$status" 2 || return 1
+    in_log hostile "rzgate: validate exit status 2" "did not build (patch 1/1" "hostile build step (sandbox test fixture)" \
+        "in the sandbox, which denied it" "it tried to reach the network" "it tried to write outside its build tree" \
+        "it tried to reach a host path" "hostile-step" || return 1
+    in_summary "rzgate validate: UNKNOWN: could not judge: the kernel with patches 1..1 of 1 did not build" "sandbox" || return 1
+    [ "$seen" = 1 ] || { echo "the listener on 127.0.0.1:$port counted '$seen' connections, expected only the control's"; return 1; }
+    local p
+    for p in "$marker" "$work_marker" /root/rzgate-e2e-hostile "$ROOT/root/rzgate-e2e-hostile"; do
+        [ ! -e "$p" ] || { echo "the hostile build wrote $p"; return 1; }
+    done
+    # The build ran the hostile step (its attempts are in the log) and read no secret.
+    grep -q "$dir/secret" "$E2E/validate-hostile.log" || { echo "the log does not show the attempt to read $dir/secret: the step did not run?"; return 1; }
+    ! grep -rqs "$secret" "$E2E/validate-hostile.log" "$ROOT/work/build-sbx-series-upstream.log" "$OUT/validate" ||
+        { echo "the secret reached the build's output"; return 1; }
+    [ -f "$src/Makefile" ] && ! grep -qx hostile "$src/Makefile" || { echo "the source tree's Makefile was written (or is missing)"; return 1; }
+    [ ! -e "$OUT/validate/report.json" ] && [ ! -e "$OUT/kernels/validate-upstream.partial" ] ||
+        { echo "a half-written report or kernel was left"; return 1; }
 }
 
 boot_cell() { # name test runner-args... -> exit status of `rzgate-runner boot`
