@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,7 @@ use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
 use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Shard, Summary};
 use crate::selftest;
+use crate::snapshot::{self, Request, Snapshot};
 use crate::symbols::SymbolMap;
 
 /// The run-wide parameters after the command line has overridden the matrix defaults.
@@ -90,6 +91,8 @@ impl Settings {
             on_abort: self.on_abort,
             expected,
             dir,
+            restore: None,
+            cold_reason: test.cold_boot.clone(),
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn prepare_inputs(args: &CellArgs, out_dir: &Path) -> Result<RunInputs> {
         plugin: args.plugin.clone(),
         soc: args.soc.clone(),
         interrupt: Interrupt::new(),
+        snapshots: (!args.cold).then(|| out_dir.join("snapshots")),
     })
 }
 
@@ -150,6 +154,7 @@ pub fn execute_cells(
     specs: &[CellSpec],
     jobs: usize,
 ) -> Vec<Option<CellReport>> {
+    let specs = &attach_snapshots(inputs, specs, jobs);
     let order = start_order(specs);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
@@ -189,6 +194,111 @@ pub fn execute_cells(
     });
     progress.done();
     reports
+}
+
+/// Makes the snapshots the cells can use (one per kernel, up to `jobs` at once) and points
+/// each cell that can restore at its kernel's; returns the cells. A cell whose test needs
+/// its own boot, or whose kernel's snapshot could not be made, boots cold with the reason.
+/// Without a snapshot directory (`--cold`) the cells are returned as they are.
+pub fn attach_snapshots(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellSpec> {
+    let Some(dir) = &inputs.snapshots else {
+        return specs.to_vec();
+    };
+    let mut requests: Vec<Request> = Vec::new();
+    for spec in specs.iter().filter(|s| s.cold_reason.is_none()) {
+        if requests.iter().any(|r| r.kernel.image == spec.kernel.image) {
+            continue;
+        }
+        let taken = |name: &str| requests.iter().any(|r| r.dir == dir.join(name));
+        let mut name = spec.kernel.name.clone();
+        if taken(&name) {
+            name = format!("{name}-{}", requests.len());
+        }
+        requests.push(Request {
+            kernel: &spec.kernel,
+            temp_c: spec.temp_c,
+            adc: spec.adc,
+            dir: dir.join(name),
+        });
+    }
+    let made = make_all(inputs, &requests, jobs);
+    for (request, result) in requests.iter().zip(&made) {
+        match result {
+            Ok(snapshot) => eprintln!(
+                "rzgate-runner: snapshot of {} made in {:.1} s",
+                request.kernel.name, snapshot.seconds
+            ),
+            Err(error) => eprintln!(
+                "rzgate-runner: no snapshot of {}: {error}; its cells boot",
+                request.kernel.name
+            ),
+        }
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let mut spec = spec.clone();
+            if spec.cold_reason.is_some() {
+                return spec;
+            }
+            let made = requests
+                .iter()
+                .position(|r| r.kernel.image == spec.kernel.image)
+                .and_then(|i| made.get(i));
+            match made {
+                Some(Ok(snapshot))
+                    if snapshot.temp_c == spec.temp_c && snapshot.adc == spec.adc =>
+                {
+                    spec.restore = Some(snapshot.clone());
+                }
+                Some(Ok(_)) => {
+                    spec.cold_reason = Some("other host values than its kernel's snapshot".into())
+                }
+                Some(Err(error)) => spec.cold_reason = Some(format!("no snapshot: {error}")),
+                None => spec.cold_reason = Some("no snapshot was made".into()),
+            }
+            spec
+        })
+        .collect()
+}
+
+/// A kernel's snapshot, or why there is none.
+type Made = Result<Arc<Snapshot>, String>;
+
+/// Makes every requested snapshot, up to `jobs` at once, in request order.
+fn make_all(inputs: &RunInputs, requests: &[Request], jobs: usize) -> Vec<Made> {
+    let machine = snapshot::Machine {
+        toolchain: &inputs.toolchain,
+        initramfs: &inputs.initramfs,
+        dtb: &inputs.dtb,
+        plugin: &inputs.plugin,
+        soc: &inputs.soc,
+        interrupt: &inputs.interrupt,
+    };
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Made>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, requests.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let (Some(request), Some(slot)) = (requests.get(i), results.get(i)) else {
+                    return;
+                };
+                let result = snapshot::make(&machine, request)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"));
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err("not made".to_string()))
+        })
+        .collect()
 }
 
 /// The order the cells start in: the most loops first, otherwise as given. A loop test
@@ -507,12 +617,13 @@ mod tests {
     #[test]
     fn execute_cells_runs_in_parallel_and_keeps_order() {
         // Fake "QEMU": a shell script that prints a clean KTAP run and writes the events
-        // file named in the -plugin argument.
+        // file named in the -plugin argument; like QEMU, it exits 0 on the SIGTERM the
+        // runner sends at the done line.
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("fake-qemu");
         std::fs::write(
             &fake,
-            "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
+            "#!/bin/sh\ntrap 'exit 0' TERM\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
              events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
              printf '{\"type\":\"start\",\"seq\":0,\"faults\":[]}\\n{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}\\n' > \"$events\"\n\
              printf 'KTAP version 1\\n1..1\\nok 1 fine\\n# rzgate-done\\n'\n",
@@ -527,6 +638,7 @@ mod tests {
             plugin: "p".into(),
             soc: "s".into(),
             interrupt: crate::interrupt::Interrupt::new(),
+            snapshots: None,
         };
         let specs: Vec<CellSpec> = (0..5)
             .map(|i| {
@@ -585,6 +697,7 @@ mod tests {
             plugin: "p".into(),
             soc: "s".into(),
             interrupt: Interrupt::new(),
+            snapshots: None,
         };
         let specs: Vec<CellSpec> = (0..4)
             .map(|i| {
