@@ -197,8 +197,13 @@ t_matrix_holds_under_serror() {
         { echo "prefix/adc-unbind: the guest trace shows neither driver function"; return 1; }
     grep -q "SError Interrupt on CPU0" "$E2E/matrix-serror/cells/prefix/adc-unbind/console.log" ||
         { echo "prefix/adc-unbind: no SError line on the console"; return 1; }
-    grep -q "reboot: Power down" "$E2E/matrix-serror/cells/upstream/adc-unbind/console.log" ||
-        { echo "upstream/adc-unbind under serror did not power off cleanly"; return 1; }
+    # Without a gated access nothing is diverted: the test runs to its end (the runner
+    # stops QEMU at its done line) and the guest never reports an SError.
+    c=$(cell upstream adc-unbind)
+    [ "$(json "$r" "($c['outcome'], $c['ktap']['done'])")" = "('clean', True)" ] ||
+        { echo "upstream/adc-unbind under serror did not run to its end clean"; return 1; }
+    ! grep -q "SError" "$E2E/matrix-serror/cells/upstream/adc-unbind/console.log" ||
+        { echo "upstream/adc-unbind under serror printed an SError"; return 1; }
 }
 
 # Validation through the README's front door, ./validate, whose exit status is the

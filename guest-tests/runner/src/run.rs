@@ -199,13 +199,28 @@ pub fn execute_cells(
 /// Makes the snapshots the cells can use (one per kernel, up to `jobs` at once) and points
 /// each cell that can restore at its kernel's; returns the cells. A cell whose test needs
 /// its own boot, or whose kernel's snapshot could not be made, boots cold with the reason.
-/// Without a snapshot directory (`--cold`) the cells are returned as they are.
+/// Without a snapshot directory (`--cold`) every cell boots.
 pub fn attach_snapshots(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellSpec> {
     let Some(dir) = &inputs.snapshots else {
-        return specs.to_vec();
+        // Every cell boots: there is no "why" to report.
+        return specs
+            .iter()
+            .map(|spec| CellSpec {
+                cold_reason: None,
+                ..spec.clone()
+            })
+            .collect();
+    };
+    let restorable = |spec: &CellSpec| {
+        spec.cold_reason.is_none()
+            && specs
+                .iter()
+                .filter(|s| s.cold_reason.is_none() && s.kernel.image == spec.kernel.image)
+                .count()
+                >= MIN_CELLS_PER_SNAPSHOT
     };
     let mut requests: Vec<Request> = Vec::new();
-    for spec in specs.iter().filter(|s| s.cold_reason.is_none()) {
+    for spec in specs.iter().filter(|s| restorable(s)) {
         if requests.iter().any(|r| r.kernel.image == spec.kernel.image) {
             continue;
         }
@@ -241,6 +256,10 @@ pub fn attach_snapshots(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> 
             if spec.cold_reason.is_some() {
                 return spec;
             }
+            if !restorable(&spec) {
+                spec.cold_reason = Some(ONE_CELL.into());
+                return spec;
+            }
             let made = requests
                 .iter()
                 .position(|r| r.kernel.image == spec.kernel.image)
@@ -261,6 +280,11 @@ pub fn attach_snapshots(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> 
         })
         .collect()
 }
+
+/// A snapshot costs a boot and each restore about a quarter of one: a kernel with a single
+/// cell to run boots it.
+const MIN_CELLS_PER_SNAPSHOT: usize = 2;
+const ONE_CELL: &str = "the only cell of its kernel in this run (a snapshot would cost a boot too)";
 
 /// A kernel's snapshot, or why there is none.
 type Made = Result<Arc<Snapshot>, String>;
@@ -660,6 +684,52 @@ mod tests {
         for report in &reports {
             assert_eq!(report.outcome, Outcome::Clean, "{:?}", report.error);
         }
+    }
+
+    #[test]
+    fn which_cells_restore_and_why_the_others_boot() {
+        use crate::cell::tests::spec;
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = |snapshots: Option<PathBuf>| RunInputs {
+            toolchain: Toolchain::parse("QEMU=/nonexistent/qemu-system-aarch64\n").unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+            interrupt: Interrupt::new(),
+            snapshots,
+        };
+        let mut faulty = spec("adc-probe-failure", OnAbort::Continue, None);
+        faulty.cold_reason = Some("the fault fires at boot".into());
+        let mut other_kernel = spec("adc-read", OnAbort::Continue, None);
+        other_kernel.kernel.name = "upstream".into();
+        other_kernel.kernel.image = "out/kernels/upstream/Image".into();
+        let specs = vec![
+            spec("adc-unbind", OnAbort::Continue, None),
+            spec("thermal", OnAbort::Continue, None),
+            faulty,
+            other_kernel,
+        ];
+
+        // --cold: every cell boots, and no reason is given.
+        let cold = attach_snapshots(&inputs(None), &specs, 2);
+        assert!(cold
+            .iter()
+            .all(|s| s.restore.is_none() && s.cold_reason.is_none()));
+
+        let attached = attach_snapshots(&inputs(Some(dir.path().join("snapshots"))), &specs, 2);
+        let reasons: Vec<&str> = attached
+            .iter()
+            .map(|s| s.cold_reason.as_deref().unwrap_or(""))
+            .collect();
+        // prefix's snapshot could not be made (no QEMU): its cells say so.
+        assert!(reasons[0].starts_with("no snapshot: ") && reasons[0].contains("cannot start"));
+        assert_eq!(reasons[0], reasons[1]);
+        assert_eq!(reasons[2], "the fault fires at boot");
+        // upstream has one cell: no snapshot is tried for it.
+        assert_eq!(reasons[3], ONE_CELL);
+        assert!(!dir.path().join("snapshots/upstream").exists());
+        assert!(attached.iter().all(|s| s.restore.is_none()));
     }
 
     #[test]
