@@ -21,6 +21,7 @@ LOOPS ?=
 JOBS ?=
 REPEAT ?=
 SHARD ?=
+COLD ?=
 REPORTS ?=
 REPORT ?= $(OUT)/matrix/report.json
 VARIANT ?= upstream
@@ -39,7 +40,8 @@ inputs = --initramfs $(OUT)/initramfs.cpio
 run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS)) \
 	$(if $(TEMP),--temp=$(TEMP)) $(if $(ADC),--adc $(subst $(comma),:,$(ADC))) \
 	$(if $(ON_ABORT),--on-abort $(ON_ABORT)) $(if $(LOOPS),--loops $(LOOPS)) \
-	$(if $(JOBS),--jobs $(JOBS)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(SHARD),--shard $(SHARD))
+	$(if $(JOBS),--jobs $(JOBS)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(SHARD),--shard $(SHARD)) \
+	$(if $(COLD),--cold)
 kernel_list = $(if $(KERNELS),$(subst $(comma), ,$(KERNELS)))
 
 .PHONY: help toolchain kernels initramfs plugin build run test unit-test matrix boot \

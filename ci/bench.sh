@@ -33,9 +33,19 @@
 #                              QEMU's CPU and wall seconds, over the BENCH_RUNS runs. To
 #                              compare two commits, run `make bench` in each tree on the same
 #                              machine and compare boot_cpu_s (docs/performance.md)
-#   matrix_warm_s              wall time of the full default matrix, warm (BENCH_MATRIX_RUNS,
-#                              default 1: it takes minutes; 0 skips it and reports null);
-#                              matrix_warm_cpu_s: the CPU time of the runner and its QEMUs
+#   matrix_warm_s              wall time of the full default matrix, warm, its cells restored
+#                              from the run's snapshots as `make run` does (BENCH_MATRIX_RUNS
+#                              runs, default 1: it takes minutes; 0 skips it and reports
+#                              null); matrix_warm_cpu_s: the CPU time of the runner and its
+#                              QEMUs; matrix_cold_s, matrix_cold_cpu_s: the same with --cold,
+#                              alternating with the restored runs
+#   cells                      from those runs' reports: median cell and sum of cell times,
+#                              restored and cold, and their ratios; cell_restore_ratio per
+#                              restored cell (restored / cold duration, over the runs);
+#                              where a cell's time goes (phases: QEMU start to the test's
+#                              KTAP line, the test, its done line to QEMU's exit) as medians
+#                              over the cells, restored and cold; snapshot_s, the seconds the
+#                              runner took to make each kernel's snapshot
 #
 # BENCH_PLUGIN=FILE benchmarks that librzgate.so instead of target/release's (e.g. a copy, so
 # that a rebuild during the run does not change what is measured). There is no baseline
@@ -165,13 +175,27 @@ for i in $(seq 1 "$RUNS"); do
     fi
 done
 
-for i in $(seq 1 "$MATRIX_RUNS"); do
-    say "bench: matrix run $i of $MATRIX_RUNS"
-    /usr/bin/time -f "$TIME_FORMAT" -o "$BENCH/matrix.one" \
-        "$RUNNER" run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$BENCH/matrix" "${PLUGIN_ARGS[@]}" >"$BENCH/matrix.log" 2>&1 ||
-        say "bench: matrix run $i did not match its expectations (timed all the same; see $BENCH/matrix.log)"
+# The default matrix restored from snapshots (as `make run`) and booted cold (--cold),
+# alternating; each run's report is kept for the per-cell figures.
+matrix_run() { # name i runner-args...
+    local name=$1 i=$2
+    shift 2
+    /usr/bin/time -f "$TIME_FORMAT" -o "$BENCH/$name.one" \
+        "$RUNNER" run --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --out "$BENCH/$name-$i" "${PLUGIN_ARGS[@]}" "$@" >"$BENCH/$name-$i.log" 2>&1 ||
+        say "bench: $name run $i did not match its expectations (timed all the same; see $BENCH/$name-$i.log)"
     # After a non-zero exit GNU time writes a "Command exited with..." line first.
-    tail -n 1 "$BENCH/matrix.one" >>"$BENCH/matrix.times"
+    tail -n 1 "$BENCH/$name.one" >>"$BENCH/$name.times"
+}
+rm -rf "$BENCH"/matrix-[0-9]* "$BENCH"/matrix-cold-[0-9]*
+for i in $(seq 1 "$MATRIX_RUNS"); do
+    say "bench: matrix run $i of $MATRIX_RUNS (restored, then cold)"
+    if [ $((i % 2)) -eq 1 ]; then
+        matrix_run matrix "$i"
+        matrix_run matrix-cold "$i" --cold
+    else
+        matrix_run matrix-cold "$i" --cold
+        matrix_run matrix "$i"
+    fi
 done
 
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
@@ -221,7 +245,7 @@ RATIOS = {
 }
 RUN_NAMES = ["busy-plugin", "busy-bare", "busy-drivers-plugin", "busy-drivers-bare",
              "periph-plugin", "periph-bare", "boot-continue", "boot-serror",
-             "boot-this", "boot-baseline", "busy-this", "busy-baseline"]
+             "boot-this", "boot-baseline", "busy-this", "busy-baseline", "matrix", "matrix-cold"]
 
 result = {
     "time_basis": {
@@ -240,6 +264,55 @@ result["boot_cpu_s"] = seconds("boot-continue", "cpu")
 result["boot_wall_s"] = seconds("boot-continue", "wall")
 result["matrix_warm_s"] = seconds("matrix", "wall")
 result["matrix_warm_cpu_s"] = seconds("matrix", "cpu")
+result["matrix_cold_s"] = seconds("matrix-cold", "wall")
+result["matrix_cold_cpu_s"] = seconds("matrix-cold", "cpu")
+
+def matrix_reports(name):
+    out = []
+    for entry in sorted(os.listdir(bench)):
+        path = os.path.join(bench, entry, "report.json")
+        if re.fullmatch(re.escape(name) + r"-\d+", entry) and os.path.exists(path):
+            out.append(json.load(open(path))["cells"])
+    return out
+
+def cell_figures():
+    restored_runs, cold_runs = matrix_reports("matrix"), matrix_reports("matrix-cold")
+    if not restored_runs or not cold_runs:
+        return None
+    def times(runs, keep=lambda c: True):
+        return [c["duration_s"] for cells in runs for c in cells if keep(c)]
+    per_cell = {}
+    for r_cells, c_cells in zip(restored_runs, cold_runs):
+        cold = {(c["kernel"], c["test"]): c["duration_s"] for c in c_cells}
+        for c in r_cells:
+            key = (c["kernel"], c["test"])
+            if c.get("boot") == "restored" and cold.get(key):
+                per_cell.setdefault("/".join(key), []).append(c["duration_s"] / cold[key])
+    ratios = {k: round(statistics.median(v), 3) for k, v in sorted(per_cell.items())}
+    def sums(runs):
+        return [round(sum(c["duration_s"] for c in cells), 2) for cells in runs]
+    def phases(runs, keep):
+        got = [c["phases"] for cells in runs for c in cells if c.get("phases") and keep(c)]
+        return {p: spread([g[p] for g in got], 3) for p in ["start_s", "test_s", "end_s"]} if got else None
+    restored = lambda c: c.get("boot") == "restored"
+    snapshot_s = []
+    for entry in sorted(os.listdir(bench)):
+        if re.fullmatch(r"matrix-\d+\.log", entry):
+            snapshot_s += [float(m) for m in re.findall(r"snapshot of \S+ made in ([0-9.]+) s", open(os.path.join(bench, entry)).read())]
+    median_r, median_c = statistics.median(times(restored_runs)), statistics.median(times(cold_runs))
+    sum_r, sum_c = statistics.median(sums(restored_runs)), statistics.median(sums(cold_runs))
+    return {
+        "median_cell_restored_s": round(median_r, 3), "median_cell_cold_s": round(median_c, 3),
+        "median_cell_ratio": round(median_r / median_c, 3),
+        "sum_cells_restored_s": sum_r, "sum_cells_cold_s": sum_c,
+        "sum_cells_ratio": round(sum_r / sum_c, 3),
+        "cell_restore_ratio": spread([r for v in per_cell.values() for r in v], 3),
+        "cell_restore_ratio_by_cell": ratios,
+        "phases_restored": phases(restored_runs, restored),
+        "phases_cold": phases(cold_runs, lambda c: True),
+        "snapshot_s": spread(snapshot_s, 2),
+    }
+result["cells"] = cell_figures()
 result["seconds"] = {n: spread(column(n, "wall"), 3) for n in RUN_NAMES}
 result["cpu_seconds"] = {n: spread(column(n, "cpu"), 3) for n in RUN_NAMES}
 result["peak_rss_kb"] = {n: spread(column(n, "rss"), 0) for n in ["busy-plugin", "busy-bare"]}
@@ -268,7 +341,18 @@ def line(key, s):
 for key in RATIOS:
     print(line(key, result[key]))
     print(line(key + "_wall", result[key + "_wall"]))
-for key in ["qemu_peak_rss_ratio", "boot_cpu_s", "boot_wall_s", "matrix_warm_s", "matrix_warm_cpu_s"]:
+for key in ["qemu_peak_rss_ratio", "boot_cpu_s", "boot_wall_s", "matrix_warm_s", "matrix_warm_cpu_s",
+            "matrix_cold_s", "matrix_cold_cpu_s"]:
     print(line(key, result[key]))
+cells = result["cells"]
+if cells:
+    print(f"{'cells':32} median {cells['median_cell_restored_s']:.2f} s restored / {cells['median_cell_cold_s']:.2f} s cold "
+          f"(x{cells['median_cell_ratio']:.2f}); sum {cells['sum_cells_restored_s']:.1f} / {cells['sum_cells_cold_s']:.1f} s "
+          f"(x{cells['sum_cells_ratio']:.2f})")
+    print(line("cell_restore_ratio", cells["cell_restore_ratio"]))
+    for kind in ["restored", "cold"]:
+        ph = cells["phases_" + kind]
+        if ph:
+            print(f"{'phases ' + kind:32} start {ph['start_s']['median']:.2f}  test {ph['test_s']['median']:.2f}  end {ph['end_s']['median']:.2f} s (medians)")
 print(f"written: {os.path.join(bench, 'bench.json')} ({runs} pairs, commit {commit})")
 PY

@@ -24,14 +24,34 @@ ADC_DRIVER=/sys/bus/platform/drivers/rzg2l-adc
 TSU_DRIVER=/sys/bus/platform/drivers/rzg3s-thermal
 
 rzgate_parse_cmdline() {
-    for arg in $(cat /proc/cmdline); do
+    rzgate_parse_words $(cat /proc/cmdline)
+}
+
+rzgate_parse_words() {
+    for arg in "$@"; do
         case "$arg" in
         rzgate.test=*) RZGATE_TEST=${arg#*=} ;;
         rzgate.loops=*) RZGATE_LOOPS=${arg#*=} ;;
         rzgate.temp_mc=*) RZGATE_TEMP_MC=${arg#*=} ;;
         rzgate.adc=*) RZGATE_ADC=${arg#*=} ;;
+        rzgate.snapshot=*) RZGATE_SNAPSHOT=${arg#*=} ;;
         esac
     done
+}
+
+# Snapshot mode (rzgate.snapshot=1 on the command line, docs/contracts.md "Snapshots"): the
+# runner migrates the guest to a file while it waits here, and each restored copy is told
+# its test on the console, in one line of the same rzgate.* words the command line carries.
+# Bytes that arrive before QEMU has finished loading the snapshot can be lost, so the
+# runner sends a newline first, and lines without rzgate.test= are skipped.
+rzgate_wait_for_params() {
+    stty -echo 2>/dev/null
+    echo "# rzgate-snapshot-ready"
+    while read -r line; do
+        case "$line" in *rzgate.test=*) break ;; esac
+    done
+    rzgate_parse_words $line
+    echo "# rzgate-params: $line"
 }
 
 plan() { echo "1..$1"; }

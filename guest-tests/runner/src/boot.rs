@@ -33,6 +33,7 @@ pub fn command(args: &BootArgs) -> Result<u8> {
                 faults: Vec::new(),
                 loops: None,
                 timeout_s: None,
+                cold_boot: None,
             }
         }
     };
@@ -52,6 +53,9 @@ pub fn command(args: &BootArgs) -> Result<u8> {
         temp_c: settings.temp_c,
         adc: settings.adc,
         on_abort: settings.on_abort,
+        // One cell to watch: its boot is part of what there is to see.
+        restore: None,
+        cold_reason: None,
     };
 
     // `boot` installs no interrupt handlers, so its cell always finishes.

@@ -25,8 +25,9 @@ use crate::inputs::{KernelBuild, Toolchain};
 use crate::interrupt::Interrupt;
 use crate::matrix::{Expectation, OnAbort};
 use crate::outcome::Outcome;
-use crate::qemu::{self, CellLaunch, QemuExit};
-use crate::report::{AbortReport, CellReport, KtapReport, UserSpaceMappedReport};
+use crate::qemu::{self, CellLaunch, QemuExit, RunOptions};
+use crate::report::{AbortReport, CellReport, KtapReport, Phases, UserSpaceMappedReport};
+use crate::snapshot::Snapshot;
 use crate::symbols::SymbolMap;
 
 /// Console lines an error cell carries in its report.
@@ -44,6 +45,8 @@ pub struct RunInputs {
     pub soc: PathBuf,
     /// Stops the run's QEMUs on SIGINT/SIGTERM (only `run` installs the handlers).
     pub interrupt: Interrupt,
+    /// Where the run's snapshots go; None: every cell boots cold (`--cold`).
+    pub snapshots: Option<PathBuf>,
 }
 
 /// Everything that defines one cell.
@@ -61,6 +64,11 @@ pub struct CellSpec {
     pub expected: Option<Expectation>,
     /// The cell's own directory (`<out>/cells/<kernel>/<test>[/run-<n>]`).
     pub dir: PathBuf,
+    /// The snapshot the cell starts from; None: it boots.
+    pub restore: Option<Arc<Snapshot>>,
+    /// Why the cell boots although the run uses snapshots (its test's `cold_boot`, a
+    /// snapshot that could not be made).
+    pub cold_reason: Option<String>,
 }
 
 impl CellSpec {
@@ -84,6 +92,8 @@ pub struct Recorded {
     pub exit: QemuExit,
     pub console: String,
     pub duration: Duration,
+    pub test_started: Option<Duration>,
+    pub test_done: Option<Duration>,
     pub events: EventsReport,
     pub qemu_stderr_tail: String,
 }
@@ -134,7 +144,18 @@ fn execute(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Result<Recorded> 
         on_abort: spec.on_abort,
         faults: &spec.faults,
     };
-    let args = qemu::cell_args(&inputs.toolchain, &launch)?;
+    let (args, input) = match &spec.restore {
+        Some(snapshot) => (
+            qemu::restore_args(&inputs.toolchain, &launch, &snapshot.image, &snapshot.state)?,
+            Some(qemu::restore_input(
+                &spec.test,
+                spec.loops,
+                spec.temp_c,
+                &spec.adc,
+            )),
+        ),
+        None => (qemu::cell_args(&inputs.toolchain, &launch)?, None),
+    };
     let program = &inputs.toolchain.qemu;
     fsutil::write_atomic(
         &spec.cmd_file(),
@@ -149,16 +170,53 @@ fn execute(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Result<Recorded> 
         spec.timeout,
         echo,
         &inputs.interrupt,
+        RunOptions {
+            input,
+            stop_at: Some(console::DONE_MARKER),
+        },
     )?;
+    let mut console = finished.console;
+    if let Some(snapshot) = &spec.restore {
+        console = join_boot(snapshot, spec, console)?;
+    }
     let events = EventsReport::load(&spec.events_file())
         .with_context(|| format!("cannot read {}", spec.events_file().display()))?;
     Ok(Recorded {
         exit: finished.exit,
-        console: String::from_utf8_lossy(&finished.console).into_owned(),
+        console: String::from_utf8_lossy(&console).into_owned(),
         duration: finished.duration,
+        test_started: finished.test_started,
+        test_done: finished.test_done,
         events,
         qemu_stderr_tail: qemu::file_tail(&spec.stderr_file(), STDERR_TAIL_LINES),
     })
+}
+
+/// A restored cell's boot is the snapshot's: its console and events go in front of the
+/// cell's own, so that the files and the report read as those of a cold boot (the boot's
+/// summary is dropped: the cell's counts everything). Returns the joined console.
+fn join_boot(snapshot: &Snapshot, spec: &CellSpec, console: Vec<u8>) -> Result<Vec<u8>> {
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the snapshot's {}", path.display()))
+    };
+    let mut joined = read(&snapshot.console)?;
+    joined.extend_from_slice(&console);
+    fsutil::write_atomic(&spec.console_file(), &joined)?;
+
+    let boot_events = read(&snapshot.events)?;
+    let mut events: Vec<u8> = boot_events
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| !line.starts_with(br#"{"type":"summary""#))
+        .flatten()
+        .copied()
+        .collect();
+    // A missing events file of the cell stays evidence of its own: nothing is joined.
+    if let Ok(cell_events) = std::fs::read(spec.events_file()) {
+        events.extend_from_slice(&cell_events);
+        fsutil::write_atomic(&spec.events_file(), &events)?;
+    }
+    Ok(joined)
 }
 
 fn exit_text(exit: QemuExit) -> String {
@@ -282,6 +340,12 @@ pub fn evaluate(spec: &CellSpec, recorded: Recorded) -> CellReport {
         qemu_cmd_file: spec.cmd_file().display().to_string(),
         repetitions: None,
         flaky: false,
+        phases: Phases::of(&recorded),
+        boot: match (&spec.restore, &spec.cold_reason) {
+            (Some(_), _) => "restored".to_string(),
+            (None, Some(why)) => format!("cold: {why}"),
+            (None, None) => "cold".to_string(),
+        },
     }
 }
 
@@ -291,6 +355,8 @@ fn failed_to_run(spec: &CellSpec, reason: &str) -> CellReport {
         exit: QemuExit::Exited(-1),
         console: String::new(),
         duration: Duration::ZERO,
+        test_started: None,
+        test_done: None,
         events: EventsReport {
             missing: true,
             ..EventsReport::default()
@@ -301,6 +367,19 @@ fn failed_to_run(spec: &CellSpec, reason: &str) -> CellReport {
     report.error = Some(format!("the cell could not run: {reason}"));
     report.exit = "not started".into();
     report
+}
+
+impl Phases {
+    /// From QEMU's start: the test's first line, its done line, QEMU's exit.
+    fn of(recorded: &Recorded) -> Option<Phases> {
+        let started = recorded.test_started?;
+        let done = recorded.test_done?;
+        Some(Phases {
+            start_s: round_centis(started),
+            test_s: round_centis(done.saturating_sub(started)),
+            end_s: round_centis(recorded.duration.saturating_sub(done)),
+        })
+    }
 }
 
 fn round_centis(duration: Duration) -> f64 {
@@ -333,6 +412,8 @@ pub(crate) mod tests {
                 rationale: Some("the platform bus detaches the PM domain first".into()),
             }),
             dir: "out/matrix/cells/prefix/adc-unbind".into(),
+            restore: None,
+            cold_reason: None,
         }
     }
 
@@ -341,6 +422,8 @@ pub(crate) mod tests {
             exit,
             console: console.into(),
             duration: Duration::from_millis(2346),
+            test_started: Some(Duration::from_millis(1500)),
+            test_done: Some(Duration::from_millis(2300)),
             events: EventsReport::parse(events),
             qemu_stderr_tail: String::new(),
         }
@@ -711,6 +794,7 @@ pub(crate) mod tests {
             plugin: "p".into(),
             soc: "s".into(),
             interrupt: crate::interrupt::Interrupt::new(),
+            snapshots: None,
         };
         let report = run_cell(&inputs, &s, false).expect("not interrupted");
         assert_eq!(report.outcome, Outcome::Error);

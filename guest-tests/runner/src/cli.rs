@@ -106,6 +106,10 @@ pub struct CellArgs {
     /// Use this DTB instead of generating one into the output directory
     #[arg(long, value_name = "FILE")]
     pub dtb: Option<PathBuf>,
+    /// Boot every cell instead of restoring a per-kernel snapshot made at the start of the
+    /// run (`boot` always boots)
+    #[arg(long)]
+    pub cold: bool,
     #[command(flatten)]
     pub toolchain: ToolchainArgs,
 }

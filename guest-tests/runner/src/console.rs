@@ -18,6 +18,11 @@
 //! nested subtests: they are kept (with their depth) but only top-level results count
 //! against the plan.
 
+/// The guest's last line of a test script (before its power-off).
+pub const DONE_MARKER: &str = "# rzgate-done";
+/// The guest's line when it waits for its test at the snapshot point (`rzgate.snapshot=1`).
+pub const READY_MARKER: &str = "# rzgate-snapshot-ready";
+
 use serde::{Deserialize, Serialize};
 
 /// One KTAP result line.
@@ -242,7 +247,7 @@ impl ConsoleReport {
                         report.plan = Some(n);
                     }
                 }
-            } else if body == "# rzgate-done" {
+            } else if body == DONE_MARKER {
                 report.done = true;
             } else if let Some(step) = body.strip_prefix("# rzgate-step ") {
                 if let Some(step) = parse_step(step) {
@@ -389,9 +394,28 @@ pub fn tail(console: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Whether `text` holds `marker` as a whole line (the serial console ends lines with CRLF).
+pub fn has_line(text: &[u8], marker: &str) -> bool {
+    text.split(|&b| b == b'\n')
+        .rev()
+        .skip(1) // the unfinished last line
+        .any(|line| line.strip_suffix(b"\r").unwrap_or(line) == marker.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ready_marker_counts_only_as_a_whole_finished_line() {
+        assert!(has_line(
+            b"boot\r\n# rzgate-snapshot-ready\r\n",
+            READY_MARKER
+        ));
+        assert!(has_line(b"# rzgate-snapshot-ready\n", READY_MARKER));
+        assert!(!has_line(b"boot\r\n# rzgate-snapshot-ready", READY_MARKER));
+        assert!(!has_line(b"echo '# rzgate-snapshot-ready'\n", READY_MARKER));
+    }
 
     const CLEAN: &str = "\
 Booting Linux on physical CPU 0x0000000000 [0x412fd050]\r

@@ -42,6 +42,7 @@ mod qemu;
 mod report;
 mod run;
 mod selftest;
+mod snapshot;
 mod symbols;
 #[cfg(test)]
 mod testdata;

@@ -67,6 +67,9 @@ pub struct TestSpec {
     pub faults: Vec<String>,
     pub loops: Option<u32>,
     pub timeout_s: Option<u64>,
+    /// Why the test needs a boot of its own instead of the run's snapshot (a fault that
+    /// fires during boot); None: its cells restore the snapshot.
+    pub cold_boot: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +116,7 @@ struct RawTest {
     faults: Vec<String>,
     loops: Option<u32>,
     timeout_s: Option<u64>,
+    cold_boot: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -316,12 +320,20 @@ fn parse_test(id: String, raw: RawTest) -> Result<TestSpec> {
     if raw.timeout_s == Some(0) {
         bail!("tests.{id}.timeout_s: must be at least 1 second");
     }
+    if raw
+        .cold_boot
+        .as_deref()
+        .is_some_and(|why| why.trim().is_empty())
+    {
+        bail!("tests.{id}.cold_boot: expected the reason the test needs its own boot");
+    }
     Ok(TestSpec {
         id,
         description: raw.description,
         faults: raw.faults,
         loops: raw.loops,
         timeout_s: raw.timeout_s,
+        cold_boot: raw.cold_boot,
     })
 }
 

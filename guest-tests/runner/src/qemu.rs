@@ -59,13 +59,28 @@ pub struct CellLaunch<'a> {
     pub faults: &'a [String],
 }
 
+/// The kernel's own part of the guest's command line.
+const KERNEL_ARGS: &str = "console=ttyAMA0 panic=-1 rdinit=/init";
+
 /// The guest's command line (docs/contracts.md, "Guest side").
 pub fn kernel_cmdline(test: &str, loops: u32, temp_c: f64, adc: &[u16; 8]) -> String {
+    format!("{KERNEL_ARGS} {}", test_params(test, loops, temp_c, adc))
+}
+
+/// The test's `rzgate.*` words: on the command line of a cold boot, on the console of a
+/// restored snapshot.
+pub fn test_params(test: &str, loops: u32, temp_c: f64, adc: &[u16; 8]) -> String {
     format!(
-        "console=ttyAMA0 panic=-1 rdinit=/init rzgate.test={test} rzgate.loops={loops} rzgate.temp_mc={} rzgate.adc={}",
+        "rzgate.test={test} rzgate.loops={loops} rzgate.temp_mc={} rzgate.adc={}",
         (temp_c * 1000.0).round() as i64,
         join_adc(adc)
     )
+}
+
+/// What the runner writes to a restored guest's console: a newline to be lost (bytes that
+/// arrive while QEMU still loads the snapshot can be), then the test's words.
+pub fn restore_input(test: &str, loops: u32, temp_c: f64, adc: &[u16; 8]) -> Vec<u8> {
+    format!("\n{}\n", test_params(test, loops, temp_c, adc)).into_bytes()
 }
 
 fn join_adc(adc: &[u16; 8]) -> String {
@@ -103,8 +118,8 @@ pub fn plugin_arg(launch: &CellLaunch) -> Result<String> {
     Ok(arg)
 }
 
-/// The full argument list of a cell's QEMU (without the program).
-pub fn cell_args(toolchain: &Toolchain, launch: &CellLaunch) -> Result<Vec<String>> {
+/// The console, the machine and the data directory: what every cell's QEMU shares.
+fn common_args(toolchain: &Toolchain) -> Vec<String> {
     let mut args = machine_args(None);
     args.extend(
         ["-monitor", "none", "-serial", "stdio", "-no-reboot"]
@@ -112,6 +127,74 @@ pub fn cell_args(toolchain: &Toolchain, launch: &CellLaunch) -> Result<Vec<Strin
             .map(|s| s.to_string()),
     );
     args.extend(toolchain.datadir_args());
+    args
+}
+
+/// The QEMU of a snapshot: a cold boot whose guest waits at the snapshot point
+/// (`rzgate.snapshot=1`), with QMP to migrate it and the plugin writing its state at exit.
+pub fn snapshot_boot_args(
+    toolchain: &Toolchain,
+    launch: &CellLaunch,
+    qmp_socket: &Path,
+    state_out: &Path,
+) -> Result<Vec<String>> {
+    let mut args = common_args(toolchain);
+    for (flag, path) in [
+        ("-kernel", launch.kernel_image),
+        ("-initrd", launch.initramfs),
+        ("-dtb", launch.dtb),
+    ] {
+        args.push(flag.to_string());
+        args.push(path.display().to_string());
+    }
+    args.push("-append".to_string());
+    args.push(format!(
+        "{KERNEL_ARGS} rzgate.snapshot=1 rzgate.temp_mc={} rzgate.adc={}",
+        (launch.temp_c * 1000.0).round() as i64,
+        join_adc(&launch.adc)
+    ));
+    // The snapshot is taken from a stopped guest; without its run state in the stream, a
+    // restored QEMU runs once loaded instead of staying paused (no QMP needed there).
+    args.push("-global".to_string());
+    args.push("migration.store-global-state=off".to_string());
+    args.push("-qmp".to_string());
+    args.push(format!(
+        "unix:{},server=on,wait=off",
+        plugin_value(qmp_socket)?
+    ));
+    args.push("-plugin".to_string());
+    args.push(format!(
+        "{},state_out={}",
+        plugin_arg(launch)?,
+        plugin_value(state_out)?
+    ));
+    Ok(args)
+}
+
+/// The QEMU of a restored cell: the snapshot's machine, started from its migration stream
+/// (kernel, initramfs and DTB are in it: QEMU ignores -kernel on an incoming migration),
+/// the plugin loading the snapshot's state with this cell's own arguments.
+pub fn restore_args(
+    toolchain: &Toolchain,
+    launch: &CellLaunch,
+    image: &Path,
+    state_in: &Path,
+) -> Result<Vec<String>> {
+    let mut args = common_args(toolchain);
+    args.push("-incoming".to_string());
+    args.push(format!("file:{}", plugin_value(image)?));
+    args.push("-plugin".to_string());
+    args.push(format!(
+        "{},state_in={}",
+        plugin_arg(launch)?,
+        plugin_value(state_in)?
+    ));
+    Ok(args)
+}
+
+/// The full argument list of a cell's QEMU (without the program).
+pub fn cell_args(toolchain: &Toolchain, launch: &CellLaunch) -> Result<Vec<String>> {
+    let mut args = common_args(toolchain);
     for (flag, path) in [
         ("-kernel", launch.kernel_image),
         ("-initrd", launch.initramfs),
@@ -169,11 +252,33 @@ pub struct Finished {
     /// Everything QEMU wrote to stdout (the guest's serial console).
     pub console: Vec<u8>,
     pub duration: Duration,
+    /// When the test began (its `KTAP version` line) and when the guest said it was done
+    /// (the `stop_at` line), from QEMU's start: where a cell's time goes.
+    pub test_started: Option<Duration>,
+    pub test_done: Option<Duration>,
+}
+
+/// How a QEMU run is fed and ended besides its timeout.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Written to QEMU's stdin (the guest's console), which is then closed; None: no stdin.
+    pub input: Option<Vec<u8>>,
+    /// Once the console has this line, the guest is done: QEMU gets SIGTERM (it exits at
+    /// once, and the plugin writes its summary at exit) instead of waiting for the guest's
+    /// power-off path.
+    pub stop_at: Option<&'static str>,
+}
+
+/// What the watcher threads tell the thread that owns the child.
+enum Watch {
+    Exited,
+    Done,
 }
 
 /// Runs `program args`, streaming stdout to `console_log` (so a running cell can be
 /// watched with `tail -f`) and, with `echo`, to our stdout; stderr goes to `stderr_log`.
 /// Kills it after `timeout`, or when `interrupt` fires.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     program: &Path,
     args: &[String],
@@ -182,17 +287,23 @@ pub fn run(
     timeout: Duration,
     echo: bool,
     interrupt: &Interrupt,
+    options: RunOptions,
 ) -> Result<Finished> {
     let console_file = File::create(console_log)
         .with_context(|| format!("cannot create {}", console_log.display()))?;
     let stderr_file = File::create(stderr_log)
         .with_context(|| format!("cannot create {}", stderr_log.display()))?;
     let started = Instant::now();
+    let stdin = if options.input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let child = interrupt
         .spawn(
             Command::new(program)
                 .args(args)
-                .stdin(Stdio::null())
+                .stdin(stdin)
                 .stdout(Stdio::piped())
                 .stderr(stderr_file),
         )
@@ -202,14 +313,42 @@ pub fn run(
             exit: QemuExit::Interrupted,
             console: Vec::new(),
             duration: Duration::ZERO,
+            test_started: None,
+            test_done: None,
         });
     };
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), options.input) {
+        // A guest that never reads must not block the runner: a pipe holds 64 KiB, and
+        // the input is one line. A write error means QEMU is gone; its exit says why.
+        let _ = stdin.write_all(&input);
+    }
 
+    let (sender, watch) = mpsc::channel();
     let stdout = child.stdout.take().expect("stdout is piped");
-    let console_reader = thread::spawn(move || copy_console(stdout, console_file, echo));
-    let exited = notify_on_exit(child.id());
+    let done_sender = sender.clone();
+    let stop_at = options.stop_at;
+    let console_reader = thread::spawn(move || {
+        copy_console(stdout, console_file, echo, started, stop_at, move || {
+            let _ = done_sender.send(Watch::Done);
+        })
+    });
+    notify_on_exit(child.id(), sender);
 
-    let ended = exited.recv_timeout(timeout);
+    let deadline = started + timeout;
+    let ended = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match watch.recv_timeout(left) {
+            Ok(Watch::Done) => {
+                // Not reaped yet (only this thread reaps), so the pid is still our child.
+                // SAFETY: kill has no memory effects.
+                unsafe {
+                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                }
+            }
+            Ok(Watch::Exited) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
     // Before any reaping (the watcher waits with WNOWAIT): from here on the interrupt
     // leaves this pid alone.
     let interrupted = interrupt.release(child.id());
@@ -234,14 +373,16 @@ pub fn run(
     };
     let duration = started.elapsed();
     // QEMU is gone, so its stdout is at EOF and the reader ends.
-    let console = console_reader
+    let capture = console_reader
         .join()
         .map_err(|_| anyhow::anyhow!("the console reader thread panicked"))?
         .context("reading the QEMU console")?;
     Ok(Finished {
         exit,
-        console,
+        console: capture.bytes,
         duration,
+        test_started: capture.test_started,
+        test_done: capture.stopped,
     })
 }
 
@@ -254,9 +395,31 @@ fn exit_of(status: std::process::ExitStatus) -> QemuExit {
     }
 }
 
-fn copy_console(mut from: impl Read, mut to: File, echo: bool) -> std::io::Result<Vec<u8>> {
-    let mut all = Vec::new();
+/// The console of a run and when its lines of interest came.
+struct Capture {
+    bytes: Vec<u8>,
+    test_started: Option<Duration>,
+    stopped: Option<Duration>,
+}
+
+/// The line a test's output begins with.
+const KTAP_START: &[u8] = b"KTAP version ";
+
+fn copy_console(
+    mut from: impl Read,
+    mut to: File,
+    echo: bool,
+    started: Instant,
+    stop_at: Option<&str>,
+    on_stop: impl FnOnce(),
+) -> std::io::Result<Capture> {
+    let mut capture = Capture {
+        bytes: Vec::new(),
+        test_started: None,
+        stopped: None,
+    };
     let mut buffer = [0u8; 8192];
+    let mut on_stop = Some(on_stop);
     loop {
         let n = match from.read(&mut buffer) {
             Ok(0) => break,
@@ -270,20 +433,38 @@ fn copy_console(mut from: impl Read, mut to: File, echo: bool) -> std::io::Resul
             let mut stdout = std::io::stdout().lock();
             let _ = stdout.write_all(&buffer[..n]).and_then(|()| stdout.flush());
         }
+        let all = &mut capture.bytes;
+        // Only the lines this read finished can hold a marker.
+        let from_line = all.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         all.extend_from_slice(&buffer[..n]);
+        let new_lines = &all[from_line..];
+        if capture.test_started.is_none()
+            && new_lines
+                .split(|&b| b == b'\n')
+                .any(|line| line.starts_with(KTAP_START))
+        {
+            capture.test_started = Some(started.elapsed());
+        }
+        if let Some(marker) = stop_at {
+            if capture.stopped.is_none() && crate::console::has_line(new_lines, marker) {
+                capture.stopped = Some(started.elapsed());
+                if let Some(stop) = on_stop.take() {
+                    stop();
+                }
+            }
+        }
     }
     to.flush()?;
-    Ok(all)
+    Ok(capture)
 }
 
-/// A channel that receives `()` once process `pid` has exited, without reaping it.
+/// Sends [`Watch::Exited`] once process `pid` has exited, without reaping it.
 ///
 /// std has no wait-with-timeout; a thread blocked in `waitid(WEXITED | WNOWAIT)` turns the
 /// exit into a message the caller can `recv_timeout` on. Not reaping matters: the `Child`
 /// stays the owner of the pid until its own `wait()`, so a kill at the timeout can never
 /// reach a recycled pid.
-fn notify_on_exit(pid: u32) -> mpsc::Receiver<()> {
-    let (sender, receiver) = mpsc::channel();
+fn notify_on_exit(pid: u32, sender: mpsc::Sender<Watch>) {
     thread::spawn(move || {
         loop {
             // SAFETY: waitid only writes into the siginfo_t we own; a zeroed siginfo_t is a
@@ -298,17 +479,16 @@ fn notify_on_exit(pid: u32) -> mpsc::Receiver<()> {
                 )
             };
             if result == 0 {
-                let _ = sender.send(());
+                let _ = sender.send(Watch::Exited);
                 return;
             }
             if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                // Dropping the sender disconnects the channel: the caller falls back to
-                // a plain wait.
+                // Dropping the sender disconnects the channel once the console reader has
+                // dropped its own: the caller falls back to a plain wait.
                 return;
             }
         }
     });
-    receiver
 }
 
 /// The last `lines` lines of a log file, or "" when it cannot be read.
@@ -435,6 +615,7 @@ mod tests {
             Duration::from_secs(30),
             false,
             &Interrupt::new(),
+            RunOptions::default(),
         )
         .unwrap();
         assert_eq!(finished.exit, QemuExit::Exited(3));
@@ -458,6 +639,7 @@ mod tests {
             Duration::from_millis(300),
             false,
             &Interrupt::new(),
+            RunOptions::default(),
         )
         .unwrap();
         assert_eq!(
@@ -466,6 +648,30 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(10));
         assert_eq!(finished.console, b"started\n");
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_the_done_line_ends_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        // Echoes its input, says it is done, then would hang for 30 s: only the SIGTERM at
+        // the done line ends it well before the timeout.
+        let script = "read a; read b; echo \"got $b\"; echo '# rzgate-done'; exec sleep 30";
+        let finished = run(
+            Path::new("sh"),
+            &["-c".into(), script.into()],
+            &dir.path().join("console.log"),
+            &dir.path().join("stderr.log"),
+            Duration::from_secs(60),
+            false,
+            &Interrupt::new(),
+            RunOptions {
+                input: Some(b"\nrzgate.test=boot\n".to_vec()),
+                stop_at: Some("# rzgate-done"),
+            },
+        )
+        .unwrap();
+        assert_eq!(finished.exit, QemuExit::Signaled(libc::SIGTERM));
+        assert_eq!(finished.console, b"got rzgate.test=boot\n# rzgate-done\n");
     }
 
     #[test]
@@ -479,6 +685,7 @@ mod tests {
             Duration::from_secs(30),
             false,
             &Interrupt::new(),
+            RunOptions::default(),
         )
         .unwrap();
         assert_eq!(finished.exit, QemuExit::Signaled(libc::SIGSEGV));

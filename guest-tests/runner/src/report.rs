@@ -126,6 +126,18 @@ pub struct KtapReport {
     pub panic: Option<String>,
 }
 
+/// A cell's time in three parts, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+pub struct Phases {
+    /// QEMU's start to the test's first line (`KTAP version`): the boot, or the restore of
+    /// the snapshot and the guest reading its parameters.
+    pub start_s: f64,
+    /// The test's first line to `# rzgate-done`.
+    pub test_s: f64,
+    /// `# rzgate-done` to QEMU's exit.
+    pub end_s: f64,
+}
+
 /// One outcome of a repeated cell.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Repetition {
@@ -203,6 +215,14 @@ pub struct CellReport {
     pub repetitions: Option<Vec<Repetition>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flaky: bool,
+    /// Where the cell's time went (absent when the guest never started or finished its
+    /// test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
+    /// How the guest started: `restored` from the run's snapshot of its kernel, `cold`
+    /// (booted), or `cold: <why>` when the run used snapshots but this cell could not.
+    #[serde(default)]
+    pub boot: String,
 }
 
 impl CellReport {
@@ -1180,6 +1200,8 @@ pub(crate) mod tests {
             qemu_cmd_file: format!("cells/{kernel}/{test}/qemu.cmd"),
             repetitions: None,
             flaky: false,
+            phases: None,
+            boot: "cold".into(),
         }
     }
 

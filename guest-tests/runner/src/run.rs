@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,7 @@ use crate::matrix::{self, Expectation, Matrix, OnAbort, TestSpec};
 use crate::progress::Progress;
 use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Shard, Summary};
 use crate::selftest;
+use crate::snapshot::{self, Request, Snapshot};
 use crate::symbols::SymbolMap;
 
 /// The run-wide parameters after the command line has overridden the matrix defaults.
@@ -90,6 +91,8 @@ impl Settings {
             on_abort: self.on_abort,
             expected,
             dir,
+            restore: None,
+            cold_reason: test.cold_boot.clone(),
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn prepare_inputs(args: &CellArgs, out_dir: &Path) -> Result<RunInputs> {
         plugin: args.plugin.clone(),
         soc: args.soc.clone(),
         interrupt: Interrupt::new(),
+        snapshots: (!args.cold).then(|| out_dir.join("snapshots")),
     })
 }
 
@@ -150,6 +154,7 @@ pub fn execute_cells(
     specs: &[CellSpec],
     jobs: usize,
 ) -> Vec<Option<CellReport>> {
+    let specs = &attach_snapshots(inputs, specs, jobs);
     let order = start_order(specs);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
@@ -189,6 +194,135 @@ pub fn execute_cells(
     });
     progress.done();
     reports
+}
+
+/// Makes the snapshots the cells can use (one per kernel, up to `jobs` at once) and points
+/// each cell that can restore at its kernel's; returns the cells. A cell whose test needs
+/// its own boot, or whose kernel's snapshot could not be made, boots cold with the reason.
+/// Without a snapshot directory (`--cold`) every cell boots.
+pub fn attach_snapshots(inputs: &RunInputs, specs: &[CellSpec], jobs: usize) -> Vec<CellSpec> {
+    let Some(dir) = &inputs.snapshots else {
+        // Every cell boots: there is no "why" to report.
+        return specs
+            .iter()
+            .map(|spec| CellSpec {
+                cold_reason: None,
+                ..spec.clone()
+            })
+            .collect();
+    };
+    let restorable = |spec: &CellSpec| {
+        spec.cold_reason.is_none()
+            && specs
+                .iter()
+                .filter(|s| s.cold_reason.is_none() && s.kernel.image == spec.kernel.image)
+                .count()
+                >= MIN_CELLS_PER_SNAPSHOT
+    };
+    let mut requests: Vec<Request> = Vec::new();
+    for spec in specs.iter().filter(|s| restorable(s)) {
+        if requests.iter().any(|r| r.kernel.image == spec.kernel.image) {
+            continue;
+        }
+        let taken = |name: &str| requests.iter().any(|r| r.dir == dir.join(name));
+        let mut name = spec.kernel.name.clone();
+        if taken(&name) {
+            name = format!("{name}-{}", requests.len());
+        }
+        requests.push(Request {
+            kernel: &spec.kernel,
+            temp_c: spec.temp_c,
+            adc: spec.adc,
+            dir: dir.join(name),
+        });
+    }
+    let made = make_all(inputs, &requests, jobs);
+    for (request, result) in requests.iter().zip(&made) {
+        match result {
+            Ok(snapshot) => eprintln!(
+                "rzgate-runner: snapshot of {} made in {:.1} s",
+                request.kernel.name, snapshot.seconds
+            ),
+            Err(error) => eprintln!(
+                "rzgate-runner: no snapshot of {}: {error}; its cells boot",
+                request.kernel.name
+            ),
+        }
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let mut spec = spec.clone();
+            if spec.cold_reason.is_some() {
+                return spec;
+            }
+            if !restorable(&spec) {
+                spec.cold_reason = Some(ONE_CELL.into());
+                return spec;
+            }
+            let made = requests
+                .iter()
+                .position(|r| r.kernel.image == spec.kernel.image)
+                .and_then(|i| made.get(i));
+            match made {
+                Some(Ok(snapshot))
+                    if snapshot.temp_c == spec.temp_c && snapshot.adc == spec.adc =>
+                {
+                    spec.restore = Some(snapshot.clone());
+                }
+                Some(Ok(_)) => {
+                    spec.cold_reason = Some("other host values than its kernel's snapshot".into())
+                }
+                Some(Err(error)) => spec.cold_reason = Some(format!("no snapshot: {error}")),
+                None => spec.cold_reason = Some("no snapshot was made".into()),
+            }
+            spec
+        })
+        .collect()
+}
+
+/// A snapshot costs a boot and each restore about a quarter of one: a kernel with a single
+/// cell to run boots it.
+const MIN_CELLS_PER_SNAPSHOT: usize = 2;
+const ONE_CELL: &str = "the only cell of its kernel in this run (a snapshot would cost a boot too)";
+
+/// A kernel's snapshot, or why there is none.
+type Made = Result<Arc<Snapshot>, String>;
+
+/// Makes every requested snapshot, up to `jobs` at once, in request order.
+fn make_all(inputs: &RunInputs, requests: &[Request], jobs: usize) -> Vec<Made> {
+    let machine = snapshot::Machine {
+        toolchain: &inputs.toolchain,
+        initramfs: &inputs.initramfs,
+        dtb: &inputs.dtb,
+        plugin: &inputs.plugin,
+        soc: &inputs.soc,
+        interrupt: &inputs.interrupt,
+    };
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Made>>> = requests.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, requests.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let (Some(request), Some(slot)) = (requests.get(i), results.get(i)) else {
+                    return;
+                };
+                let result = snapshot::make(&machine, request)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"));
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err("not made".to_string()))
+        })
+        .collect()
 }
 
 /// The order the cells start in: the most loops first, otherwise as given. A loop test
@@ -507,12 +641,13 @@ mod tests {
     #[test]
     fn execute_cells_runs_in_parallel_and_keeps_order() {
         // Fake "QEMU": a shell script that prints a clean KTAP run and writes the events
-        // file named in the -plugin argument.
+        // file named in the -plugin argument; like QEMU, it exits 0 on the SIGTERM the
+        // runner sends at the done line.
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("fake-qemu");
         std::fs::write(
             &fake,
-            "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
+            "#!/bin/sh\ntrap 'exit 0' TERM\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
              events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
              printf '{\"type\":\"start\",\"seq\":0,\"faults\":[]}\\n{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}\\n' > \"$events\"\n\
              printf 'KTAP version 1\\n1..1\\nok 1 fine\\n# rzgate-done\\n'\n",
@@ -527,6 +662,7 @@ mod tests {
             plugin: "p".into(),
             soc: "s".into(),
             interrupt: crate::interrupt::Interrupt::new(),
+            snapshots: None,
         };
         let specs: Vec<CellSpec> = (0..5)
             .map(|i| {
@@ -548,6 +684,52 @@ mod tests {
         for report in &reports {
             assert_eq!(report.outcome, Outcome::Clean, "{:?}", report.error);
         }
+    }
+
+    #[test]
+    fn which_cells_restore_and_why_the_others_boot() {
+        use crate::cell::tests::spec;
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = |snapshots: Option<PathBuf>| RunInputs {
+            toolchain: Toolchain::parse("QEMU=/nonexistent/qemu-system-aarch64\n").unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+            interrupt: Interrupt::new(),
+            snapshots,
+        };
+        let mut faulty = spec("adc-probe-failure", OnAbort::Continue, None);
+        faulty.cold_reason = Some("the fault fires at boot".into());
+        let mut other_kernel = spec("adc-read", OnAbort::Continue, None);
+        other_kernel.kernel.name = "upstream".into();
+        other_kernel.kernel.image = "out/kernels/upstream/Image".into();
+        let specs = vec![
+            spec("adc-unbind", OnAbort::Continue, None),
+            spec("thermal", OnAbort::Continue, None),
+            faulty,
+            other_kernel,
+        ];
+
+        // --cold: every cell boots, and no reason is given.
+        let cold = attach_snapshots(&inputs(None), &specs, 2);
+        assert!(cold
+            .iter()
+            .all(|s| s.restore.is_none() && s.cold_reason.is_none()));
+
+        let attached = attach_snapshots(&inputs(Some(dir.path().join("snapshots"))), &specs, 2);
+        let reasons: Vec<&str> = attached
+            .iter()
+            .map(|s| s.cold_reason.as_deref().unwrap_or(""))
+            .collect();
+        // prefix's snapshot could not be made (no QEMU): its cells say so.
+        assert!(reasons[0].starts_with("no snapshot: ") && reasons[0].contains("cannot start"));
+        assert_eq!(reasons[0], reasons[1]);
+        assert_eq!(reasons[2], "the fault fires at boot");
+        // upstream has one cell: no snapshot is tried for it.
+        assert_eq!(reasons[3], ONE_CELL);
+        assert!(!dir.path().join("snapshots/upstream").exists());
+        assert!(attached.iter().all(|s| s.restore.is_none()));
     }
 
     #[test]
@@ -585,6 +767,7 @@ mod tests {
             plugin: "p".into(),
             soc: "s".into(),
             interrupt: Interrupt::new(),
+            snapshots: None,
         };
         let specs: Vec<CellSpec> = (0..4)
             .map(|i| {

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig, PluginConfig};
@@ -65,6 +66,37 @@ pub struct ModelState {
     pub registers: BTreeMap<String, Vec<u32>>,
     /// Model counters by device name (devices whose model keeps any).
     pub counters: BTreeMap<String, Value>,
+}
+
+/// Everything the bus and its models keep while the guest runs, for a snapshot
+/// (docs/contracts.md "Snapshots"): a bus loaded from it continues exactly where this one
+/// stood, with the window QEMU migrated. The armed faults, host values and policies are not
+/// in it: the restored plugin's arguments give them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusState {
+    /// The next event's sequence number (the restored run's events continue the boot's).
+    pub seq: u64,
+    pub step: u32,
+    pub aborts: u64,
+    pub suspects: u64,
+    /// Names of the faults that fired.
+    pub faults_fired: Vec<String>,
+    /// Accesses to offsets no register declares: (device, or `window`, offset, count).
+    pub unmodelled: Vec<(String, u64, u64)>,
+    /// By device name, every device of the SoC description.
+    pub devices: BTreeMap<String, DeviceState>,
+}
+
+/// One device's part of a [`BusState`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// What [`Peripheral::save`] returned.
+    pub model: Value,
+    /// What the window holds for each declared register (the bus-error value while gated).
+    pub window: Vec<u32>,
+    pub since: Option<GatedSince>,
+    pub accesses: u64,
+    pub gate_events: u64,
 }
 
 /// The GIC writes that raise and withdraw one interrupt line.
@@ -123,6 +155,8 @@ impl Slot {
 /// Key of the unmodelled-access counter: window bytes outside every device use
 /// `WINDOW_SLOT`.
 const WINDOW_SLOT: usize = usize::MAX;
+/// The name of [`WINDOW_SLOT`] in reports and saved states.
+const WINDOW: &str = "window";
 
 pub struct Bus {
     soc: Soc,
@@ -780,7 +814,7 @@ impl Bus {
             .unmodelled
             .iter()
             .map(|(&(si, off), &n)| {
-                let name = self.slots.get(si).map_or("window", |s| s.name.as_str());
+                let name = self.slots.get(si).map_or(WINDOW, |s| s.name.as_str());
                 (format!("{name}@{}", hex(off)), n)
             })
             .collect();
@@ -805,6 +839,126 @@ impl Bus {
             .zip(&self.models)
             .filter_map(|(d, m)| m.counters().map(|c| (d.name.clone(), c)))
             .collect()
+    }
+
+    /// The whole state, for a snapshot.
+    pub fn save(&self) -> BusState {
+        let devices = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let model = self.models.get(slot.dev).map_or(Value::Null, |m| m.save());
+                let state = DeviceState {
+                    model,
+                    window: slot.shadow.clone(),
+                    since: slot.since.clone(),
+                    accesses: slot.accesses,
+                    gate_events: slot.gate_events,
+                };
+                (slot.name.clone(), state)
+            })
+            .collect();
+        let unmodelled = self
+            .unmodelled
+            .iter()
+            .map(|(&(si, off), &n)| {
+                let name = self.slots.get(si).map_or(WINDOW, |s| s.name.as_str());
+                (name.to_string(), off, n)
+            })
+            .collect();
+        BusState {
+            seq: self.seq,
+            step: self.step,
+            aborts: self.aborts,
+            suspects: self.suspects,
+            faults_fired: self
+                .faults_fired
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            unmodelled,
+            devices,
+        }
+    }
+
+    /// Continues from `state` (what [`Bus::save`] of a bus of the same SoC description
+    /// wrote). The error names the device or key that does not fit; the bus is then back at
+    /// power-on.
+    pub fn load(&mut self, state: &BusState) -> Result<(), String> {
+        let result = self.load_all(state);
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+
+    fn load_all(&mut self, state: &BusState) -> Result<(), String> {
+        if let Some(extra) = state
+            .devices
+            .keys()
+            .find(|name| !self.slots.iter().any(|s| &s.name == *name))
+        {
+            return Err(format!(
+                "device `{extra}` is in the state but not in the SoC description"
+            ));
+        }
+        let mut faults_fired = Vec::new();
+        for name in &state.faults_fired {
+            let fault: Fault = name
+                .parse()
+                .map_err(|e| format!("faults_fired: `{name}`: {e}"))?;
+            faults_fired.push(fault);
+        }
+        let mut unmodelled = BTreeMap::new();
+        for (name, off, n) in &state.unmodelled {
+            let si = if name == WINDOW {
+                WINDOW_SLOT
+            } else {
+                self.slots
+                    .iter()
+                    .position(|s| &s.name == name)
+                    .ok_or_else(|| format!("unmodelled: unknown device `{name}`"))?
+            };
+            unmodelled.insert((si, *off), *n);
+        }
+        for si in 0..self.slots.len() {
+            let Some(slot) = self.slots.get(si) else {
+                continue;
+            };
+            let name = slot.name.clone();
+            let saved = state.devices.get(&name).ok_or_else(|| {
+                format!("device `{name}` of the SoC description is not in the state")
+            })?;
+            if saved.window.len() != slot.shadow.len() {
+                return Err(format!(
+                    "device `{name}`: {} window values saved, it declares {} registers",
+                    saved.window.len(),
+                    slot.shadow.len()
+                ));
+            }
+            if let Some(model) = self.models.get_mut(slot.dev) {
+                model
+                    .load(&saved.model)
+                    .map_err(|e| format!("device `{name}`: {e}"))?;
+            }
+        }
+        // Gates follow from the clock controller's restored values.
+        self.settle_all();
+        for slot in &mut self.slots {
+            if let Some(saved) = state.devices.get(&slot.name) {
+                slot.shadow = saved.window.clone();
+                slot.since = saved.since.clone();
+                slot.accesses = saved.accesses;
+                slot.gate_events = saved.gate_events;
+            }
+        }
+        self.seq = state.seq;
+        self.step = state.step;
+        self.aborts = state.aborts;
+        self.suspects = state.suspects;
+        self.faults_fired = faults_fired;
+        self.unmodelled = unmodelled;
+        Ok(())
     }
 
     /// Every model's real state (independent of gating).

@@ -162,6 +162,10 @@ pub struct PluginConfig {
     pub faults: Vec<Fault>,
     pub symbols: Option<PathBuf>,
     pub user_space: UserSpace,
+    /// Load the model and bus state from this file at install (a restored snapshot).
+    pub state_in: Option<PathBuf>,
+    /// Write the model and bus state to this file at exit (the run a snapshot is made in).
+    pub state_out: Option<PathBuf>,
 }
 
 /// What the device models need from the configuration.
@@ -193,7 +197,7 @@ impl ModelConfig {
 pub enum ConfigError {
     #[error("rzgate: argument `{arg}` is not key=value (expected e.g. soc=socs/r9a08g045.yaml)")]
     NotKeyValue { arg: String },
-    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols, user_space)")]
+    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols, user_space, state_in, state_out)")]
     UnknownKey { key: String },
     #[error("rzgate: argument `{key}` given twice (expected once)")]
     Duplicate { key: String },
@@ -247,6 +251,8 @@ impl PluginConfig {
         let mut faults = Vec::new();
         let mut symbols = None;
         let mut user_space = UserSpace::default();
+        let mut state_in = None;
+        let mut state_out = None;
 
         for arg in args {
             let arg = arg.as_ref();
@@ -256,7 +262,7 @@ impl PluginConfig {
                 });
             };
             let key = key.trim();
-            const KEYS: [&str; 8] = [
+            const KEYS: [&str; 10] = [
                 "soc",
                 "events",
                 "on_abort",
@@ -265,6 +271,8 @@ impl PluginConfig {
                 "faults",
                 "symbols",
                 "user_space",
+                "state_in",
+                "state_out",
             ];
             if !KEYS.contains(&key) {
                 return Err(ConfigError::UnknownKey {
@@ -297,6 +305,20 @@ impl PluginConfig {
                         key,
                         value,
                         "the path of the booted kernel's System.map",
+                    )?)
+                }
+                "state_in" => {
+                    state_in = Some(path_value(
+                        key,
+                        value,
+                        "the path of a state file written by state_out= (a snapshot's)",
+                    )?)
+                }
+                "state_out" => {
+                    state_out = Some(path_value(
+                        key,
+                        value,
+                        "the path to write the model and bus state to at exit",
                     )?)
                 }
                 "on_abort" => {
@@ -375,6 +397,8 @@ impl PluginConfig {
             faults,
             symbols,
             user_space,
+            state_in,
+            state_out,
         })
     }
 

@@ -83,6 +83,16 @@ pub trait Peripheral: Send {
     fn counters(&self) -> Option<Value> {
         None
     }
+
+    /// Everything the model keeps that changes while the guest runs (register values,
+    /// counters, a transfer in flight), for a snapshot: a plugin restored from it must
+    /// behave exactly as this one would. What comes from the plugin's arguments (host
+    /// values, armed faults) is not state: the restored plugin's own arguments give it.
+    fn save(&self) -> Value;
+
+    /// Takes back what [`Peripheral::save`] of a model of the same description returned;
+    /// the error says what does not fit (the model is then unchanged).
+    fn load(&mut self, state: &Value) -> Result<(), String>;
 }
 
 /// What the bus knows and a model cannot see: the declared conditions of the device that do

@@ -135,7 +135,7 @@ pub enum AccessKind {
 }
 
 /// The gate event that made a device illegal to access.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GatedSince {
     pub seq: u64,
     pub pc: u64,

@@ -10,6 +10,7 @@
 //! models::*               one module per device with behaviour, and the generic model
 //! registry                model name -> constructor (the only place naming a model)
 //! bus                     decode, gate, dispatch to a Peripheral, effects -> writes/events
+//! state                   a snapshot's state file: the bus's state and what it belongs to
 //! sim                     a RAM stand-in that drives the bus as QEMU does (tests)
 //! ```
 //!
@@ -26,6 +27,7 @@ pub mod registry;
 pub mod regs;
 pub mod sim;
 pub mod soc;
+pub mod state;
 
 pub use bus::{Access, Bus, MemWrite, Outcome};
 pub use config::{AbortPolicy, ConfigError, Fault, ModelConfig, PluginConfig};

@@ -183,6 +183,34 @@ impl RegFile {
     pub fn values(&self) -> &[u32] {
         &self.values
     }
+
+    /// The values as a model's saved state (`{"registers": [...]}`), for models whose
+    /// registers are all their state.
+    pub fn save(&self) -> serde_json::Value {
+        serde_json::json!({ "registers": self.values })
+    }
+
+    /// Takes back what [`RegFile::save`] wrote (the `registers` key of `state`); the
+    /// number of values must be this device's.
+    pub fn load(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        let values: Vec<u32> = state
+            .get("registers")
+            .cloned()
+            .ok_or_else(|| "no `registers` list".to_string())
+            .and_then(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| format!("`registers` is not a list of 32-bit values: {e}"))
+            })?;
+        if values.len() != self.values.len() {
+            return Err(format!(
+                "{} register values saved, the device declares {}",
+                values.len(),
+                self.values.len()
+            ));
+        }
+        self.values = values;
+        Ok(())
+    }
 }
 
 /// A register or field a model needs but the SoC description does not declare.

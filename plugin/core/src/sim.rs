@@ -51,6 +51,41 @@ impl Sim {
         sim
     }
 
+    /// What a restored plugin sees: a fresh bus of `soc` built with `cfg` (the restored
+    /// run's own arguments) that loads this bus's saved state, after a round trip through
+    /// JSON as in a state file, over a copy of this RAM (QEMU migrates the window). No
+    /// reset image is written: the migrated window is the guest's.
+    ///
+    /// # Panics
+    /// When the state does not load (a test's own error).
+    pub fn restored(&self, soc: Soc, cfg: &ModelConfig) -> Sim {
+        let mut bus = match Bus::new(soc, cfg) {
+            Ok(bus) => bus,
+            Err(e) => panic!("{e}"),
+        };
+        let text = match serde_json::to_string(&self.bus.save()) {
+            Ok(text) => text,
+            Err(e) => panic!("{e}"),
+        };
+        let state = match serde_json::from_str(&text) {
+            Ok(state) => state,
+            Err(e) => panic!("{e}"),
+        };
+        if let Err(e) = bus.load(&state) {
+            panic!("{e}");
+        }
+        Sim {
+            bus,
+            ram: self.ram.clone(),
+            out: Outcome::default(),
+            events: Vec::new(),
+            irq_writes: Vec::new(),
+            pc: self.pc,
+            vcpu: self.vcpu,
+            last_aborted: false,
+        }
+    }
+
     /// Raw store into the simulated RAM, without the bus.
     pub fn poke(&mut self, phys: u64, size: u8, value: u64) {
         for i in 0..u64::from(size.min(8)) {

@@ -110,3 +110,20 @@ fn a_register_only_device_needs_nothing_but_yaml() {
     assert_eq!(sim.aborts().len(), 1);
     assert_eq!(sim.aborts()[0].device, "wdt0");
 }
+
+#[test]
+fn a_register_only_device_is_restored_from_a_snapshot() {
+    let soc = registry::parse(&with_wdt(), "with-wdt.yaml").expect("valid");
+    let mut sim = Sim::new(soc.clone(), &ModelConfig::default());
+    assert!(common::clk_enable(&mut sim, "wdt0_pclk", true));
+    sim.w("wdt0", "WDTSET", 0xabc0_0000);
+    sim.w("wdt0", "WDTCNT", 1);
+    let mut restored = sim.restored(soc, &ModelConfig::default());
+    for sim in [&mut sim, &mut restored] {
+        assert_eq!(sim.r("wdt0", "WDTSET"), 0xabc0_0000);
+        assert_eq!(sim.r("wdt0", "PECR") & 0x10, 0x10, "the mirror");
+        assert_eq!(sim.r("wdt0", "WDTINT"), 1);
+        assert_eq!(sim.r("wdt0", "WDTINT"), 0, "clear-on-read still acts");
+    }
+    assert_eq!(restored.bus.model_state(), sim.bus.model_state());
+}

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "-plugin librzgate.so,soc=FILE,events=FILE[,on_abort=continue|halt|serror]\
-[,temp=C][,adc=V0:...:V7][,faults=NAME:NAME][,symbols=SYSTEM_MAP]";
+[,temp=C][,adc=V0:...:V7][,faults=NAME:NAME][,symbols=SYSTEM_MAP][,state_in=FILE][,state_out=FILE]";
 
 /// Why the plugin refuses to load. Displayed after `rzgate: `.
 #[derive(Debug)]
@@ -30,6 +30,12 @@ pub enum InstallError {
     /// `symbols=` cannot serve `on_abort=serror`.
     Symbols(SymbolsError),
     LoadedTwice,
+    /// `state_in=` or `state_out=` cannot be used.
+    State {
+        key: &'static str,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for InstallError {
@@ -64,6 +70,13 @@ impl fmt::Display for InstallError {
                 write!(f, "cannot start the event reporter thread: {error}")
             }
             InstallError::Symbols(error) => write!(f, "{error}"),
+            InstallError::State { key, path, message } => {
+                write!(
+                    f,
+                    "cannot use the state file {key}={}: {message}",
+                    path.display()
+                )
+            }
             InstallError::LoadedTwice => {
                 write!(
                     f,

@@ -26,6 +26,7 @@ use crate::access::{access_size_and_value, StoreBytes};
 use crate::install::InstallError;
 use crate::reporter::{Record, Reporter, CHANNEL_CAPACITY};
 use crate::serror::{self, SymbolsError};
+use crate::snapshot;
 use rzgate_arm64::filter;
 use rzgate_arm64::serror::{
     self as arm64_serror, CpuState, Divert, Register, SerrorSymbols, Verified,
@@ -35,6 +36,7 @@ use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
 use rzgate_core::config::{AbortPolicy, PluginConfig, UserSpace};
 use rzgate_core::event::{Abort, Event};
 use rzgate_core::soc::Soc;
+use rzgate_core::state::Identity;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -139,6 +141,8 @@ pub struct Plugin {
     user_space: UserSpace,
     /// The `seq` of the `user_space_mapped` event, for the summary.
     user_space_mapped_seq: AtomicU64,
+    /// `state_out=`: where the state goes at exit, and what it belongs to.
+    state_out: Option<(PathBuf, Identity)>,
 }
 
 impl Plugin {
@@ -162,6 +166,21 @@ impl Plugin {
             path: soc_path,
             error,
         })?;
+        // Before the events file exists too: a state that does not fit leaves nothing behind.
+        let identity = snapshot::identity(&config)?;
+        let restored = match (&config.state_in, &identity) {
+            (Some(path), Some(identity)) => Some(snapshot::load(path, identity, &mut bus)?),
+            _ => None,
+        };
+        let state_out = match (&config.state_out, identity) {
+            (Some(path), Some(identity)) => {
+                snapshot::check_writable(path)?;
+                Some((path.clone(), identity))
+            }
+            _ => None,
+        };
+        let glue = |key: &str| restored.as_ref().and_then(|g| g.get(key)).cloned();
+        let user_space_reached = glue("user_space_instrumented") == Some(true.into());
         let events =
             std::fs::File::create(&config.events).map_err(|error| InstallError::EventsFile {
                 path: config.events.clone(),
@@ -177,7 +196,13 @@ impl Plugin {
             diverts: serror.is_some(),
             policy_name: config.on_abort.as_str(),
             events_path: config.events.clone(),
-            reset_image: bus.reset_image(),
+            // A restored guest's window is the migrated one: the models' state was loaded
+            // to match it, and nothing may be written over it.
+            reset_image: if restored.is_some() {
+                Vec::new()
+            } else {
+                bus.reset_image()
+            },
             state: AtomicU8::new(RESET_PENDING),
             reset_in_progress: Mutex::new(()),
             engine: Mutex::new(Engine {
@@ -186,15 +211,24 @@ impl Plugin {
                 serror,
             }),
             reporter,
-            write_failures: AtomicU64::new(0),
+            write_failures: AtomicU64::new(
+                glue("write_failures").and_then(|v| v.as_u64()).unwrap_or(0),
+            ),
             summary_written: AtomicBool::new(false),
             internal_error: Mutex::new(None),
+            // A restored plugin finds out again where the kernel runs; only a window that
+            // user space could already reach stays instrumented.
             lower_half: AtomicU8::new(match config.user_space {
-                UserSpace::Watch => LOWER_HALF_UNTIL_KERNEL,
-                UserSpace::Always => LOWER_HALF_INSTRUMENTED,
+                UserSpace::Watch if !user_space_reached => LOWER_HALF_UNTIL_KERNEL,
+                _ => LOWER_HALF_INSTRUMENTED,
             }),
             user_space: config.user_space,
-            user_space_mapped_seq: AtomicU64::new(NO_SEQ),
+            user_space_mapped_seq: AtomicU64::new(
+                glue("user_space_mapped_seq")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(NO_SEQ),
+            ),
+            state_out,
         })
     }
 
@@ -537,7 +571,12 @@ impl Plugin {
         // The vCPUs are stopped by now; should one still hold the lock, do not hang QEMU's
         // exit on it.
         match self.lock_engine_within(Duration::from_secs(2)) {
-            Some(mut engine) => self.write_summary(&mut engine.bus),
+            Some(mut engine) => {
+                // Before the summary takes its seq: a restored run's events continue the
+                // boot's without a gap.
+                self.write_state(&engine.bus);
+                self.write_summary(&mut engine.bus)
+            }
             None => eprintln!(
                 "rzgate: the device models were still busy at exit: {} has no summary",
                 self.events_path.display()
@@ -572,6 +611,25 @@ impl Plugin {
                 "callback": callback,
                 "message": description,
             })));
+        }
+    }
+
+    /// `state_out=`: the bus's state and the glue's, for a restored run to load.
+    fn write_state(&self, bus: &Bus) {
+        let Some((path, identity)) = &self.state_out else {
+            return;
+        };
+        let mapped_seq = self.user_space_mapped_seq.load(Ordering::Relaxed);
+        let glue = json!({
+            "user_space_instrumented": self.user_space_instrumented(),
+            "user_space_mapped_seq": (mapped_seq != NO_SEQ).then_some(mapped_seq),
+            "write_failures": self.write_failures.load(Ordering::Relaxed),
+        });
+        if let Err(error) = snapshot::write(path, identity, bus, glue) {
+            eprintln!(
+                "rzgate: cannot write the state state_out={}: {error}",
+                path.display()
+            );
         }
     }
 
@@ -1045,6 +1103,86 @@ mod tests {
         );
         assert_eq!(abort["unwind"], "end");
         assert!(of_type(&events, "halt").is_empty());
+    }
+
+    #[test]
+    fn a_restored_plugin_continues_the_saved_state_and_keeps_the_window() {
+        let (boot_events, cell_events) = (events_path("boot"), events_path("cell"));
+        let state = events_path("state").with_extension("state");
+        let state_out = format!("state_out={}", state.display());
+        let boot = plugin_with(&boot_events, &[&state_out]);
+        let mut guest = FakeGuest::default();
+        boot.write_reset_image(&mut guest);
+        stop_adc_clocks(&boot, &mut guest);
+        boot.finish();
+        let boot_events = events_in(&boot_events);
+        let boot_summary = boot_events.last().unwrap().clone();
+        let gate = of_type(&boot_events, "gate")[0].clone();
+
+        let state_in = format!("state_in={}", state.display());
+        let cell = plugin_with(&cell_events, &[&state_in]);
+        // The migrated window stays as it is: nothing is written over it.
+        let mut migrated = FakeGuest::default();
+        assert_eq!(cell.write_reset_image(&mut migrated), 0);
+        assert!(migrated.memory.is_empty());
+        assert!(cell.is_active());
+        // The ADC is still gated, and the abort names the boot's gating write.
+        assert_eq!(read_adm0(&cell, &mut migrated), Verdict::Continue);
+        cell.finish();
+        let events = events_in(&cell_events);
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        // The boot's summary took no seq of the state: the cell goes on from the last event.
+        assert_eq!(seqs[0], boot_summary["seq"].as_u64().unwrap());
+        let abort = of_type(&events, "abort")[0];
+        assert_eq!(abort["gated_since"]["seq"], gate["seq"]);
+        let summary = events.last().unwrap();
+        assert_eq!(summary["aborts"], 1);
+        assert_eq!(
+            summary["accesses"]["cpg"], boot_summary["accesses"]["cpg"],
+            "the boot's accesses are counted as in a cold run"
+        );
+        let _ = std::fs::remove_file(state);
+    }
+
+    #[test]
+    fn a_state_that_does_not_fit_is_refused_before_anything_is_written() {
+        let dir = std::env::temp_dir().join(format!("rzgate-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("boot.state");
+        let boot = plugin_with(
+            &dir.join("boot.jsonl"),
+            &[&format!("state_out={}", state.display())],
+        );
+        boot.finish();
+        let map = dir.join("System.map");
+        std::fs::write(&map, "ffff800080000000 T _text\n").unwrap();
+        let events = dir.join("refused.jsonl");
+        let arguments = [
+            format!("soc={}", soc_path().display()),
+            format!("events={}", events.display()),
+            format!("state_in={}", state.display()),
+            format!("symbols={}", map.display()),
+        ];
+        let error = Plugin::from_arguments(&arguments).err().expect("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("state_in={}", state.display())),
+            "{message}"
+        );
+        assert!(message.contains("saved without symbols="), "{message}");
+        assert!(!events.exists(), "a refused plugin leaves no events file");
+
+        let arguments = [
+            format!("soc={}", soc_path().display()),
+            format!("events={}", events.display()),
+            format!("state_out={}", dir.join("missing/boot.state").display()),
+        ];
+        let message = Plugin::from_arguments(&arguments)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(message.contains("does not exist"), "{message}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

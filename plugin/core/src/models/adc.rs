@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig};
@@ -113,7 +113,7 @@ fn channel_mask(channels: u32) -> u32 {
 }
 
 /// Conversion counters of the ADC model (the summary event's `counters.<device>`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdcCounters {
     /// Completed conversions per channel.
     pub conversions: Vec<u64>,
@@ -343,6 +343,36 @@ impl Peripheral for Adc {
 
     fn counters(&self) -> Option<Value> {
         serde_json::to_value(&self.counters).ok()
+    }
+
+    /// The registers and the conversion counters (the summary of a restored plugin counts
+    /// the boot's conversions too, as a cold boot's does).
+    fn save(&self) -> Value {
+        let mut state = self.regs.save();
+        if let (Some(fields), Ok(counters)) =
+            (state.as_object_mut(), serde_json::to_value(&self.counters))
+        {
+            fields.insert("counters".into(), counters);
+        }
+        state
+    }
+
+    fn load(&mut self, state: &Value) -> Result<(), String> {
+        let counters: AdcCounters = state
+            .get("counters")
+            .cloned()
+            .ok_or_else(|| "no `counters`".to_string())
+            .and_then(|v| serde_json::from_value(v).map_err(|e| format!("`counters`: {e}")))?;
+        if counters.conversions.len() != self.layout.adcr.len() {
+            return Err(format!(
+                "conversions of {} channels saved, the device has {}",
+                counters.conversions.len(),
+                self.layout.adcr.len()
+            ));
+        }
+        self.regs.load(state)?;
+        self.counters = counters;
+        Ok(())
     }
 }
 

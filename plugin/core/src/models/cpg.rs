@@ -11,6 +11,8 @@
 //! Fault `cpg-clkmon-stuck-adc`: the CLK_MON bits of the ADC's clocks never set.
 
 use crate::config::{Fault, ModelConfig};
+use serde_json::Value;
+
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{RegFile, Register};
 use crate::soc::{Clock, Device, Soc};
@@ -182,6 +184,15 @@ impl Peripheral for Cpg {
 
     fn write(&mut self, reg: usize, value: u32, _env: &Env, fx: &mut Effects) {
         self.write_reg(reg, value, fx);
+    }
+
+    /// CLK_MON and RST_MON are registers too: the values are the whole state.
+    fn save(&self) -> Value {
+        self.regs.save()
+    }
+
+    fn load(&mut self, state: &Value) -> Result<(), String> {
+        self.regs.load(state)
     }
 }
 

@@ -10,6 +10,8 @@
 //!
 //! A device without `model:` gets this one.
 
+use serde_json::Value;
+
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{Behaviour, RegFile, Register};
 use crate::soc::Device;
@@ -115,6 +117,15 @@ impl Peripheral for Generic {
         self.regs.set(reg, old & !bits);
         self.update_mirrors();
         true
+    }
+
+    /// Mirrored fields are register bits too: the values are the whole state.
+    fn save(&self) -> Value {
+        self.regs.save()
+    }
+
+    fn load(&mut self, state: &Value) -> Result<(), String> {
+        self.regs.load(state)
     }
 }
 

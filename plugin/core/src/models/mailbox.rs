@@ -1,6 +1,8 @@
 //! rzgate's guest-to-plugin mailbox (not a SoC device): the guest writes the number of
 //! the test step it starts to STEP, and later events carry it.
 
+use serde_json::Value;
+
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{find, Missing, RegFile, Register};
 use crate::soc::Device;
@@ -59,6 +61,14 @@ impl Peripheral for Mailbox {
         if reg == self.layout.step {
             fx.marker = Some(self.regs.get(reg));
         }
+    }
+
+    fn save(&self) -> Value {
+        self.regs.save()
+    }
+
+    fn load(&mut self, state: &Value) -> Result<(), String> {
+        self.regs.load(state)
     }
 }
 

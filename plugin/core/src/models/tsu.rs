@@ -10,6 +10,8 @@
 //! ([`OUTPUT_OFF_CODE`]); the driver only reads the channel with the zone enabled.
 
 use crate::config::ModelConfig;
+use serde_json::Value;
+
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{find, find_field, Missing, RegFile, Register};
 use crate::soc::Device;
@@ -200,6 +202,14 @@ impl Peripheral for Tsu {
     /// are set, [`OUTPUT_OFF_CODE`] otherwise.
     fn output(&self) -> Option<u32> {
         Some(u32::from(self.channel_code()))
+    }
+
+    fn save(&self) -> Value {
+        self.regs.save()
+    }
+
+    fn load(&mut self, state: &Value) -> Result<(), String> {
+        self.regs.load(state)
     }
 }
 
