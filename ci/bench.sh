@@ -44,8 +44,10 @@
 #                              restored cell (restored / cold duration, over the runs);
 #                              where a cell's time goes (phases: QEMU start to the test's
 #                              KTAP line, the test, its done line to QEMU's exit) as medians
-#                              over the cells, restored and cold; snapshot_s, the seconds the
-#                              runner took to make each kernel's snapshot
+#                              over the cells, restored and cold; retranslation_s, per restored
+#                              cell its test phase minus the same cell's cold one (the empty
+#                              translation cache); snapshot_s, the seconds the runner took to
+#                              make each kernel's snapshot
 #
 # BENCH_PLUGIN=FILE benchmarks that librzgate.so instead of target/release's (e.g. a copy, so
 # that a rebuild during the run does not change what is measured). There is no baseline
@@ -289,6 +291,16 @@ def cell_figures():
             if c.get("boot") == "restored" and cold.get(key):
                 per_cell.setdefault("/".join(key), []).append(c["duration_s"] / cold[key])
     ratios = {k: round(statistics.median(v), 3) for k, v in sorted(per_cell.items())}
+    # A restored test body runs with an empty translation cache: what it takes longer than
+    # the same cell's body after a cold boot is the retranslation (and the plugin's empty
+    # page cache).
+    extra = []
+    for r_cells, c_cells in zip(restored_runs, cold_runs):
+        cold = {(c["kernel"], c["test"]): c.get("phases") for c in c_cells}
+        for c in r_cells:
+            other = cold.get((c["kernel"], c["test"]))
+            if c.get("boot") == "restored" and c.get("phases") and other:
+                extra.append(c["phases"]["test_s"] - other["test_s"])
     def sums(runs):
         return [round(sum(c["duration_s"] for c in cells), 2) for cells in runs]
     def phases(runs, keep):
@@ -311,6 +323,7 @@ def cell_figures():
         "phases_restored": phases(restored_runs, restored),
         "phases_cold": phases(cold_runs, lambda c: True),
         "snapshot_s": spread(snapshot_s, 2),
+        "retranslation_s": spread(extra, 3),
     }
 result["cells"] = cell_figures()
 result["seconds"] = {n: spread(column(n, "wall"), 3) for n in RUN_NAMES}
@@ -354,5 +367,9 @@ if cells:
         ph = cells["phases_" + kind]
         if ph:
             print(f"{'phases ' + kind:32} start {ph['start_s']['median']:.2f}  test {ph['test_s']['median']:.2f}  end {ph['end_s']['median']:.2f} s (medians)")
+    if cells["retranslation_s"]:
+        print(line("retranslation_s", cells["retranslation_s"]))
+    if cells["snapshot_s"]:
+        print(line("snapshot_s", cells["snapshot_s"]))
 print(f"written: {os.path.join(bench, 'bench.json')} ({runs} pairs, commit {commit})")
 PY
