@@ -34,6 +34,7 @@ mod gated_accesses;
 mod inputs;
 mod interrupt;
 mod kcidb;
+mod lava;
 mod matrix;
 mod merge;
 mod outcome;
@@ -70,6 +71,8 @@ fn main() -> ExitCode {
         Command::Boot(args) => boot::command(args),
         Command::Merge(args) => merge::command(args),
         Command::ExportKcidb(args) => kcidb::command(args),
+        Command::ExportLava(args) => lava::export_command(args),
+        Command::ImportLava(args) => lava::import_command(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),

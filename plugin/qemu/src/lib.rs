@@ -88,6 +88,7 @@ pub mod pages;
 pub mod plugin;
 pub mod reporter;
 pub mod serror;
+pub mod verdict;
 
 #[cfg(not(test))]
 mod ffi;
