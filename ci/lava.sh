@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # LAVA's dispatcher in rzgate's Debian 13 root, and running rzgate's LAVA jobs with it.
 #   ci/lava.sh install             install lava-dispatcher (trixie-backports) into the root, once
+#   ci/lava.sh prove               `make lava`: export LAVA_CELLS, run them with lava-run, import
+#                                  the logs, and compare each cell with the runner's own run
+#                                  of it (non-zero, naming the cell, when they differ)
 #   ci/lava.sh run DIR JOB...      run each job (DIR/jobs/JOB.yaml) with `lava-run` in the
 #                                  root; DIR is the export directory (artifacts/, device.yaml);
 #                                  the job's log goes to DIR/logs/JOB.yaml
@@ -77,7 +80,9 @@ run_jobs() { # export-dir job...
         # ended in an error; the importer reads the log either way. Its output directory's
         # logs.yaml is the job log (the same entries a server keeps); what lava-run prints
         # (the log again, and Python's own complaints) goes beside it.
-        in_lava_ns "$dir" lava-run --job-id "$name" --output-dir "$ROOT_EXPORT/lava-out/$name" \
+        # The job id names the dispatcher's scratch directory in the shared root: unique
+        # per process, so that two work trees can run the same cell at once.
+        in_lava_ns "$dir" lava-run --job-id "$name-$$" --output-dir "$ROOT_EXPORT/lava-out/$name" \
             --device "$ROOT_EXPORT/device.yaml" "$ROOT_EXPORT/jobs/$name.yaml" \
             >"$dir/logs/$name.out" 2>&1 || status=$?
         if [ "$status" -eq 97 ]; then
@@ -94,7 +99,67 @@ run_jobs() { # export-dir job...
     return "$failed"
 }
 
+# The runner's own verdicts of the same cells (`rzgate-runner boot`, which also takes
+# tests outside the matrix) and the comparison with the imported ones.
+LAVA_CELLS=${LAVA_CELLS:-upstream:boot,prefix:adc-unbind,upstream:selftest-panic}
+RUNNER=$RZGATE_TOP/target/release/rzgate-runner
+
+prove() {
+    local dir=$OUT/lava cell kernel test jobs=() status=0
+    [ -x "$RUNNER" ] || die "$RUNNER is missing: make plugin"
+    install_lava
+    rm -rf "$dir/logs" "$dir/report" "$dir/local"
+    "$RUNNER" export-lava --cells "$LAVA_CELLS" --out "$dir" --kernels-dir "$OUT/kernels" \
+        --initramfs "$OUT/initramfs.cpio" --artifact-url "file://$ROOT_EXPORT/artifacts" >"$dir.export.log" 2>&1 ||
+        { cat "$dir.export.log" >&2; die "rzgate-runner export-lava failed"; }
+    for cell in ${LAVA_CELLS//,/ }; do
+        jobs+=("${cell%%:*}--${cell#*:}")
+    done
+    run_jobs "$dir" "${jobs[@]}"
+    # Exit status 1 only says a cell differs from the matrix (a cell outside it has no
+    # expectation): the comparison below is the judge. 2 is a setup error.
+    "$RUNNER" import-lava --index "$dir/index.json" --out "$dir/report" "$dir"/logs/*.yaml >"$dir/import.log" 2>&1 || status=$?
+    [ "$status" -le 1 ] || { cat "$dir/import.log" >&2; die "rzgate-runner import-lava failed (exit status $status)"; }
+    for cell in ${LAVA_CELLS//,/ }; do
+        kernel=${cell%%:*} test=${cell#*:}
+        "$RUNNER" boot --kernel "$kernel" --test "$test" --kernels-dir "$OUT/kernels" \
+            --initramfs "$OUT/initramfs.cpio" --out "$dir/local" >"$dir/local-$kernel--$test.log" 2>&1 || true
+        [ -f "$dir/local/cells/$kernel/$test/cell.json" ] ||
+            { tail -n 20 "$dir/local-$kernel--$test.log" >&2; die "the runner's own run of $kernel:$test wrote no cell.json"; }
+    done
+    python3 - "$dir/report/report.json" "$dir/local" <<'PY'
+import json, sys
+report, local_dir = json.load(open(sys.argv[1])), sys.argv[2]
+
+def root(cell):
+    # The root abort's identity: what was accessed, how, and in which function.
+    if not cell.get("aborts"):
+        return None
+    a = cell["aborts"][0]
+    return (a["device"], a["register"], a["access"], a["symbol"].split("+")[0])
+
+differ = []
+for name in report["not_run"]:
+    differ.append(f"{name['kernel']}:{name['test']}: no LAVA log")
+for lab in report["cells"]:
+    cell = f"{lab['kernel']}:{lab['test']}"
+    own = json.load(open(f"{local_dir}/cells/{lab['kernel']}/{lab['test']}/cell.json"))
+    said = f"LAVA {lab['outcome']} ({lab.get('error') or lab.get('root_abort') or 'no gated access'}), " \
+           f"runner {own['outcome']} ({own.get('error') or own.get('root_abort') or 'no gated access'})"
+    if lab["outcome"] != own["outcome"] or root(lab) != root(own):
+        differ.append(f"{cell}: {said}")
+    else:
+        print(f"rzgate: lava: {cell}: agree: {said}")
+for line in differ:
+    print(f"rzgate: lava: MISMATCH {line}", file=sys.stderr)
+sys.exit(1 if differ else 0)
+PY
+}
+
 case "${1:-}" in
+prove)
+    prove
+    ;;
 install)
     install_lava
     ;;
@@ -105,6 +170,6 @@ run)
     run_jobs "$@"
     ;;
 *)
-    die "usage: ci/lava.sh install | run EXPORT-DIR JOB..."
+    die "usage: ci/lava.sh prove | install | run EXPORT-DIR JOB..."
     ;;
 esac
