@@ -51,6 +51,7 @@ t_plugin_rejects_bad_temperature() { check_plugin_rejects "soc=$SOC,events=$E2E/
 t_plugin_rejects_out_of_range_adc() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,adc=5000" adc; }
 t_plugin_rejects_missing_soc_file() { check_plugin_rejects "soc=/nonexistent.yaml,events=$E2E/ev.jsonl" /nonexistent.yaml; }
 t_plugin_rejects_unknown_fault() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,faults=melt" melt; }
+t_plugin_rejects_bad_verdict_stream() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,verdict=serial" verdict; }
 
 t_plugin_rejects_malformed_soc() {
     sed 's/^\(\s*\)offset:/\1offest:/' "$SOC" >"$E2E/malformed.yaml"

@@ -840,8 +840,9 @@ impl LabRecord {
 
     /// How QEMU ended, as far as the log tells: the plugin's end marker means QEMU went
     /// through its exit (its status then follows from the events: `halt` 3,
-    /// `symbols_mismatch` 4, else 0); without it LAVA stopped QEMU at its timeout, or QEMU
-    /// ended without the plugin's exit (`None`: the reason is LAVA's).
+    /// `symbols_mismatch` 4, else 0); without it LAVA stopped QEMU at a timeout (lava-run
+    /// 2026.10 says `Test: lava-test-monitor timed out after N seconds` for a hung guest),
+    /// or QEMU ended without the plugin's exit (`None`: the reason is LAVA's).
     fn exit(&self, events: &EventsReport, timeout: Duration) -> Option<QemuExit> {
         if self.end {
             if events.halt.is_some() {
@@ -1453,9 +1454,11 @@ mod tests {
         );
         assert!(report.console_tail.is_some());
 
-        // LAVA's own timeout: the runner's timeout error.
+        // The monitor's timeout (a hung guest; measured with lava-run 2026.10): the
+        // runner's timeout error.
         let mut record = record;
-        record.error_type = Some("LAVATimeout".into());
+        record.error_type = Some("Test".into());
+        record.error_msg = Some("lava-test-monitor timed out after 60 seconds".into());
         let report = import_cell(&job, &index, dir.path(), &record, &dir.path().join("c")).unwrap();
         let error = report.error.unwrap();
         assert!(
