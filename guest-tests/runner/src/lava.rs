@@ -180,16 +180,14 @@ pub struct Index {
     pub artifact_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_image: Option<String>,
-    pub on_abort: OnAbortName,
+    /// `continue`, `halt` or `serror` (matrix::OnAbort reads it).
+    pub on_abort: String,
     pub temp_c: f64,
     pub adc: [u16; 8],
     /// Relative to the index's directory: the DTB all jobs boot.
     pub dtb: String,
     pub jobs: Vec<IndexJob>,
 }
-
-/// `on_abort` as text in the index (matrix::OnAbort is not Serialize).
-pub type OnAbortName = String;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +499,11 @@ fn stage(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A job's file stem, which its log is named after.
+fn job_stem(kernel: &str, test: &str) -> String {
+    format!("{}--{test}", safe_name(kernel))
+}
+
 fn url_join(base: &str, relative: &str) -> String {
     format!("{}/{relative}", base.trim_end_matches('/'))
 }
@@ -513,6 +516,15 @@ pub fn export_command(args: &ExportLavaArgs) -> Result<u8> {
     let cells = selected_cells(args, &matrix)?;
     if cells.is_empty() {
         bail!("nothing to export");
+    }
+    let mut stems = std::collections::HashSet::new();
+    for (kernel, test) in &cells {
+        if !stems.insert(job_stem(kernel, &test.id)) {
+            bail!(
+                "cell {kernel}:{} is selected twice (or its kernel's name differs from another's only in characters outside [-_.a-zA-Z0-9])",
+                test.id
+            );
+        }
     }
     if let Some(image) = &args.docker_image {
         if image.trim().is_empty() || image.contains(char::is_whitespace) {
@@ -605,7 +617,7 @@ pub fn export_command(args: &ExportLavaArgs) -> Result<u8> {
             faults: &test.faults,
         };
         let job = job(&cell, &urls, args.docker_image.as_deref())?;
-        let stem = format!("{}--{}", safe_name(kernel), test.id);
+        let stem = job_stem(kernel, &test.id);
         let yaml = serde_yaml::to_string(&job).context("serializing a LAVA job")?;
         let expectation = matrix.expectation(&test.id, kernel);
         index.jobs.push(IndexJob {
@@ -620,22 +632,26 @@ pub fn export_command(args: &ExportLavaArgs) -> Result<u8> {
             faults: test.faults.clone(),
             artifacts: files,
         });
-        documents.push((out.join("jobs").join(format!("{stem}.yaml")), yaml));
+        documents.push((format!("{stem}.yaml"), yaml));
     }
-    let mut seen = std::collections::HashSet::new();
-    for job in &index.jobs {
-        if !seen.insert(job.stem().to_string()) {
-            bail!(
-                "cell {}:{} is selected twice (job {})",
-                job.kernel,
-                job.test,
-                job.job
-            );
-        }
+    // The jobs replace an earlier export's as a whole: a job left from another selection
+    // would be submitted with the others.
+    let (jobs_dir, partial) = (out.join("jobs"), out.join("jobs.partial"));
+    let _ = std::fs::remove_dir_all(&partial);
+    for (name, yaml) in &documents {
+        fsutil::write_atomic(&partial.join(name), yaml.as_bytes())?;
     }
-    for (path, yaml) in &documents {
-        fsutil::write_atomic(path, yaml.as_bytes())?;
+    if jobs_dir.exists() {
+        std::fs::remove_dir_all(&jobs_dir)
+            .with_context(|| format!("cannot replace {}", jobs_dir.display()))?;
     }
+    std::fs::rename(&partial, &jobs_dir).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            jobs_dir.display()
+        )
+    })?;
     fsutil::write_atomic(
         &out.join("device.yaml"),
         device_configuration(&args.qemu_command)?.as_bytes(),
@@ -923,6 +939,7 @@ pub fn import_cell(
     };
     let mut events = EventsReport::parse(&record.events);
     events.missing = record.events.is_empty();
+    let summary_aborts = events.summary.as_ref().map(|summary| summary.aborts);
     let exit = record.exit(&events, spec.timeout);
     let recorded = Recorded {
         exit: exit.unwrap_or(QemuExit::Exited(-1)),
@@ -975,12 +992,11 @@ pub fn import_cell(
             report.console_tail = Some(crate::console::tail(&record.console, 40));
         }
     }
-    // The plugin's verdict line and its events must tell one story.
-    if let Some(aborts) = record.verdict_aborts {
-        if aborts != report.abort_events && report.events_notes.is_empty() {
+    // The verdict line is made from the summary: a difference means the log is damaged.
+    if let (Some(verdict), Some(summary)) = (record.verdict_aborts, summary_aborts) {
+        if verdict != summary {
             report.events_notes.push(format!(
-                "the plugin's verdict line counts {aborts} aborts, its events {}",
-                report.abort_events
+                "the plugin's verdict line counts {verdict} aborts, its summary {summary}: the LAVA log is damaged"
             ));
         }
     }
@@ -1213,6 +1229,152 @@ mod tests {
         assert_eq!(qemu["extra"][0], "-smp 1");
         assert_eq!(value["available_architectures"][0], "aarch64");
         assert!(value["actions"]["deploy"]["methods"].get("image").is_some());
+    }
+
+    /// A workspace with fake build products, and `export-lava` arguments over it.
+    fn export_args(dir: &Path, extra: &[&str]) -> ExportLavaArgs {
+        use clap::Parser;
+        for kernel in ["upstream", "prefix"] {
+            let k = dir.join("kernels").join(kernel);
+            std::fs::create_dir_all(&k).unwrap();
+            std::fs::write(k.join("Image"), format!("{kernel} image")).unwrap();
+            std::fs::write(k.join("System.map"), testdata::SYSTEM_MAP).unwrap();
+        }
+        for name in ["initramfs.cpio", "librzgate.so", "soc.yaml", "virt.dtb"] {
+            std::fs::write(dir.join(name), name).unwrap();
+        }
+        // The DTB is given, so QEMU never runs; the toolchain only has to name one.
+        std::fs::write(dir.join("toolchain.env"), "QEMU=/bin/sh\n").unwrap();
+        let path = |name: &str| dir.join(name).display().to_string();
+        let matrix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../matrix.yaml");
+        let mut argv: Vec<String> = [
+            "rzgate-runner",
+            "export-lava",
+            "--kernels-dir",
+            &path("kernels"),
+            "--out",
+            &path("lava"),
+            "--initramfs",
+            &path("initramfs.cpio"),
+            "--plugin",
+            &path("librzgate.so"),
+            "--soc",
+            &path("soc.yaml"),
+            "--dtb",
+            &path("virt.dtb"),
+            "--toolchain",
+            &path("toolchain.env"),
+            "--matrix",
+            &matrix.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let crate::cli::Command::ExportLava(args) =
+            crate::cli::Cli::try_parse_from(argv).unwrap().command
+        else {
+            unreachable!()
+        };
+        args
+    }
+
+    #[test]
+    fn export_writes_jobs_index_device_and_artifacts_and_replaces_an_earlier_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = export_args(
+            dir.path(),
+            &[
+                "--cells",
+                "prefix:adc-unbind,upstream:selftest-panic",
+                "--artifact-url",
+                "https://lab.example/a/",
+            ],
+        );
+        assert_eq!(export_command(&args).unwrap(), 0);
+        let out = dir.path().join("lava");
+        let index: Index = read_index(&out.join("index.json")).unwrap();
+        let cells: Vec<(&str, &str, Option<Outcome>)> = index
+            .jobs
+            .iter()
+            .map(|j| (j.kernel.as_str(), j.test.as_str(), j.expected))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("prefix", "adc-unbind", Some(Outcome::Abort)),
+                ("upstream", "selftest-panic", None)
+            ]
+        );
+        let abort = &index.jobs[0];
+        assert!(abort.rationale.is_some());
+        assert_eq!(
+            abort.artifacts["systemmap"],
+            "artifacts/kernels/prefix/System.map"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join(&abort.artifacts["kernel"])).unwrap(),
+            "prefix image"
+        );
+        let job: Job =
+            serde_yaml::from_str(&std::fs::read_to_string(out.join(&abort.job)).unwrap()).unwrap();
+        let Action::Deploy(deploy) = &job.actions[0] else {
+            panic!("the first action is not the deploy")
+        };
+        assert_eq!(
+            deploy.images.kernel.url,
+            "https://lab.example/a/kernels/prefix/Image"
+        );
+        assert_eq!(
+            deploy.images.plugin.url,
+            "https://lab.example/a/librzgate.so"
+        );
+        assert!(out.join("device.yaml").is_file());
+
+        // Another selection: the earlier jobs are gone, not left to be submitted.
+        let args = export_args(dir.path(), &["--kernels", "upstream", "--tests", "boot"]);
+        export_command(&args).unwrap();
+        let names: Vec<String> = std::fs::read_dir(out.join("jobs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["upstream--boot.yaml"]);
+        let index = read_index(&out.join("index.json")).unwrap();
+        assert!(
+            index.artifact_url.starts_with("file:///"),
+            "{}",
+            index.artifact_url
+        );
+    }
+
+    #[test]
+    fn bad_export_arguments_are_named_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        for (extra, expected) in [
+            (
+                vec!["--cells", "prefix"],
+                "--cells[0]: `prefix` is not KERNEL:TEST",
+            ),
+            (vec!["--cells", "prefix:Boot"], "--cells[0]"),
+            (
+                vec!["--cells", "prefix:boot,prefix:boot"],
+                "prefix:boot is selected twice",
+            ),
+            (vec!["--cells", "mine:boot"], "kernel `mine` is not built"),
+            (
+                vec!["--artifact-url", "lab/a"],
+                "--artifact-url `lab/a`: expected a URL",
+            ),
+            (vec!["--docker-image", "a b"], "--docker-image `a b`"),
+        ] {
+            let args = export_args(dir.path(), &extra);
+            let error = format!("{:#}", export_command(&args).unwrap_err());
+            assert!(error.contains(expected), "{extra:?}: {error}");
+            assert!(
+                !dir.path().join("lava").exists(),
+                "{extra:?} wrote something"
+            );
+        }
     }
 
     /// A lava-run log of a cell: LAVA's own lines, the guest's console, and the plugin's
