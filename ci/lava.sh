@@ -4,6 +4,8 @@
 #   ci/lava.sh prove               `make lava`: export LAVA_CELLS, run them with lava-run, import
 #                                  the logs, and compare each cell with the runner's own run
 #                                  of it (non-zero, naming the cell, when they differ)
+#   ci/lava.sh compare REPORT DIR  the comparison alone: REPORT (import-lava's report.json)
+#                                  against DIR/cells/<kernel>/<test>/cell.json (`boot`'s)
 #   ci/lava.sh run DIR JOB...      run each job (DIR/jobs/JOB.yaml) with `lava-run` in the
 #                                  root; DIR is the export directory (artifacts/, device.yaml);
 #                                  the job's log goes to DIR/logs/JOB.yaml
@@ -127,7 +129,13 @@ prove() {
         [ -f "$dir/local/cells/$kernel/$test/cell.json" ] ||
             { tail -n 20 "$dir/local-$kernel--$test.log" >&2; die "the runner's own run of $kernel:$test wrote no cell.json"; }
     done
-    python3 - "$dir/report/report.json" "$dir/local" <<'PY'
+    compare "$dir/report/report.json" "$dir/local"
+}
+
+# Each imported cell against the runner's own cell.json of it (LOCAL/cells/<k>/<t>/):
+# outcome and root abort must agree; every difference is named, and the status is 1.
+compare() { # report.json local-dir
+    python3 - "$1" "$2" <<'PY'
 import json, sys
 report, local_dir = json.load(open(sys.argv[1])), sys.argv[2]
 
@@ -143,7 +151,11 @@ for name in report["not_run"]:
     differ.append(f"{name['kernel']}:{name['test']}: no LAVA log")
 for lab in report["cells"]:
     cell = f"{lab['kernel']}:{lab['test']}"
-    own = json.load(open(f"{local_dir}/cells/{lab['kernel']}/{lab['test']}/cell.json"))
+    try:
+        own = json.load(open(f"{local_dir}/cells/{lab['kernel']}/{lab['test']}/cell.json"))
+    except OSError as e:
+        differ.append(f"{cell}: no cell.json of the runner's own run ({e})")
+        continue
     said = f"LAVA {lab['outcome']} ({lab.get('error') or lab.get('root_abort') or 'no gated access'}), " \
            f"runner {own['outcome']} ({own.get('error') or own.get('root_abort') or 'no gated access'})"
     if lab["outcome"] != own["outcome"] or root(lab) != root(own):
@@ -160,6 +172,10 @@ case "${1:-}" in
 prove)
     prove
     ;;
+compare)
+    [ $# -eq 3 ] || die "usage: ci/lava.sh compare REPORT.json LOCAL-DIR"
+    compare "$2" "$3"
+    ;;
 install)
     install_lava
     ;;
@@ -170,6 +186,6 @@ run)
     run_jobs "$@"
     ;;
 *)
-    die "usage: ci/lava.sh prove | install | run EXPORT-DIR JOB..."
+    die "usage: ci/lava.sh prove | install | compare REPORT LOCAL-DIR | run EXPORT-DIR JOB..."
     ;;
 esac
