@@ -17,7 +17,9 @@
 //! - [`classify`]: the rules that give a cell its outcome;
 //! - [`symbols`], [`gated_accesses`]: addresses to `function+0xoffset` from System.map, and
 //!   the aborts and suspects symbolized and grouped;
-//! - [`report`], [`validate`], [`boot`]: the reports.
+//! - [`report`], [`validate`], [`boot`]: the reports;
+//! - [`merge`], [`kcidb`], [`lava`]: shards into one report, KCIDB export, LAVA jobs and
+//!   their logs back into reports.
 //!
 //! No two modules use each other, directly or around a circle (a test below checks it):
 //! shared types live in the module that owns them, below every module that uses them.
