@@ -27,6 +27,13 @@ install_lava() {
     if [ -f "$STAMP" ] && [ -x "$ROOT/usr/bin/lava-run" ]; then
         return 0
     fi
+    # Work trees share the root: one installs, another waits and then finds the stamp.
+    exec 9>"$RZGATE_CACHE/.lock-lava-install"
+    flock 9
+    if [ -f "$STAMP" ] && [ -x "$ROOT/usr/bin/lava-run" ]; then
+        exec 9>&-
+        return 0
+    fi
     say "installing lava-dispatcher from trixie-backports into $ROOT"
     # Package scripts must not start the dispatcher's services inside the root; the policy
     # file is ours only while we install (an admin's own one is left alone).
@@ -40,7 +47,7 @@ install_lava() {
         in_root dpkg --configure -a &&
             in_root apt-get update -qq &&
             in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                -t trixie-backports lava-dispatcher
+                -o DPkg::Lock::Timeout=300 -t trixie-backports lava-dispatcher
     } >"$RZGATE_CACHE/lava-apt.log" 2>&1 || status=$?
     [ -z "$own_policy" ] || rm -f "$policy"
     if [ "$status" -ne 0 ]; then
@@ -49,6 +56,7 @@ install_lava() {
     fi
     [ -x "$ROOT/usr/bin/lava-run" ] || die "lava-dispatcher is installed but $ROOT/usr/bin/lava-run is missing"
     in_root dpkg-query -W -f='${Version}\n' lava-dispatcher >"$STAMP"
+    exec 9>&-
     say "lava-dispatcher $(cat "$STAMP") ready in $ROOT"
 }
 
