@@ -1032,17 +1032,35 @@ pub fn import_command(args: &ImportLavaArgs) -> Result<u8> {
             bail!("{}: a second log for job `{stem}`", log.display());
         }
     }
-    // Every log is read before anything is written.
+    // Every log is read, and every System.map found, before anything is written.
+    if !["continue", "halt", "serror"].contains(&index.on_abort.as_str()) {
+        bail!(
+            "{}: on_abort: `{}` is not continue, halt or serror",
+            args.index.display(),
+            index.on_abort
+        );
+    }
     let mut records = Vec::new();
     for job in &index.jobs {
-        let record = match logs.get(job.stem()) {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Some(LabRecord::parse(&text).with_context(|| format!("{}", path.display()))?)
-            }
-            None => None,
+        let Some(path) = logs.get(job.stem()) else {
+            records.push(None);
+            continue;
         };
+        let Some(map) = job.artifacts.get("systemmap") else {
+            bail!(
+                "{}: job {}: artifacts.systemmap is missing",
+                args.index.display(),
+                job.job
+            );
+        };
+        require_file(
+            &index_dir.join(map),
+            &format!("job {}'s System.map", job.job),
+            "rzgate-runner export-lava",
+        )?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let record = Some(LabRecord::parse(&text).with_context(|| format!("{}", path.display()))?);
         records.push(record);
     }
     std::fs::create_dir_all(&args.out)
@@ -1698,5 +1716,16 @@ mod tests {
         };
         let error = format!("{:#}", import_command(&args).unwrap_err());
         assert!(error.contains("jobs[0].loops"), "{error}");
+
+        // A job whose System.map is gone: named, and nothing is written.
+        std::fs::remove_file(dir.path().join("artifacts/kernels/prefix/System.map")).unwrap();
+        let args = ImportLavaArgs {
+            index: dir.path().join("index.json"),
+            logs: vec![log],
+            out: dir.path().join("other"),
+        };
+        let error = format!("{:#}", import_command(&args).unwrap_err());
+        assert!(error.contains("prefix/System.map"), "{error}");
+        assert!(!dir.path().join("other").exists());
     }
 }
