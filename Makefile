@@ -45,7 +45,7 @@ run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS))
 kernel_list = $(if $(KERNELS),$(subst $(comma), ,$(KERNELS)))
 
 .PHONY: help toolchain kernels initramfs plugin build run test unit-test matrix boot \
-	validate bench merge kcidb kcidb-venv fmt lint clean distclean
+	validate bench merge kcidb kcidb-venv lava fmt lint clean distclean
 
 help:
 	@echo "rzgate: RZ/G3S power-gating checks for Linux drivers under QEMU 11"
@@ -60,6 +60,8 @@ help:
 	@echo "  make run SHARD=I/N   only shard I of N of the cells (one CI job each)"
 	@echo "  make merge      REPORTS='a/report.json b/report.json ...': the shards as one report (out/matrix)"
 	@echo "  make kcidb      [REPORT=out/matrix/report.json]: export KCIDB JSON beside it and validate it"
+	@echo "  make lava       cells through LAVA's lava-run in the Debian 13 root, compared with the runner's own"
+	@echo "                  (LAVA_CELLS=kernel:test,...; out/lava: jobs, logs, report)"
 	@echo "  make toolchain  QEMU 11, cross gcc, dtc, busybox, linux-source (Debian 13 root)"
 	@echo "  make kernels    build the kernel variants of guest-tests/variants (KERNEL_SRC=/path for your tree)"
 	@echo "  make initramfs  pack the guest initramfs"
@@ -100,6 +102,7 @@ test: prepare kcidb-venv
 	@$(CARGO) test --workspace --locked
 	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 	@bash guest-tests/e2e.sh
+	@bash ci/lava.sh prove
 
 boot: toolchain plugin
 	@bash ci/kernels.sh $(VARIANT)
@@ -131,6 +134,11 @@ kcidb: plugin
 
 kcidb-venv:
 	@bash ci/kcidb.sh venv >/dev/null
+
+# A few cells as LAVA jobs run by lava-run (installed into the Debian 13 root on first use),
+# imported back and compared with the runner's own verdicts of the same cells.
+lava: prepare
+	@$(if $(LAVA_CELLS),LAVA_CELLS=$(LAVA_CELLS)) bash ci/lava.sh prove
 
 fmt:
 	@$(CARGO) fmt --all

@@ -51,6 +51,7 @@ t_plugin_rejects_bad_temperature() { check_plugin_rejects "soc=$SOC,events=$E2E/
 t_plugin_rejects_out_of_range_adc() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,adc=5000" adc; }
 t_plugin_rejects_missing_soc_file() { check_plugin_rejects "soc=/nonexistent.yaml,events=$E2E/ev.jsonl" /nonexistent.yaml; }
 t_plugin_rejects_unknown_fault() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,faults=melt" melt; }
+t_plugin_rejects_bad_verdict_stream() { check_plugin_rejects "soc=$SOC,events=$E2E/ev.jsonl,verdict=serial" verdict; }
 
 t_plugin_rejects_malformed_soc() {
     sed 's/^\(\s*\)offset:/\1offest:/' "$SOC" >"$E2E/malformed.yaml"
@@ -685,6 +686,22 @@ t_kcidb_export_of_the_matrix_validates() {
         { echo "export-kcidb accepted outcome 'pass'"; return 1; }
     grep -q "cells\[0\].outcome" "$dir/malformed.log" || { cat "$dir/malformed.log"; echo "the error does not name cells[0].outcome"; return 1; }
     [ ! -e "$dir/malformed-kcidb.json" ] || { echo "a refused export wrote a file"; return 1; }
+}
+
+# make lava's judge: an imported LAVA cell that differs from the runner's own run of it is a
+# non-zero exit naming the cell (the agreeing one is said too).
+t_lava_compare_names_a_mismatch() {
+    local dir=$E2E/lava-compare
+    rm -rf "$dir" && mkdir -p "$dir/local/cells/prefix/adc-unbind" "$dir/local/cells/upstream/boot"
+    echo '{"outcome": "abort", "aborts": [{"device": "tsu", "register": "TSU_SM", "access": "write", "symbol": "f+0x4"}]}' \
+        >"$dir/local/cells/prefix/adc-unbind/cell.json"
+    echo '{"outcome": "clean", "aborts": []}' >"$dir/local/cells/upstream/boot/cell.json"
+    echo '{"not_run": [], "cells": [
+        {"kernel": "prefix", "test": "adc-unbind", "outcome": "clean", "aborts": []},
+        {"kernel": "upstream", "test": "boot", "outcome": "clean", "aborts": []}]}' >"$dir/report.json"
+    bash ci/lava.sh compare "$dir/report.json" "$dir/local" >"$dir.log" 2>&1 && { cat "$dir.log"; echo "a mismatch passed"; return 1; }
+    grep -q "MISMATCH prefix:adc-unbind: LAVA clean" "$dir.log" || { cat "$dir.log"; echo "the mismatch is not named"; return 1; }
+    grep -q "upstream:boot: agree" "$dir.log" || { cat "$dir.log"; echo "the agreeing cell is not said"; return 1; }
 }
 
 all_checks=$(declare -F | awk '$3 ~ /^t_/ { print $3 }')

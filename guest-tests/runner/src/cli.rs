@@ -39,6 +39,12 @@ pub enum Command {
     Merge(MergeArgs),
     /// Turn a matrix, merged or validate report.json into KernelCI KCIDB (v5) JSON.
     ExportKcidb(ExportKcidbArgs),
+    /// Write one LAVA job per cell, a device configuration for lava-run, an index of the
+    /// jobs and the artefacts they download.
+    ExportLava(ExportLavaArgs),
+    /// Turn the LAVA logs of exported jobs into report.json, report.md and junit.xml, as a
+    /// local run writes them.
+    ImportLava(ImportLavaArgs),
 }
 
 /// Which tests and how many cells at once (`run`, `validate`).
@@ -164,6 +170,52 @@ pub struct ExportKcidbArgs {
     /// that exporting the same report twice gives the same ids]
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportLavaArgs {
+    /// The cells, as KERNEL:TEST (the test need not be in the matrix, as with `boot`)
+    /// [default: the matrix's --kernels x --tests]
+    #[arg(long, value_delimiter = ',', value_name = "K:T,...", conflicts_with_all = ["kernels", "tests"])]
+    pub cells: Vec<String>,
+    /// Kernels, comma-separated [default: all the matrix lists]
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub kernels: Vec<String>,
+    /// Tests, comma-separated [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub tests: Vec<String>,
+    /// Where the kernel builds are (<dir>/<kernel>/Image and System.map)
+    #[arg(long, default_value = "out/kernels", value_name = "DIR")]
+    pub kernels_dir: PathBuf,
+    /// Output directory (jobs/, artifacts/, device.yaml, index.json)
+    #[arg(long, default_value = "out/lava", value_name = "DIR")]
+    pub out: PathBuf,
+    /// The URL the lab downloads <out>/artifacts/ from [default: file://<out>/artifacts]
+    #[arg(long, value_name = "URL")]
+    pub artifact_url: Option<String>,
+    /// Run QEMU 11 from this container image (LAVA `boot: docker:`), for a worker whose
+    /// own QEMU is older
+    #[arg(long, value_name = "IMAGE")]
+    pub docker_image: Option<String>,
+    /// The QEMU binary device.yaml names (lava-run looks it up in PATH)
+    #[arg(long, default_value = "qemu-system-aarch64", value_name = "PATH")]
+    pub qemu_command: String,
+    #[command(flatten)]
+    pub cells_args: CellArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportLavaArgs {
+    /// The export's index.json (its artefacts/ beside it give the System.maps)
+    #[arg(long, default_value = "out/lava/index.json", value_name = "FILE")]
+    pub index: PathBuf,
+    /// LAVA job logs (lava-run's output, or a server's job log), each named after its job
+    /// file (<kernel>--<test>.log or .yaml); a job without one is not run
+    #[arg(value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Output directory (cells/, report.json, report.md, junit.xml)
+    #[arg(long, default_value = "out/lava/report", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,9 @@
 //! - [`classify`]: the rules that give a cell its outcome;
 //! - [`symbols`], [`gated_accesses`]: addresses to `function+0xoffset` from System.map, and
 //!   the aborts and suspects symbolized and grouped;
-//! - [`report`], [`validate`], [`boot`]: the reports.
+//! - [`report`], [`validate`], [`boot`]: the reports;
+//! - [`merge`], [`kcidb`], [`lava`]: shards into one report, KCIDB export, LAVA jobs and
+//!   their logs back into reports.
 //!
 //! No two modules use each other, directly or around a circle (a test below checks it):
 //! shared types live in the module that owns them, below every module that uses them.
@@ -34,6 +36,7 @@ mod gated_accesses;
 mod inputs;
 mod interrupt;
 mod kcidb;
+mod lava;
 mod matrix;
 mod merge;
 mod outcome;
@@ -71,6 +74,8 @@ fn main() -> ExitCode {
         Command::Boot(args) => boot::command(args),
         Command::Merge(args) => merge::command(args),
         Command::ExportKcidb(args) => kcidb::command(args),
+        Command::ExportLava(args) => lava::export_command(args),
+        Command::ImportLava(args) => lava::import_command(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -197,7 +197,7 @@ impl ModelConfig {
 pub enum ConfigError {
     #[error("rzgate: argument `{arg}` is not key=value (expected e.g. soc=socs/r9a08g045.yaml)")]
     NotKeyValue { arg: String },
-    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols, user_space, state_in, state_out)")]
+    #[error("rzgate: unknown argument `{key}` (expected one of soc, events, on_abort, temp, adc, faults, symbols, user_space, state_in, state_out, verdict)")]
     UnknownKey { key: String },
     #[error("rzgate: argument `{key}` given twice (expected once)")]
     Duplicate { key: String },

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "-plugin librzgate.so,soc=FILE,events=FILE[,on_abort=continue|halt|serror]\
-[,temp=C][,adc=V0:...:V7][,faults=NAME:NAME][,symbols=SYSTEM_MAP][,state_in=FILE][,state_out=FILE]";
+[,temp=C][,adc=V0:...:V7][,faults=NAME:NAME][,symbols=SYSTEM_MAP][,state_in=FILE][,state_out=FILE][,verdict=stdout|stderr]";
 
 /// Why the plugin refuses to load. Displayed after `rzgate: `.
 #[derive(Debug)]

@@ -31,7 +31,9 @@
 //! there); [`plugin`] decides everything, against the [`plugin::Guest`] trait; [`pages`]
 //! remembers kernel pages outside the window; [`reporter`] writes JSON Lines; [`serror`] reads
 //! `symbols=`, finds QEMU's `-kernel` and writes the abort's `serror` field; [`guard`] keeps
-//! panics out of QEMU; [`access`] and [`install`] are the pure conversions and checks.
+//! panics out of QEMU; [`access`] and [`install`] are the pure conversions and checks;
+//! [`verdict`] copies the events, the verdict and an end marker onto QEMU's own output
+//! (`verdict=stdout|stderr`, for LAVA).
 //!
 //! From rzgate-arm64: [`filter`](rzgate_arm64::filter) decides which accesses cannot reach
 //! the window and which stored descriptors give user space the window;
@@ -89,6 +91,7 @@ pub mod plugin;
 pub mod reporter;
 pub mod serror;
 pub mod snapshot;
+pub mod verdict;
 
 #[cfg(not(test))]
 mod ffi;

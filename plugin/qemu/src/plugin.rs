@@ -27,6 +27,7 @@ use crate::install::InstallError;
 use crate::reporter::{Record, Reporter, CHANNEL_CAPACITY};
 use crate::serror::{self, SymbolsError};
 use crate::snapshot;
+use crate::verdict;
 use rzgate_arm64::filter;
 use rzgate_arm64::serror::{
     self as arm64_serror, CpuState, Divert, Register, SerrorSymbols, Verified,
@@ -150,7 +151,8 @@ impl Plugin {
     /// arguments, load the SoC, build the bus, create the events file, start the reporter and
     /// queue the `start` event.
     pub fn from_arguments(arguments: &[String]) -> Result<Plugin, InstallError> {
-        let config = PluginConfig::parse(arguments)?;
+        let (arguments, stream) = verdict::take_argument(arguments)?;
+        let config = PluginConfig::parse(&arguments)?;
         let soc = Soc::load(&config.soc).map_err(|error| InstallError::Soc {
             path: config.soc.clone(),
             error,
@@ -186,6 +188,11 @@ impl Plugin {
                 path: config.events.clone(),
                 error,
             })?;
+        let stream = stream
+            .map(verdict::StdStream::open)
+            .transpose()
+            .map_err(InstallError::Reporter)?;
+        let events = verdict::Tee::new(events, stream);
         let reporter = Reporter::start(events, CHANNEL_CAPACITY).map_err(InstallError::Reporter)?;
         reporter.send_event(bus.start_event(&config));
         let halt_on_abort = config.on_abort == AbortPolicy::Halt;

@@ -322,6 +322,8 @@ fn scratch(name: &str) -> PathBuf {
 struct Run {
     status: ExitStatus,
     stderr: String,
+    /// QEMU's stdout (the serial console, and the plugin's `verdict=stdout` stream).
+    stdout: String,
     events: Vec<Value>,
 }
 
@@ -358,7 +360,7 @@ impl Machine {
             .arg("-kernel")
             .arg(&image)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("QEMU starts");
@@ -385,6 +387,10 @@ impl Machine {
         if let Some(mut pipe) = self.child.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
         }
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            let _ = pipe.read_to_string(&mut stdout);
+        }
         let events = std::fs::read_to_string(&self.events)
             .unwrap_or_default()
             .lines()
@@ -395,6 +401,7 @@ impl Machine {
         Run {
             status,
             stderr,
+            stdout,
             events,
         }
     }
@@ -477,6 +484,43 @@ fn halt_stops_qemu_with_status_3_once_the_events_are_written() {
     let abort = of_type(&run.events, "abort")[0];
     assert_eq!(of_type(&run.events, "halt")[0]["abort_seq"], abort["seq"]);
     assert_eq!(abort["unwind"], "end");
+}
+
+/// `verdict=stdout`: QEMU closes its stdio descriptors before the plugin's exit callback;
+/// the stream still ends with the verdict and the end marker, after a normal exit and after
+/// a halt, and carries exactly the events of the file.
+#[test]
+fn the_verdict_stream_ends_after_the_summary_on_qemus_stdout() {
+    let Some(qemu) = qemu() else { return };
+    for (options, status) in [("verdict=stdout", 0), ("verdict=stdout,on_abort=halt", 3)] {
+        let run = boot(&qemu, GATED_WRITE, options, 1);
+        assert_eq!(run.status.code(), Some(status), "{options}: {}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let begin = lines.iter().position(|l| *l == "# rzgate-begin");
+        assert!(
+            begin.is_some(),
+            "{options}: no begin marker in {:?}",
+            run.stdout
+        );
+        assert_eq!(
+            lines[lines.len() - 2..],
+            ["not ok 1 rzgate.no-gated-access # aborts=1", "# rzgate-end"],
+            "{options}"
+        );
+        let streamed: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("rzgate-event: "))
+            .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+            .collect();
+        assert_eq!(streamed, run.events, "{options}");
+    }
+    let run = boot(&qemu, GATED_WRITE, "verdict=serial", 1);
+    assert!(!run.status.success());
+    assert!(
+        run.stderr.contains("bad value `serial` for `verdict`"),
+        "{}",
+        run.stderr
+    );
 }
 
 fn markers(events: &[Value]) -> Vec<u64> {
