@@ -734,8 +734,9 @@ mod tests {
 
     #[test]
     fn an_interrupt_keeps_the_finished_cells_and_starts_no_more() {
-        // Fake "QEMU": cell t0 ends clean at once; t1 tells the test it runs (through a
-        // FIFO, whose write blocks until the test reads) and then hangs until killed.
+        // Fake "QEMU": cell t0 ends clean at once (exiting 0 on the runner's SIGTERM at its
+        // done line, as QEMU does); t1 tells the test it runs (through a FIFO, whose write
+        // blocks until the test reads) and then hangs until killed.
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("running");
         let status = std::process::Command::new("mkfifo")
@@ -748,7 +749,7 @@ mod tests {
         std::fs::write(
             &fake,
             format!(
-                "#!/bin/sh\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
+                "#!/bin/sh\ntrap 'exit 0' TERM\nfor a in \"$@\"; do plugin=\"$a\"; done\n\
                  events=$(echo \"$plugin\" | tr ',' '\\n' | sed -n 's/^events=//p')\n\
                  case \"$*\" in *rzgate.test=t0*) ;; *) echo $$ > {pid}; echo running > {fifo}; exec sleep 60;; esac\n\
                  printf '{{\"type\":\"start\",\"seq\":0,\"faults\":[]}}\\n{{\"type\":\"summary\",\"seq\":1,\"aborts\":0,\"faults_armed\":[],\"faults_fired\":[]}}\\n' > \"$events\"\n\
