@@ -1098,15 +1098,6 @@ pub fn import_command(args: &ImportLavaArgs) -> Result<u8> {
     };
     let mut report = RunReport {
         summary: Summary {
-            cells: 0,
-            matched: 0,
-            mismatched: 0,
-            errors: 0,
-            aborting: 0,
-            clean: 0,
-            suspects: 0,
-            suspect_cells: 0,
-            flaky: vec![],
             wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             kernels: unique(index.jobs.iter().map(|j| &j.kernel).collect()),
             tests: unique(index.jobs.iter().map(|j| &j.test).collect()),
@@ -1116,11 +1107,7 @@ pub fn import_command(args: &ImportLavaArgs) -> Result<u8> {
             temp_c: index.temp_c,
             adc: index.adc,
             dtb: index_dir.join(&index.dtb).display().to_string(),
-            interrupted: false,
-            interrupted_by: None,
-            not_run: 0,
-            shard: None,
-            merged_from: vec![],
+            ..Summary::default()
         },
         cells,
         not_run,

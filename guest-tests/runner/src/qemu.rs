@@ -138,21 +138,15 @@ pub fn snapshot_boot_args(
     qmp_socket: &Path,
     state_out: &Path,
 ) -> Result<Vec<String>> {
-    let mut args = common_args(toolchain);
-    for (flag, path) in [
-        ("-kernel", launch.kernel_image),
-        ("-initrd", launch.initramfs),
-        ("-dtb", launch.dtb),
-    ] {
-        args.push(flag.to_string());
-        args.push(path.display().to_string());
-    }
-    args.push("-append".to_string());
-    args.push(format!(
-        "{KERNEL_ARGS} rzgate.snapshot=1 rzgate.temp_mc={} rzgate.adc={}",
-        (launch.temp_c * 1000.0).round() as i64,
-        join_adc(&launch.adc)
-    ));
+    let mut args = boot_args(
+        toolchain,
+        launch,
+        format!(
+            "{KERNEL_ARGS} rzgate.snapshot=1 rzgate.temp_mc={} rzgate.adc={}",
+            (launch.temp_c * 1000.0).round() as i64,
+            join_adc(&launch.adc)
+        ),
+    );
     // The snapshot is taken from a stopped guest; without its run state in the stream, a
     // restored QEMU runs once loaded instead of staying paused (no QMP needed there).
     args.push("-global".to_string());
@@ -194,6 +188,15 @@ pub fn restore_args(
 
 /// The full argument list of a cell's QEMU (without the program).
 pub fn cell_args(toolchain: &Toolchain, launch: &CellLaunch) -> Result<Vec<String>> {
+    let cmdline = kernel_cmdline(launch.test, launch.loops, launch.temp_c, &launch.adc);
+    let mut args = boot_args(toolchain, launch, cmdline);
+    args.push("-plugin".to_string());
+    args.push(plugin_arg(launch)?);
+    Ok(args)
+}
+
+/// A QEMU that boots the cell's kernel, initramfs and DTB with command line `append`.
+fn boot_args(toolchain: &Toolchain, launch: &CellLaunch, append: String) -> Vec<String> {
     let mut args = common_args(toolchain);
     for (flag, path) in [
         ("-kernel", launch.kernel_image),
@@ -204,15 +207,8 @@ pub fn cell_args(toolchain: &Toolchain, launch: &CellLaunch) -> Result<Vec<Strin
         args.push(path.display().to_string());
     }
     args.push("-append".to_string());
-    args.push(kernel_cmdline(
-        launch.test,
-        launch.loops,
-        launch.temp_c,
-        &launch.adc,
-    ));
-    args.push("-plugin".to_string());
-    args.push(plugin_arg(launch)?);
-    Ok(args)
+    args.push(append);
+    args
 }
 
 /// One line a POSIX shell runs as the same command (for `qemu.cmd`: copy, paste, debug).

@@ -239,7 +239,9 @@ impl CellReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// The counts are [`RunReport::recount`]'s: a new summary starts them at zero
+/// (`..Summary::default()`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct Summary {
     pub cells: usize,
     pub matched: usize,

@@ -472,15 +472,6 @@ pub fn command(args: &RunArgs) -> Result<u8> {
     let signal = inputs.interrupt.signal();
     let mut report = RunReport {
         summary: Summary {
-            cells: 0,
-            matched: 0,
-            mismatched: 0,
-            errors: 0,
-            aborting: 0,
-            clean: 0,
-            suspects: 0,
-            suspect_cells: 0,
-            flaky: vec![],
             wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             kernels: kernels.iter().map(|k| k.to_string()).collect(),
             tests: tests.iter().map(|t| t.id.clone()).collect(),
@@ -492,9 +483,8 @@ pub fn command(args: &RunArgs) -> Result<u8> {
             dtb: inputs.dtb.display().to_string(),
             interrupted: signal.is_some(),
             interrupted_by: signal.map(interrupt::signal_name),
-            not_run: 0,
             shard: args.shard,
-            merged_from: vec![],
+            ..Summary::default()
         },
         cells,
         not_run,
