@@ -84,6 +84,11 @@ $sw_dev|$sw_drv cannot be unbound from sysfs: the driver has no unbind file (sup
     fi
 done
 
+# The links are read once, before the first unbind: fw_devlink's links are
+# INFERRED | AUTOPROBE_CONSUMER | PM_RUNTIME (drivers/base/core.c:1716-1721), not
+# DL_FLAG_AUTOREMOVE_*, so they outlive an unbind of either end (the TSU, unbound and
+# bound again on its own first, is still taken along by the ADC's unbind). A link that
+# appeared later would only show as a consumer left unbound, which the DT selftest names.
 # Consumers before suppliers: repeatedly take the first candidate that no remaining
 # candidate consumes. A cycle (no such candidate) is named on the console and broken by
 # taking the first one left, so every device is still swept.
@@ -171,14 +176,15 @@ for sw_dev in $SW_SWEEP; do
     # idle device now (update_autosuspend), the driver's own delay is put back, then "on"
     # resumes it (rpm_resume marks it last busy, drivers/base/power/runtime.c:947) and
     # "auto" hands it back to runtime PM. Holding "on" through the unbind would keep a
-    # usage count that stops that suspend: the bug would be hidden. Shell built-ins only:
-    # no process between here and the unbind.
+    # usage count that stops that suspend: the bug would be hidden. Shell built-ins only
+    # (no exec) between here and the unbind. A negative delay (the driver forbids
+    # autosuspend) is left alone.
     sw_pm=/sys/bus/platform/devices/$sw_dev/power
     sw_mode=""
     read -r sw_mode 2>/dev/null <"$sw_pm/control"
     sw_delay=""
     read -r sw_delay 2>/dev/null <"$sw_pm/autosuspend_delay_ms"
-    if [ -n "$sw_delay" ]; then
+    if [ -n "$sw_delay" ] && [ "$sw_delay" -ge 0 ] 2>/dev/null; then
         echo 0 >"$sw_pm/autosuspend_delay_ms" && echo "$sw_delay" >"$sw_pm/autosuspend_delay_ms"
     fi
     if [ "$sw_mode" = auto ]; then
@@ -200,7 +206,7 @@ for sw_dev in $SW_SWEEP; do
     sw_sub "$sw_dev bound to $sw_drv" bound "$sw_dev" "$sw_drv"
     # Suppliers come after their consumers in the list, so a consumer goes back before the
     # next device; it may already be bound again from the deferred-probe work that its
-    # supplier's bind triggers (bind_if_unbound, lib.sh).
+    # supplier's bind triggers (DL_FLAG_AUTOPROBE_CONSUMER; bind_if_unbound, lib.sh).
     for sw_pair in $sw_taken; do
         sw_c=${sw_pair%%:*}
         sw_cdrv=${sw_pair#*:}
