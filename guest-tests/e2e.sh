@@ -108,6 +108,55 @@ t_prefix_tsu_unbind_root_abort() {
     echo "$root" | grep_all -q "devm_thermal_of_zone_release" || { echo "call chain lacks devm_thermal_of_zone_release: $root"; return 1; }
 }
 
+# The platform sweep's per-driver table (report.json `sweep`, report.md "Platform sweep:
+# per driver"; docs/contracts.md "Runner reports") in the matrix `make test` ran: on
+# prefix each swept driver's own unbind aborts where the driver's cleanup meets the early
+# detach (the ADC in its runtime-suspend callback on ADM0, the TSU in its zone disable on
+# TSU_SM), on upstream every swept driver is clean, and the CPG (no unbind file) is not
+# swept.
+t_sweep_table_names_each_drivers_abort() {
+    [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
+    python3 - "$MATRIX_REPORT" <<'EOF' || return 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+sweep = r.get("sweep")
+if not sweep:
+    sys.exit("report.json has no sweep: did the matrix run platform-sweep on upstream and prefix?")
+drivers = sweep["drivers"]
+bad = []
+expected_prefix = {
+    "rzg2l-adc": ("rzg2l_adc_pm_runtime_suspend", "ADM0"),
+    "rzg3s-thermal": ("rzg3s_thermal_change_mode", "TSU_SM"),
+}
+for driver, (function, register) in expected_prefix.items():
+    row = drivers.get(driver)
+    if row is None:
+        bad.append(f"{driver} is not in the sweep (drivers: {sorted(drivers)})")
+        continue
+    p = row["kernels"].get("prefix")
+    if p is None:
+        bad.append(f"{driver}: no prefix column")
+    elif (p["outcome"], p.get("function"), p.get("register")) != ("abort", function, register):
+        bad.append(f"{driver} on prefix: {p['outcome']} {p.get('function')} {p.get('register')}, expected abort {function} {register}")
+    elif not (p.get("step") or {}).get("text", "").startswith(f"unbind {driver} "):
+        bad.append(f"{driver} on prefix: the root abort is not in its unbind step: {p.get('step')}")
+for driver, row in drivers.items():
+    u = row["kernels"].get("upstream")
+    if u is None:
+        bad.append(f"{driver}: no upstream column")
+    elif u["outcome"] != "clean":
+        bad.append(f"{driver} on upstream: {u['outcome']} ({u.get('function')}), expected clean")
+if "rzg2l-cpg" in drivers:
+    bad.append("rzg2l-cpg was swept, but it has no unbind file")
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+    local md=${MATRIX_REPORT%.json}.md
+    grep -q '^## Platform sweep: per driver' "$md" || { echo "$md has no per-driver section"; return 1; }
+    grep -q '^| `rzg2l-adc` (.*| \*\*abort (rzg2l_adc_pm_runtime_suspend)\*\* |' "$md" ||
+        { grep -A8 '^## Platform sweep' "$md"; echo "$md: the rzg2l-adc row does not show its prefix abort"; return 1; }
+}
+
 # The plugin sees window accesses made from user space: in each kernel's
 # user-space-access cell of the matrix, devmem's EL0 read of the gated ADM0 is an abort
 # whose pc is a user-space address (below the kernel's 0xffff... half).

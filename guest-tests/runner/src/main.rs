@@ -17,7 +17,8 @@
 //! - [`classify`]: the rules that give a cell its outcome;
 //! - [`symbols`], [`gated_accesses`]: addresses to `function+0xoffset` from System.map, and
 //!   the aborts and suspects symbolized and grouped;
-//! - [`report`], [`validate`], [`boot`]: the reports;
+//! - [`report`], [`validate`], [`boot`]: the reports; [`sweep`]: the per-driver table of
+//!   the tests that unbind and bind drivers with `unbind <driver> <device>` steps;
 //! - [`merge`], [`kcidb`], [`lava`]: shards into one report, KCIDB export, LAVA jobs and
 //!   their logs back into reports.
 //!
@@ -46,6 +47,7 @@ mod report;
 mod run;
 mod selftest;
 mod snapshot;
+mod sweep;
 mod symbols;
 #[cfg(test)]
 mod testdata;

@@ -582,7 +582,9 @@ fn code(text: &str) -> String {
     format!("`{}`", text.replace('`', "'"))
 }
 
-pub fn render_markdown(report: &RunReport) -> String {
+/// report.md, with `after_table` (sections that summarise the table, such as the sweep's
+/// per-driver table) between the verdict table and the per-cell details.
+pub fn render_markdown(report: &RunReport, after_table: &str) -> String {
     let mut md = String::new();
     let s = &report.summary;
     let _ = writeln!(md, "# rzgate matrix\n");
@@ -648,6 +650,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(md, "| `{test}` | {} |", cells.join(" | "));
     }
     md.push('\n');
+    md.push_str(after_table);
 
     let aborting: Vec<&CellReport> = report
         .cells
@@ -1313,7 +1316,7 @@ pub(crate) mod tests {
 
     #[test]
     fn markdown_has_a_suspects_section_apart_from_the_aborts() {
-        let md = render_markdown(&report_with_suspects());
+        let md = render_markdown(&report_with_suspects(), "");
         assert!(
             md.contains("| `adc-unbind` | clean (3 suspects) | **abort** (3 suspects) |"),
             "{md}"
@@ -1340,7 +1343,7 @@ pub(crate) mod tests {
             "{clean}"
         );
         assert!(suspects.contains("### prefix / adc-unbind (abort, 3 suspect events)"));
-        assert!(!render_markdown(&sample_report()).contains("Suspects"));
+        assert!(!render_markdown(&sample_report(), "").contains("Suspects"));
     }
 
     #[test]
@@ -1440,7 +1443,7 @@ pub(crate) mod tests {
 
     #[test]
     fn markdown_has_table_root_abort_and_errors() {
-        let md = render_markdown(&sample_report());
+        let md = render_markdown(&sample_report(), "");
         assert!(md.contains("| test | upstream | prefix |"), "{md}");
         assert!(
             md.contains("| `boot` | clean | **error** ✗ (expected clean) |"),
@@ -1484,7 +1487,7 @@ pub(crate) mod tests {
                 "__arm64_sys_mmap+0x28".into(),
             ],
         });
-        let md = render_markdown(&report);
+        let md = render_markdown(&report, "");
         assert!(
             md.contains(
                 "User space can reach the window from event 7: the page-table entry stored at \
@@ -1503,7 +1506,7 @@ pub(crate) mod tests {
         let cell = &mut report.cells[1];
         cell.guest_trace = console.guest_trace;
         cell.guest_trace_agrees = Some(true);
-        let md = render_markdown(&report);
+        let md = render_markdown(&report, "");
         let block = md
             .split("### prefix / adc-unbind")
             .nth(1)
@@ -1529,12 +1532,11 @@ pub(crate) mod tests {
         let cell = &mut report.cells[1];
         cell.guest_trace_agrees = Some(false);
         cell.guest_trace_reason = Some("the guest's pc is in a | b".into());
-        assert!(render_markdown(&report)
+        assert!(render_markdown(&report, "")
             .contains("— **disagrees with our record**: the guest's pc is in a \\| b:"));
         report.cells[1].guest_trace = None;
-        assert!(
-            render_markdown(&report).contains("The guest printed no SError report on its console")
-        );
+        assert!(render_markdown(&report, "")
+            .contains("The guest printed no SError report on its console"));
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["cells"][1]["guest_trace_agrees"], false);
         assert!(json["cells"][0].get("guest_trace_agrees").is_none());
@@ -1646,7 +1648,7 @@ pub(crate) mod tests {
             ),
             "{table}"
         );
-        let md = render_markdown(&report);
+        let md = render_markdown(&report, "");
         assert!(md.contains("| `boot` | not run | not run |"), "{md}");
         assert!(md.contains("**INTERRUPTED by SIGTERM"), "{md}");
         let xml = render_junit(&report);

@@ -20,6 +20,7 @@ use crate::progress::Progress;
 use crate::report::{self, CellReport, NotRunCell, Repetition, RunReport, Shard, Summary};
 use crate::selftest;
 use crate::snapshot::{self, Request, Snapshot};
+use crate::sweep;
 use crate::symbols::SymbolMap;
 
 /// The run-wide parameters after the command line has overridden the matrix defaults.
@@ -500,12 +501,23 @@ pub fn command(args: &RunArgs) -> Result<u8> {
     })
 }
 
+/// Writes report.json, report.md and junit.xml. The sweep table is derived from the cells
+/// here rather than kept in [`RunReport`], so that every writer (run, merge, import-lava)
+/// recomputes it from the cells it has and a re-read report cannot carry a stale one.
 pub fn write_run_reports(report: &RunReport, out: &Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(report).context("serializing report.json")?;
+    let sweep = sweep::table(&report.cells, &report.summary.kernels);
+    let mut json = serde_json::to_value(report).context("serializing report.json")?;
+    if let (Some(sweep), Some(object)) = (&sweep, json.as_object_mut()) {
+        object.insert(
+            "sweep".into(),
+            serde_json::to_value(sweep).context("serializing report.json's sweep")?,
+        );
+    }
+    let json = serde_json::to_string_pretty(&json).context("serializing report.json")?;
     fsutil::write_atomic(&out.join("report.json"), format!("{json}\n").as_bytes())?;
     fsutil::write_atomic(
         &out.join("report.md"),
-        report::render_markdown(report).as_bytes(),
+        report::render_markdown(report, &sweep::render_markdown(sweep.as_ref())).as_bytes(),
     )?;
     fsutil::write_atomic(
         &out.join("junit.xml"),
@@ -791,5 +803,43 @@ mod tests {
         assert!(reports[1..].iter().all(Option::is_none), "{reports:?}");
         // t2 and t3 never started: no cell directory.
         assert!(!specs[2].dir.exists() && !specs[3].dir.exists());
+    }
+
+    #[test]
+    fn the_reports_carry_the_sweep_table_only_when_a_cell_has_sweep_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = crate::report::tests::sample_report();
+        write_run_reports(&report, dir.path()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        assert!(json.get("sweep").is_none());
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(!md.contains("Platform sweep"));
+
+        // The sample's aborts are at step 1: name it as the sweep does.
+        let prefix = report
+            .cells
+            .iter_mut()
+            .find(|c| c.name() == "prefix/adc-unbind")
+            .unwrap();
+        prefix.ktap.steps = vec![crate::console::Step {
+            n: 1,
+            test: "adc-unbind".into(),
+            text: "unbind rzg2l-adc 7d058000.adc".into(),
+        }];
+        write_run_reports(&report, dir.path()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        let adc = &json["sweep"]["drivers"]["rzg2l-adc"]["kernels"]["prefix"];
+        assert_eq!(adc["outcome"], "abort", "{json:#}");
+        assert_eq!(adc["function"], "rzg2l_adc_pm_runtime_suspend");
+        // The strict reader still takes the report (the key is derived, not read back).
+        crate::report::RunReport::load(&dir.path().join("report.json")).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let sweep_at = md.find("## Platform sweep: per driver").unwrap();
+        assert!(sweep_at > md.find("| `adc-unbind` |").unwrap());
+        assert!(sweep_at < md.find("## Aborts").unwrap());
     }
 }
