@@ -118,7 +118,7 @@ fn execute(inputs: &RunInputs, spec: &CellSpec, echo: bool) -> Result<Recorded> 
         .with_context(|| format!("cannot create the cell directory {}", spec.dir.display()))?;
 
     // Absolute paths, so that qemu.cmd reruns from anywhere.
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let absolute = fsutil::absolute;
     let (image, system_map) = (
         absolute(&spec.kernel.image),
         absolute(&spec.kernel.system_map),

@@ -33,6 +33,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// `path` made absolute (against the current directory), so that a command line written
+/// into a cell's `qemu.cmd` reruns from anywhere; as given when that fails.
+pub fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Moves a finished file (written by a tool) into place.
 pub fn rename_into_place(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to)

@@ -401,6 +401,16 @@ mod tests {
     use crate::console::KtapResult;
     use crate::report::tests::{interrupted_report, sample_report};
 
+    /// The `id`s of a KCIDB document's `kind` objects (`builds`, `tests`, ...), in order.
+    fn ids<'a>(doc: &'a Value, kind: &str) -> Vec<&'a str> {
+        doc[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap())
+            .collect()
+    }
+
     fn exported(report: &crate::report::RunReport) -> Value {
         export(&serde_json::to_string(report).unwrap(), "rzgate", "run1").unwrap()
     }
@@ -438,12 +448,7 @@ mod tests {
         assert_eq!(doc["version"], json!({"major": 5, "minor": 3}));
         assert_eq!(doc["checkouts"].as_array().unwrap().len(), 1);
         assert_eq!(doc["checkouts"][0]["id"], "rzgate:run1");
-        let builds: Vec<&str> = doc["builds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_str().unwrap())
-            .collect();
+        let builds = ids(&doc, "builds");
         assert_eq!(builds, ["rzgate:run1:upstream", "rzgate:run1:prefix"]);
         let tests = doc["tests"].as_array().unwrap();
         // 4 cells + 2 top-level KTAP results of prefix/adc-unbind.
@@ -528,12 +533,7 @@ mod tests {
         json["patch"] = json!("fix.patch");
         json["tests"] = json!([]);
         let doc = export(&json.to_string(), "rzgate", "v").unwrap();
-        let builds: Vec<&str> = doc["builds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_str().unwrap())
-            .collect();
+        let builds = ids(&doc, "builds");
         assert_eq!(builds, ["rzgate:v:prefix", "rzgate:v:prefix+patch"]);
         assert_eq!(doc["checkouts"][0]["misc"]["patch"], "fix.patch");
         assert_eq!(doc["checkouts"][0]["misc"]["report"], "validate");

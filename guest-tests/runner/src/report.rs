@@ -1608,19 +1608,9 @@ pub(crate) mod tests {
                 expected: c.expected,
             })
             .collect();
-        let (matched, mismatched, errors, aborting, clean) = summarize_counts(&report.cells);
-        let s = &mut report.summary;
-        (
-            s.cells,
-            s.matched,
-            s.mismatched,
-            s.errors,
-            s.aborting,
-            s.clean,
-        ) = (2, matched, mismatched, errors, aborting, clean);
-        s.interrupted = true;
-        s.interrupted_by = Some("SIGTERM".into());
-        s.not_run = 2;
+        report.summary.interrupted = true;
+        report.summary.interrupted_by = Some("SIGTERM".into());
+        report.recount();
         report
     }
 

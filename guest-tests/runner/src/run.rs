@@ -532,6 +532,34 @@ mod tests {
     use crate::outcome::Outcome;
     use crate::report::tests::cell;
 
+    /// The inputs of a run whose QEMU is the toolchain file's `toolchain` line (a fake).
+    fn inputs_with_qemu(toolchain: &str, snapshots: Option<PathBuf>) -> RunInputs {
+        RunInputs {
+            toolchain: Toolchain::parse(toolchain).unwrap(),
+            initramfs: "i".into(),
+            dtb: "d".into(),
+            plugin: "p".into(),
+            soc: "s".into(),
+            interrupt: Interrupt::new(),
+            snapshots,
+        }
+    }
+
+    /// Cells t0..t<n-1> on prefix, each expected clean, in their own directories under `dir`.
+    fn clean_cells(dir: &Path, n: usize) -> Vec<CellSpec> {
+        (0..n)
+            .map(|i| {
+                let mut spec = crate::cell::tests::spec(
+                    &format!("t{i}"),
+                    OnAbort::Continue,
+                    Some(Outcome::Clean),
+                );
+                spec.dir = dir.join(format!("cells/prefix/t{i}"));
+                spec
+            })
+            .collect()
+    }
+
     #[test]
     fn looping_cells_start_first_the_rest_keep_their_order() {
         let loops = [1, 20, 1, 1, 20, 5];
@@ -657,26 +685,8 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let inputs = RunInputs {
-            toolchain: Toolchain::parse(&format!("QEMU={}\n", fake.display())).unwrap(),
-            initramfs: "i".into(),
-            dtb: "d".into(),
-            plugin: "p".into(),
-            soc: "s".into(),
-            interrupt: crate::interrupt::Interrupt::new(),
-            snapshots: None,
-        };
-        let specs: Vec<CellSpec> = (0..5)
-            .map(|i| {
-                let mut spec = crate::cell::tests::spec(
-                    &format!("t{i}"),
-                    OnAbort::Continue,
-                    Some(Outcome::Clean),
-                );
-                spec.dir = dir.path().join(format!("cells/prefix/t{i}"));
-                spec
-            })
-            .collect();
+        let inputs = inputs_with_qemu(&format!("QEMU={}\n", fake.display()), None);
+        let specs = clean_cells(dir.path(), 5);
         let reports: Vec<CellReport> = execute_cells(&inputs, &specs, 3)
             .into_iter()
             .map(|r| r.expect("not interrupted"))
@@ -692,14 +702,8 @@ mod tests {
     fn which_cells_restore_and_why_the_others_boot() {
         use crate::cell::tests::spec;
         let dir = tempfile::tempdir().unwrap();
-        let inputs = |snapshots: Option<PathBuf>| RunInputs {
-            toolchain: Toolchain::parse("QEMU=/nonexistent/qemu-system-aarch64\n").unwrap(),
-            initramfs: "i".into(),
-            dtb: "d".into(),
-            plugin: "p".into(),
-            soc: "s".into(),
-            interrupt: Interrupt::new(),
-            snapshots,
+        let inputs = |snapshots: Option<PathBuf>| {
+            inputs_with_qemu("QEMU=/nonexistent/qemu-system-aarch64\n", snapshots)
         };
         let mut faulty = spec("adc-probe-failure", OnAbort::Continue, None);
         faulty.cold_reason = Some("the fault fires at boot".into());
@@ -763,26 +767,8 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let inputs = RunInputs {
-            toolchain: Toolchain::parse(&format!("QEMU={}\n", fake.display())).unwrap(),
-            initramfs: "i".into(),
-            dtb: "d".into(),
-            plugin: "p".into(),
-            soc: "s".into(),
-            interrupt: Interrupt::new(),
-            snapshots: None,
-        };
-        let specs: Vec<CellSpec> = (0..4)
-            .map(|i| {
-                let mut spec = crate::cell::tests::spec(
-                    &format!("t{i}"),
-                    OnAbort::Continue,
-                    Some(Outcome::Clean),
-                );
-                spec.dir = dir.path().join(format!("cells/prefix/t{i}"));
-                spec
-            })
-            .collect();
+        let inputs = inputs_with_qemu(&format!("QEMU={}\n", fake.display()), None);
+        let specs = clean_cells(dir.path(), 4);
         let interrupt = inputs.interrupt.clone();
         let reports = std::thread::scope(|scope| {
             scope.spawn(|| {

@@ -36,7 +36,6 @@ const TAIL_LINES: usize = 20;
 /// One kernel's snapshot, ready to restore.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    pub kernel: String,
     /// The host values the boot ran with (a cell with others boots cold).
     pub temp_c: f64,
     pub adc: [u16; 8],
@@ -77,10 +76,9 @@ pub fn make(inputs: &Machine, request: &Request) -> Result<Snapshot> {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let absolute = crate::fsutil::absolute;
     let dir = absolute(dir);
     let snapshot = Snapshot {
-        kernel: request.kernel.name.clone(),
         temp_c: request.temp_c,
         adc: request.adc,
         image: dir.join("guest.snap"),

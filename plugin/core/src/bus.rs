@@ -811,12 +811,8 @@ impl Bus {
             .map(|s| (s.name.clone(), s.gate_events))
             .collect();
         let unmodelled = self
-            .unmodelled
-            .iter()
-            .map(|(&(si, off), &n)| {
-                let name = self.slots.get(si).map_or(WINDOW, |s| s.name.as_str());
-                (format!("{name}@{}", hex(off)), n)
-            })
+            .unmodelled_by_name()
+            .map(|(name, off, n)| (format!("{name}@{}", hex(off)), n))
             .collect();
         Event::Summary {
             seq: self.next_seq(),
@@ -830,6 +826,14 @@ impl Bus {
             gate_events,
             counters: self.counters(),
         }
+    }
+
+    /// The unmodelled-access counts as (device name, or `window`, offset, count).
+    fn unmodelled_by_name(&self) -> impl Iterator<Item = (&str, u64, u64)> + '_ {
+        self.unmodelled.iter().map(|(&(si, off), &n)| {
+            let name = self.slots.get(si).map_or(WINDOW, |s| s.name.as_str());
+            (name, off, n)
+        })
     }
 
     fn counters(&self) -> BTreeMap<String, Value> {
@@ -859,12 +863,8 @@ impl Bus {
             })
             .collect();
         let unmodelled = self
-            .unmodelled
-            .iter()
-            .map(|(&(si, off), &n)| {
-                let name = self.slots.get(si).map_or(WINDOW, |s| s.name.as_str());
-                (name.to_string(), off, n)
-            })
+            .unmodelled_by_name()
+            .map(|(name, off, n)| (name.to_string(), off, n))
             .collect();
         BusState {
             seq: self.seq,
