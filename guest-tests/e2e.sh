@@ -594,9 +594,9 @@ PY
 }
 
 # Restored cells start from the same state every time: three repetitions of the cells that
-# unbind, abort and read, none flaky.
+# unbind, abort, read and re-probe with a fault armed after the restore, none flaky.
 t_restored_cells_are_not_flaky() {
-    run_cells "$E2E/repeat" --kernels upstream,prefix --tests adc-unbind,tsu-unbind,user-space-access,thermal --repeat 3 ||
+    run_cells "$E2E/repeat" --kernels upstream,prefix --tests adc-unbind,tsu-unbind,user-space-access,thermal,adc-probe-failure --repeat 3 ||
         { tail -n 30 "$E2E/repeat.log"; echo "a repeated cell did not match its expectation"; return 1; }
     [ "$(json "$E2E/repeat/report.json" "r['summary']['flaky']")" = "[]" ] ||
         { echo "flaky: $(json "$E2E/repeat/report.json" "r['summary']['flaky']")"; return 1; }

@@ -229,6 +229,31 @@ bind_if_unbound() {
     return 1
 }
 
+# A restored cell starts from a snapshot booted without the cell's faults, so the ADC
+# probed fine there. A test about a probe that fails at boot calls this first when
+# restored: it brings the ADC to where a boot with the fault armed leaves it, through the
+# same really_probe() path (sysfs bind). On the way out no driver callback may touch a
+# register, or the pre-6.17 kernels would abort on the unbind itself (adc-unbind):
+# - the thermal zone is disabled first, so the TSU's zone release finds it disabled and
+#   never calls change_mode (thermal_core.c thermal_zone_device_set_mode);
+# - the ADC's runtime PM is forbidden (power/control = on) across its unbind: the
+#   usage count it holds makes the rpm_idle() of pm_runtime_disable_action fail, so
+#   rzg2l_adc_pm_runtime_suspend is not called after the PM-domain detach. The driver
+#   core's pm_runtime_reinit() leaves the unbound ADC runtime-suspended, and `auto` gives
+#   the count back, so the bind starts from the runtime-PM state of a boot.
+# The bind's own result is the test's to check. Prints nothing: the cell's KTAP lines are
+# those of a cold boot.
+reprobe_adc_after_restore() {
+    [ "$RZGATE_SNAPSHOT" = 1 ] || return 0
+    adc=$(dev_by_compat $ADC_COMPAT) || return 1
+    if z=$(tsu_zone); then echo disabled >"$z/mode"; fi
+    echo on >"/sys/bus/platform/devices/$adc/power/control"
+    echo "$adc" >$ADC_DRIVER/unbind
+    echo auto >"/sys/bus/platform/devices/$adc/power/control"
+    echo "$adc" >$ADC_DRIVER/bind 2>/dev/null
+    return 0
+}
+
 # The IIO device directory of the ADC (its name changes across rebinds).
 adc_iio_dir() {
     for d in /sys/bus/platform/devices/$(dev_by_compat $ADC_COMPAT)/iio:device*; do

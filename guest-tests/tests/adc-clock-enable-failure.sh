@@ -9,6 +9,9 @@
 # test ends once the ADC has runtime-suspended: its suspend callback touches ADM0 too, and
 # a test that powered off before the autosuspend timer would leave that abort to chance
 # (and `validate` would see it come and go between two runs of the same kernel).
+# Restored from the run's snapshot: unbind the ADC and probe it again, now with the
+# fault armed (lib.sh).
+reprobe_adc_after_restore
 plan 3
 CPG=$(dev_by_compat $CPG_COMPAT)
 ADC=$(dev_by_compat $ADC_COMPAT)

@@ -4,6 +4,9 @@
 # failed probe is released by the driver core; where that happens after the PM domain
 # detach, it touches a gated ADC. Checked: the device state and the errno, not the
 # driver's message (a patch that rewords it observes the same).
+# Restored from the run's snapshot: unbind the ADC and probe it again, now with the
+# fault armed (lib.sh).
+reprobe_adc_after_restore
 plan 5
 ADC=$(dev_by_compat $ADC_COMPAT)
 # The TSU defers forever without its ADC channel: both stay unbound on purpose.
