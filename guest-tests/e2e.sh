@@ -228,8 +228,10 @@ t_halt_policy_stops_at_first_abort() {
 }
 
 # The ground truth holds under every abort policy (with serror and halt the first abort
-# decides the cell); under serror the guest prints the board's SError panic, and the
-# runner checks the guest's trace agrees with our abort record.
+# decides the cell); under serror the guest prints what the board prints: a gated read is a
+# synchronous external abort (ESR 0x96000010, the ADC's suspend callback reading ADM0), a
+# gated write an SError (the TSU's change_mode writing TSU_SM), and the runner checks the
+# guest's trace agrees with our abort record, exception class included.
 matrix_under() { # policy
     run_cells "$E2E/matrix-$1" --on-abort "$1" || { grep -E "MISMATCH|error" "$E2E/matrix-$1.log" | head -n 20; return 1; }
 }
@@ -242,6 +244,14 @@ t_matrix_holds_under_serror() {
         json "$r" "$c.get('guest_trace')" | grep_all -q "rzg2l_adc_pm_runtime_suspend" ||
             { echo "$k/adc-probe-failure: the guest trace does not show rzg2l_adc_pm_runtime_suspend"; return 1; }
     done
+    c=$(cell prefix adc-probe-failure)
+    [ "$(json "$r" "($c['guest_trace']['exception'], $c['guest_trace_agrees'], $c['aborts'][0]['serror']['exception'])")" = "('synchronous-external-abort', True, 'synchronous-external-abort')" ] ||
+        { echo "prefix/adc-probe-failure: the guest did not report the synchronous external abort the plugin recorded"; return 1; }
+    grep -q "Internal error: synchronous external abort: 0000000096000010" "$E2E/matrix-serror/cells/prefix/adc-probe-failure/console.log" ||
+        { echo "prefix/adc-probe-failure: no synchronous external abort (ESR 0x96000010) on the console"; return 1; }
+    c=$(cell prefix tsu-unbind)
+    [ "$(json "$r" "($c['guest_trace']['exception'], $c['guest_trace_agrees'], $c['guest_trace']['pc'].split('+')[0])")" = "('serror', True, 'rzg3s_thermal_change_mode')" ] ||
+        { echo "prefix/tsu-unbind: the guest did not report an SError at rzg3s_thermal_change_mode (the TSU_SM write)"; return 1; }
     c=$(cell prefix adc-unbind)
     json "$r" "$c.get('guest_trace')" | grep_all -qE "rzg2l_adc_pm_runtime_suspend|rzg3s_thermal_change_mode" ||
         { echo "prefix/adc-unbind: the guest trace shows neither driver function"; return 1; }

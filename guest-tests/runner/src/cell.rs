@@ -564,7 +564,7 @@ pub(crate) mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["guest_trace_agrees"], true);
         assert_eq!(
-            json["guest_trace"]["serror_line"],
+            json["guest_trace"]["exception_line"],
             "SError Interrupt on CPU0, code 0x00000000be000011 -- SError"
         );
         assert_eq!(json["aborts"][0]["diverted"], true);

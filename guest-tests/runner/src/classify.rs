@@ -260,13 +260,30 @@ pub fn guest_trace_agreement(
     let Some(trace) = trace else {
         return Some(TraceAgreement::disagrees(format!(
             "the plugin diverted the guest at the root abort ({ours}) but the console shows no \
-             `SError Interrupt` line"
+             `SError Interrupt` or `Internal error: synchronous external abort` line"
         )));
     };
+    // A read is a synchronous external abort, a write an SError: the guest must report the
+    // exception the plugin made it take.
+    if let Some(divert) = root.serror.as_ref() {
+        if divert.exception != trace.exception {
+            return Some(TraceAgreement::disagrees(format!(
+                "the plugin made the guest take a{} {} at the root abort ({ours}) but the guest \
+                 reports `{}`",
+                if divert.exception.starts_with('s') {
+                    ""
+                } else {
+                    "n"
+                },
+                divert.exception,
+                trace.exception_line
+            )));
+        }
+    }
     let Some(pc) = trace.pc.as_deref() else {
         return Some(TraceAgreement::disagrees(format!(
             "the guest printed `{}` but no register dump (`pc :` line)",
-            trace.serror_line
+            trace.exception_line
         )));
     };
     let Some(function) = root.function.as_deref() else {
@@ -614,6 +631,29 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_report_of_the_other_exception_class_disagrees() {
+        // The plugin says it made the guest take a synchronous external abort (a read), but
+        // the console has an SError.
+        let (mut aborts, console, _) = serror_aborts(testdata::SERROR_EVENTS);
+        let root = aborts.iter_mut().find(|abort| abort.root).unwrap();
+        root.serror.as_mut().unwrap().exception = "synchronous-external-abort".into();
+        let reason = guest_trace_agreement(
+            OnAbort::Serror,
+            console.guest_trace.as_ref(),
+            &aborts,
+            false,
+        )
+        .unwrap()
+        .reason
+        .unwrap();
+        assert!(
+            reason.contains("take a synchronous-external-abort")
+                && reason.contains("SError Interrupt on CPU0"),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn a_diverted_abort_without_the_guests_report_disagrees() {
         let (aborts, _, _) = serror_aborts(testdata::SERROR_EVENTS);
         let silent = ConsoleReport::parse(testdata::PREFIX_ADC_UNBIND_CONSOLE);
@@ -623,7 +663,7 @@ mod tests {
         assert!(agreement
             .reason
             .unwrap()
-            .contains("the console shows no `SError Interrupt` line"));
+            .contains("the console shows no `SError Interrupt` or `Internal error: synchronous external abort` line"));
         // A console cut off after the SError line: no register dump.
         let cut: String = testdata::SERROR_CONSOLE
             .lines()

@@ -81,7 +81,8 @@ pub struct ConsoleReport {
     pub lines: usize,
 }
 
-/// What the guest kernel printed for an SError, as on the board:
+/// What the guest kernel printed for the exception `on_abort=serror` made it take, as on the
+/// board: for a gated write an SError,
 ///
 /// ```text
 /// SError Interrupt on CPU0, code 0x00000000be000011 -- SError
@@ -99,10 +100,27 @@ pub struct ConsoleReport {
 ///  thermal_zone_device_set_mode+0x44/0x7c
 ///  ...
 /// ```
+///
+/// and for a gated read a synchronous external abort (an oops, `oops=panic`):
+///
+/// ```text
+/// Internal error: synchronous external abort: 0000000096000010 [#1]  SMP
+/// ...
+/// pc : rzg2l_adc_pm_runtime_suspend+0x14/0x68
+/// ...
+/// Call trace:
+///  rzg2l_adc_pm_runtime_suspend+0x14/0x68 (P)
+///  pm_generic_runtime_suspend+0x28/0x3c
+///  ...
+/// Kernel panic - not syncing: synchronous external abort: Fatal exception
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct GuestTrace {
-    /// `SError Interrupt on CPU0, code 0x... -- SError`
-    pub serror_line: String,
+    /// "serror" or "synchronous-external-abort" (the names of the plugin's events).
+    pub exception: String,
+    /// `SError Interrupt on CPU0, code 0x... -- SError` or `Internal error: synchronous
+    /// external abort: 0000000096000010 [#1] ...`
+    pub exception_line: String,
     /// The register dump's `pc :` (`function+0xoff/0xsize`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pc: Option<String>,
@@ -162,7 +180,12 @@ fn is_trace_frame(body: &str) -> bool {
         })
 }
 
-/// Collects the guest's SError report while the console is parsed, line by line.
+/// The exception names of a [`GuestTrace`] (and of the plugin's abort events).
+pub const SERROR: &str = "serror";
+pub const SYNC_EXTERNAL_ABORT: &str = "synchronous-external-abort";
+
+/// Collects the guest's SError or synchronous external abort report while the console is
+/// parsed, line by line.
 #[derive(Default)]
 struct TraceParser {
     trace: Option<GuestTrace>,
@@ -175,10 +198,20 @@ struct TraceParser {
 
 impl TraceParser {
     fn line(&mut self, body: &str) {
-        if let Some(pos) = body.find("SError Interrupt on CPU") {
+        let exception = [
+            ("SError Interrupt on CPU", SERROR),
+            (
+                "Internal error: synchronous external abort: ",
+                SYNC_EXTERNAL_ABORT,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(start, name)| body.find(start).map(|pos| (pos, name)));
+        if let Some((pos, name)) = exception {
             if self.trace.is_none() {
                 self.trace = Some(GuestTrace {
-                    serror_line: body[pos..].trim_end().to_string(),
+                    exception: name.to_string(),
+                    exception_line: body[pos..].trim_end().to_string(),
                     ..GuestTrace::default()
                 });
             }
@@ -498,6 +531,54 @@ reboot: Power down\r
         );
     }
 
+    /// What prefix/adc-probe-failure printed under `serror` (a gated read of ADM0), cut.
+    const SYNC_EXTERNAL_ABORT_CONSOLE: &str = "\
+Internal error: synchronous external abort: 0000000096000010 [#1]  SMP
+CPU: 0 UID: 0 PID: 1 Comm: init Tainted: G   M                7.2.13 #23 PREEMPTLAZY
+pstate: 20400005 (nzCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)
+pc : rzg2l_adc_pm_runtime_suspend+0x14/0x4c
+lr : pm_generic_runtime_suspend+0x28/0x40
+sp : ffff8000805fb9f0
+Call trace:
+ rzg2l_adc_pm_runtime_suspend+0x14/0x4c (P)
+ pm_generic_runtime_suspend+0x28/0x40
+ __rpm_callback+0x44/0x1e0
+Code: 910003fd f9403c00 f941a801 f9400020 (b9400000)
+---[ end trace 0000000000000000 ]---
+Kernel panic - not syncing: synchronous external abort: Fatal exception
+";
+
+    #[test]
+    fn a_synchronous_external_abort_is_the_guests_report_too() {
+        let c = ConsoleReport::parse(SYNC_EXTERNAL_ABORT_CONSOLE);
+        let trace = c.guest_trace.expect("a synchronous external abort report");
+        assert_eq!(trace.exception, SYNC_EXTERNAL_ABORT);
+        assert_eq!(
+            trace.exception_line,
+            "Internal error: synchronous external abort: 0000000096000010 [#1]  SMP"
+        );
+        assert_eq!(trace.pc_function(), Some("rzg2l_adc_pm_runtime_suspend"));
+        assert_eq!(
+            trace.interrupted_frame(),
+            Some("rzg2l_adc_pm_runtime_suspend+0x14/0x4c (P)")
+        );
+        assert_eq!(
+            trace.call_trace.len(),
+            3,
+            "the trace before the panic line is kept"
+        );
+        assert_eq!(
+            trace.panic.as_deref(),
+            Some("Kernel panic - not syncing: synchronous external abort: Fatal exception")
+        );
+        // Other oopses are not this report.
+        let other = ConsoleReport::parse(
+            "Internal error: Oops: 0000000096000005 [#1]  SMP
+",
+        );
+        assert!(other.guest_trace.is_none());
+    }
+
     #[test]
     fn detects_panic_and_printk_prefixed_ktap() {
         let c = ConsoleReport::parse(
@@ -518,7 +599,7 @@ reboot: Power down\r
         let c = ConsoleReport::parse(crate::testdata::SERROR_CONSOLE);
         let trace = c.guest_trace.expect("an SError report");
         assert_eq!(
-            trace.serror_line,
+            trace.exception_line,
             "SError Interrupt on CPU0, code 0x00000000be000011 -- SError"
         );
         assert_eq!(

@@ -76,19 +76,30 @@ pub struct GateEvent {
     pub unwind: Option<String>,
 }
 
-/// An abort's `serror` field: how `on_abort=serror` entered the guest's SError path.
+/// An abort's `serror` field: how `on_abort=serror` entered the guest's exception path.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SerrorDivert {
+    /// "serror" | "synchronous-external-abort" (absent from older plugins: "serror").
+    #[serde(default = "default_exception")]
+    pub exception: String,
     /// "faithful" | "fallback" | "refused".
     pub mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub esr: Option<u64>,
+    /// The read's address handed to the kernel as FAR (synchronous external aborts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub far: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What a plugin before the synchronous external abort always diverted into.
+fn default_exception() -> String {
+    "serror".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

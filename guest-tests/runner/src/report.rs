@@ -892,7 +892,7 @@ fn render_guest_trace(md: &mut String, cell: &CellReport) {
         return;
     };
     let _ = writeln!(md, "The guest kernel's own report (console){verdict}:\n");
-    let mut lines = vec![trace.serror_line.clone()];
+    let mut lines = vec![trace.exception_line.clone()];
     lines.extend(trace.pc.as_ref().map(|pc| format!("pc : {pc}")));
     lines.extend(trace.lr.as_ref().map(|lr| format!("lr : {lr}")));
     lines.extend(trace.panic.clone());
@@ -1060,7 +1060,7 @@ fn write_junit_failure(xml: &mut String, cell: &CellReport) {
         }
     }
     if let Some(trace) = &cell.guest_trace {
-        let _ = writeln!(body, "guest: {}", trace.serror_line);
+        let _ = writeln!(body, "guest: {}", trace.exception_line);
         if let Some(pc) = &trace.pc {
             let _ = writeln!(body, "guest pc : {pc}");
         }

@@ -12,8 +12,11 @@
 //! - [`unwind`]: the walk over AAPCS64 frame records that gives an access its call chain.
 //! - [`serror`]: the arm64 kernel's SError path: its symbols in a `System.map`, the check
 //!   against the running kernel's code, `struct pt_regs`, the entry code's frame records,
-//!   ESR and PSTATE, and the plan of one divert.
+//!   ESR and PSTATE, and the plan of one divert (a gated write).
+//! - [`sea`]: the kernel's synchronous data abort path, for a gated read (a synchronous
+//!   external abort): its symbols, the check, the plan of one divert.
 
 pub mod filter;
+pub mod sea;
 pub mod serror;
 pub mod unwind;

@@ -140,7 +140,7 @@ impl KernelSymbols {
     }
 
     /// `name`'s code: from its address to the next text symbol's (at most [`MAX_SCAN`]).
-    fn function(&self, name: &str) -> Option<Function> {
+    pub(crate) fn function(&self, name: &str) -> Option<Function> {
         let start = self.address(name)?;
         let next = self.text.partition_point(|&addr| addr <= start);
         let end = self
@@ -160,11 +160,11 @@ impl KernelSymbols {
 // ---- what the map offers -----------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Function {
-    name: String,
-    start: u64,
+pub(crate) struct Function {
+    pub(crate) name: String,
+    pub(crate) start: u64,
     /// First address past its code (the next text symbol).
-    end: u64,
+    pub(crate) end: u64,
 }
 
 /// The SError entry points of one kernel, resolved from its map at install.
@@ -319,7 +319,7 @@ pub fn verify_image(symbols: &SerrorSymbols, image: &[u8]) -> Option<Result<Veri
     }))
 }
 
-fn read_function(
+pub(crate) fn read_function(
     function: &Function,
     read: &mut impl FnMut(u64, usize) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
@@ -333,7 +333,7 @@ fn read_function(
     }
 }
 
-fn no_call(caller: &Function, callee: &Function) -> String {
+pub(crate) fn no_call(caller: &Function, callee: &Function) -> String {
     format!(
         "the code at {} ({:#x}) does not call {} ({:#x})",
         caller.name, caller.start, callee.name, callee.start
@@ -346,7 +346,7 @@ fn instructions(code: &[u8]) -> impl Iterator<Item = u32> + '_ {
 }
 
 /// The address of the first `bl target` in `code` (which starts at `start`).
-fn find_call(code: &[u8], start: u64, target: u64) -> Option<u64> {
+pub(crate) fn find_call(code: &[u8], start: u64, target: u64) -> Option<u64> {
     instructions(code).enumerate().find_map(|(index, insn)| {
         let at = start + 4 * index as u64;
         (bl_target(insn, at) == Some(target)).then_some(at)
@@ -365,7 +365,7 @@ fn bl_target(insn: u32, at: u64) -> Option<u64> {
 
 /// The frame size of a `stp x29, x30, [sp, #-N]!` among the first four instructions (after
 /// `paciasp`, `bti c` and the like), or `None` when there is none.
-fn prologue_frame_size(code: &[u8]) -> Option<u64> {
+pub(crate) fn prologue_frame_size(code: &[u8]) -> Option<u64> {
     instructions(code).take(4).find_map(|insn| {
         // STP (64-bit GPRs, pre-index): 1010 1001 10 imm7 Rt2 Rn Rt
         let is_pre_index_stp = insn & 0xffc0_0000 == 0xa980_0000;
@@ -407,11 +407,35 @@ pub enum DivertMode {
     Fallback,
 }
 
+/// The exception a divert makes the guest kernel see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exception {
+    /// An asynchronous SError interrupt (ESR [`SERROR_ESR`]): a gated write, as on the
+    /// board, where the write is posted and the bus error comes back later.
+    Serror,
+    /// A synchronous external abort on a data access (ESR [`crate::sea::SEA_READ_ESR`]): a
+    /// gated read, as on the board, where the load itself takes the abort.
+    SyncExternalAbort,
+}
+
+impl Exception {
+    /// The name in events and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exception::Serror => "serror",
+            Exception::SyncExternalAbort => "synchronous-external-abort",
+        }
+    }
+}
+
 /// What to do to the vCPU, in this order: store `stack` at `stack_addr` (guest-virtual),
 /// set `registers`, then jump to `pc`. The rest says what the divert is (the plugin reports
-/// it in the abort event); x1 is always [`SERROR_ESR`].
+/// it in the abort event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Divert {
+    pub exception: Exception,
+    /// The ESR handed to the kernel (x1).
+    pub esr: u64,
     pub stack_addr: u64,
     pub stack: Vec<u8>,
     pub registers: Vec<(Register, u64)>,
@@ -428,22 +452,8 @@ pub struct Divert {
 /// Plans the divert of the vCPU in `state` whose instruction at `fault_pc` made a gated
 /// access. `Err` says why it cannot be diverted (the caller stops the machine instead).
 pub fn plan(verified: &Verified, state: &CpuState, fault_pc: u64) -> Result<Divert, String> {
-    if state.cpsr & PSTATE_AARCH32 != 0 {
-        return Err(format!(
-            "the access was made in AArch32 state (cpsr {:#x}): only an AArch64 kernel \
-             can be diverted",
-            state.cpsr
-        ));
-    }
-    if state.cpsr & PSTATE_MODE != PSTATE_EL1H {
-        return Err(format!(
-            "the access was not made by the kernel at EL1h (cpsr {:#x}, mode {:#x}): \
-             only kernel code is diverted into the SError path",
-            state.cpsr,
-            state.cpsr & PSTATE_MODE
-        ));
-    }
-    let regs = (state.sp.wrapping_sub(PT_REGS_SIZE)) & !15;
+    check_el1h(state)?;
+    let regs = pt_regs_address(state);
     let pt_regs = pt_regs_bytes(state, fault_pc);
     let masked = u64::from(state.cpsr | PSTATE_DAIF);
     match verified {
@@ -459,6 +469,8 @@ pub fn plan(verified: &Verified, state: &CpuState, fault_pc: u64) -> Result<Dive
             stack[8..16].copy_from_slice(&entry_return.to_le_bytes());
             stack.extend_from_slice(&pt_regs);
             Ok(Divert {
+                exception: Exception::Serror,
+                esr: SERROR_ESR,
                 stack_addr: frame,
                 stack,
                 registers: vec![
@@ -480,6 +492,8 @@ pub fn plan(verified: &Verified, state: &CpuState, fault_pc: u64) -> Result<Dive
             arm64_serror_panic,
             missing,
         } => Ok(Divert {
+            exception: Exception::Serror,
+            esr: SERROR_ESR,
             stack_addr: regs,
             stack: pt_regs.to_vec(),
             registers: vec![
@@ -498,8 +512,33 @@ pub fn plan(verified: &Verified, state: &CpuState, fault_pc: u64) -> Result<Dive
     }
 }
 
+/// Only an access the kernel made at EL1h in AArch64 can enter the kernel's exception path.
+pub(crate) fn check_el1h(state: &CpuState) -> Result<(), String> {
+    if state.cpsr & PSTATE_AARCH32 != 0 {
+        return Err(format!(
+            "the access was made in AArch32 state (cpsr {:#x}): only an AArch64 kernel \
+             can be diverted",
+            state.cpsr
+        ));
+    }
+    if state.cpsr & PSTATE_MODE != PSTATE_EL1H {
+        return Err(format!(
+            "the access was not made by the kernel at EL1h (cpsr {:#x}, mode {:#x}): \
+             only kernel code is diverted into its exception path",
+            state.cpsr,
+            state.cpsr & PSTATE_MODE
+        ));
+    }
+    Ok(())
+}
+
+/// Where the entry code stores `struct pt_regs`: below the interrupted sp, 16-aligned.
+pub(crate) fn pt_regs_address(state: &CpuState) -> u64 {
+    state.sp.wrapping_sub(PT_REGS_SIZE) & !15
+}
+
 /// The `struct pt_regs` of the interrupted context, as the entry code would have stored it.
-fn pt_regs_bytes(state: &CpuState, fault_pc: u64) -> [u8; PT_REGS_SIZE as usize] {
+pub(crate) fn pt_regs_bytes(state: &CpuState, fault_pc: u64) -> [u8; PT_REGS_SIZE as usize] {
     let mut bytes = [0u8; PT_REGS_SIZE as usize];
     let mut put = |offset: usize, value: u64| {
         bytes[offset..offset + 8].copy_from_slice(&value.to_le_bytes());

@@ -178,13 +178,18 @@ pub struct Abort {
     pub serror: Option<Box<SerrorDivert>>,
 }
 
-/// How `on_abort=serror` entered the guest kernel's SError path (the abort's `serror` field).
+/// How `on_abort=serror` entered the guest kernel's exception path (the abort's `serror`
+/// field): an SError for a gated write, a synchronous external abort for a gated read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SerrorDivert {
+    /// "serror" (asynchronous SError interrupt) or "synchronous-external-abort" (a
+    /// synchronous data abort, DFSC 0x10): what the guest kernel was made to see.
+    pub exception: String,
     /// "faithful": a `struct pt_regs` and the entry code's frame records were built on the
-    /// stack and the vCPU entered `do_serror`, as after a real SError from EL1;
-    /// "fallback": the vCPU entered `arm64_serror_panic` (symbols of the faithful variant
-    /// missing from the System.map); "refused": the vCPU was not diverted (see `reason`).
+    /// stack and the vCPU entered `do_serror` (or `do_mem_abort`), as after the real
+    /// exception from EL1; "fallback": the vCPU entered `arm64_serror_panic` (symbols of the
+    /// faithful variant missing from the System.map); "refused": the vCPU was not diverted
+    /// (see `reason`).
     pub mode: String,
     /// The kernel function the vCPU was sent to, and its address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,7 +198,11 @@ pub struct SerrorDivert {
     pub target_addr: Option<u64>,
     /// The ESR passed to the kernel (x1).
     pub esr: u64,
-    /// Guest-virtual address of the `struct pt_regs` built on the stack (x0).
+    /// The faulting address passed to the kernel (x0 of `do_mem_abort`: FAR, the
+    /// guest-virtual address the read used); synchronous external aborts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub far: Option<u64>,
+    /// Guest-virtual address of the `struct pt_regs` built on the stack.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regs: Option<u64>,
     /// Symbols of the faithful variant the System.map lacks (fallback only).
@@ -335,10 +344,12 @@ mod tests {
         );
         abort.diverted = true;
         abort.serror = Some(Box::new(SerrorDivert {
+            exception: "serror".into(),
             mode: "faithful".into(),
             target: Some("do_serror".into()),
             target_addr: Some(0xffff_8000_8002_2fa4),
             esr: 0xbe00_0011,
+            far: None,
             regs: Some(0xffff_8000_8233_ba20),
             missing: vec![],
             reason: None,

@@ -540,7 +540,7 @@ fn on_memory_access<const STORE: bool>(
         match phys {
             Some(phys) if plugin.window_contains(phys) => {
                 let pc = userdata as usize as u64;
-                divert_to = on_window_access(plugin, vcpu_index, info, phys, pc);
+                divert_to = on_window_access(plugin, vcpu_index, info, vaddr, phys, pc);
             }
             // Device MMIO or RAM outside the window.
             _ => {
@@ -605,6 +605,7 @@ fn on_window_access(
     plugin: &Plugin,
     vcpu_index: c_uint,
     info: qemu_plugin_meminfo_t,
+    vaddr: u64,
     phys: u64,
     pc: u64,
 ) -> Option<u64> {
@@ -621,6 +622,7 @@ fn on_window_access(
         &mut vcpu,
         vcpu_index,
         pc,
+        vaddr,
         phys,
         size_shift,
         is_write,

@@ -17,7 +17,9 @@
 //! Everything outside the window returns before any lock: see [`Plugin::window_contains`].
 //!
 //! `on_abort=serror`. The first access to the window checks the System.map against the
-//! running kernel (see [`arm64_serror::verify`]); the first abort is diverted: under the lock
+//! running kernel (see [`arm64_serror::verify`] and [`sea::verify`]); the first abort is
+//! diverted, a gated read into the kernel's synchronous data abort path (a synchronous
+//! external abort, [`sea`]), a gated write into its SError path: under the lock
 //! its call chain is captured, the pt_regs and frame record are stored on the guest stack and
 //! the registers set, the events are queued; then the lock is released, the reporter flushed,
 //! and [`Verdict::Divert`] tells the FFI glue to set the PC from a frame with nothing to drop.
@@ -29,8 +31,9 @@ use crate::serror::{self, SymbolsError};
 use crate::snapshot;
 use crate::verdict;
 use rzgate_arm64::filter;
+use rzgate_arm64::sea::{self, SeaSymbols, SeaVerified};
 use rzgate_arm64::serror::{
-    self as arm64_serror, CpuState, Divert, Register, SerrorSymbols, Verified,
+    self as arm64_serror, CpuState, Divert, Exception, Register, SerrorSymbols, Verified,
 };
 use rzgate_arm64::unwind::{walk_frame_records, CallChain, FrameRecord};
 use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
@@ -113,9 +116,14 @@ struct Engine {
 /// The divert's state, under the engine lock.
 struct SerrorEngine {
     symbols: SerrorSymbols,
+    /// The synchronous data abort path, for gated reads.
+    sea: SeaSymbols,
     symbols_path: PathBuf,
     /// Set by the check at the first access to the window.
     verified: Option<Verified>,
+    /// Set by the same check; `None` when the map lacks the synchronous path (reads then
+    /// take the SError path too).
+    sea_verified: Option<SeaVerified>,
     /// The first abort has been handled (diverted, or refused and halted): the guest is dead
     /// or about to be, and later aborts are only recorded.
     done: bool,
@@ -392,6 +400,7 @@ impl Plugin {
         guest: &mut impl Guest,
         vcpu: u32,
         pc: u64,
+        vaddr: u64,
         phys: u64,
         size_shift: u32,
         is_write: bool,
@@ -408,7 +417,7 @@ impl Plugin {
             vcpu,
             pc,
         };
-        let verdict = self.model_access(guest, &access);
+        let verdict = self.model_access(guest, &access, vaddr);
         if let Verdict::Divert(_) = verdict {
             // Outside the lock. The guest panics after the divert and QEMU may end at any
             // moment (panic=-1, -no-reboot): the abort must be in the file first.
@@ -418,7 +427,7 @@ impl Plugin {
     }
 
     /// The part of [`Plugin::on_window_access`] under the engine lock.
-    fn model_access(&self, guest: &mut impl Guest, access: &Access) -> Verdict {
+    fn model_access(&self, guest: &mut impl Guest, access: &Access, vaddr: u64) -> Verdict {
         // A poisoned lock means a model panicked: internal_error has stopped the plugin.
         let Ok(mut engine) = self.engine.lock() else {
             return Verdict::Continue;
@@ -435,14 +444,25 @@ impl Plugin {
         if let Some(serror) = serror.as_mut() {
             if serror.verified.is_none() {
                 let vbar = guest.vector_base();
-                match arm64_serror::verify(&serror.symbols, vbar, |vaddr, len| {
+                let checked = arm64_serror::verify(&serror.symbols, vbar, |vaddr, len| {
                     guest.read_virt(vaddr, len)
-                }) {
-                    Ok(verified) => {
+                })
+                .and_then(|verified| {
+                    sea::verify(&serror.sea, |vaddr, len| guest.read_virt(vaddr, len))
+                        .map(|sea_verified| (verified, sea_verified))
+                });
+                match checked {
+                    Ok((verified, sea_verified)) => {
                         let seq = bus.next_seq();
-                        self.reporter
-                            .send(Record::Json(serror_ready_event(seq, &verified, vbar)));
+                        self.reporter.send(Record::Json(serror_ready_event(
+                            seq,
+                            &verified,
+                            sea_verified.as_ref(),
+                            &serror.sea.missing,
+                            vbar,
+                        )));
                         serror.verified = Some(verified);
+                        serror.sea_verified = sea_verified;
                     }
                     Err(mismatch) => {
                         let path = serror.symbols_path.clone();
@@ -490,20 +510,32 @@ impl Plugin {
         match (first_abort, serror.as_mut()) {
             (Some(abort), Some(serror)) if !serror.done => {
                 serror.done = true;
+                // A read takes its bus error synchronously, a posted write as an SError.
+                let read = (!access.is_write)
+                    .then_some(())
+                    .and(serror.sea_verified.as_ref());
+                let exception = match read {
+                    Some(_) => Exception::SyncExternalAbort,
+                    None => Exception::Serror,
+                };
                 match serror.verified.as_ref() {
-                    Some(verified) => match divert(guest, verified, access.pc) {
+                    Some(verified) => match divert(guest, verified, read, access.pc, vaddr) {
                         Ok(divert) => {
                             abort.diverted = true;
-                            abort.serror = Some(Box::new(serror::diverted(&divert)));
+                            abort.serror = Some(Box::new(serror::diverted(&divert, Some(vaddr))));
                             verdict = Verdict::Divert(divert.pc);
                         }
                         Err(reason) => {
-                            self.refuse_divert(abort, reason);
+                            self.refuse_divert(abort, exception, reason);
                             halt_after = Some(abort.seq);
                         }
                     },
                     None => {
-                        self.refuse_divert(abort, "the symbol map was not checked".into());
+                        self.refuse_divert(
+                            abort,
+                            exception,
+                            "the symbol map was not checked".into(),
+                        );
                         halt_after = Some(abort.seq);
                     }
                 }
@@ -521,13 +553,14 @@ impl Plugin {
         verdict
     }
 
-    fn refuse_divert(&self, abort: &mut Abort, reason: String) {
+    fn refuse_divert(&self, abort: &mut Abort, exception: Exception, reason: String) {
         eprintln!(
             "rzgate: on_abort=serror: the gated access at pc {:#x} cannot be diverted into the \
-             guest's SError path: {reason}",
-            abort.pc
+             guest's {} path: {reason}",
+            abort.pc,
+            exception.name()
         );
-        abort.serror = Some(Box::new(serror::refused(reason)));
+        abort.serror = Some(Box::new(serror::refused(exception, reason)));
     }
 
     /// `on_abort=serror` and a map that is not the running kernel's: say so, write
@@ -708,8 +741,8 @@ fn store(guest: &mut impl Guest, write: &MemWrite) -> bool {
 /// of another build stops QEMU before the guest starts. The check against the running
 /// kernel's memory at the first window access is made in any case.
 fn serror_engine(path: &std::path::Path) -> Result<SerrorEngine, InstallError> {
-    let symbols = serror::load_symbols(path).map_err(InstallError::Symbols)?;
-    let symbols = serror::resolve_symbols(&symbols, path).map_err(InstallError::Symbols)?;
+    let map = serror::load_symbols(path).map_err(InstallError::Symbols)?;
+    let symbols = serror::resolve_symbols(&map, path).map_err(InstallError::Symbols)?;
     let booted = std::fs::read("/proc/self/cmdline")
         .ok()
         .and_then(|cmdline| serror::kernel_from_cmdline(&cmdline));
@@ -734,16 +767,33 @@ fn serror_engine(path: &std::path::Path) -> Result<SerrorEngine, InstallError> {
             arm64_serror::FALLBACK_SYMBOL
         );
     }
+    let sea = SeaSymbols::resolve(&map);
+    if !sea.is_complete() {
+        eprintln!(
+            "rzgate: on_abort=serror: symbols={} lacks {}: gated reads will enter the SError \
+             path too, not the synchronous external abort the board takes",
+            path.display(),
+            sea.missing.join(", ")
+        );
+    }
     Ok(SerrorEngine {
         symbols,
+        sea,
         symbols_path: path.to_path_buf(),
         verified: None,
+        sea_verified: None,
         done: false,
     })
 }
 
 /// The `serror_ready` event: the map matched the running kernel, and what the divert will use.
-fn serror_ready_event(seq: u64, verified: &Verified, vbar: Option<u64>) -> serde_json::Value {
+fn serror_ready_event(
+    seq: u64,
+    verified: &Verified,
+    sea_verified: Option<&SeaVerified>,
+    sea_missing: &[String],
+    vbar: Option<u64>,
+) -> serde_json::Value {
     let mut event = match verified {
         Verified::Faithful {
             do_serror,
@@ -770,8 +820,23 @@ fn serror_ready_event(seq: u64, verified: &Verified, vbar: Option<u64>) -> serde
             "missing": missing,
         }),
     };
-    if let (Some(fields), Some(vbar)) = (event.as_object_mut(), vbar) {
-        fields.insert("vbar_el1".into(), vbar.into());
+    if let Some(fields) = event.as_object_mut() {
+        if let Some(vbar) = vbar {
+            fields.insert("vbar_el1".into(), vbar.into());
+        }
+        // The synchronous path for gated reads, or what the map lacks for it.
+        let sync = match sea_verified {
+            Some(sea) => json!({
+                "target": sea.do_mem_abort,
+                "entry_return": sea.entry_return,
+                "handler_return": sea.handler_return,
+                "handler_frame": sea.handler_frame,
+                "abort_return": sea.abort_return,
+                "abort_frame": sea.abort_frame,
+            }),
+            None => json!({ "missing": sea_missing }),
+        };
+        fields.insert("sync".into(), sync);
     }
     event
 }
@@ -779,11 +844,22 @@ fn serror_ready_event(seq: u64, verified: &Verified, vbar: Option<u64>) -> serde
 /// Builds the divert of the current vCPU and stores its stack and registers; the caller then
 /// sets the PC. `Err` when it cannot be made (the guest state may then be half-changed: the
 /// caller stops the machine).
-fn divert(guest: &mut impl Guest, verified: &Verified, pc: u64) -> Result<Divert, String> {
+/// A gated read with the synchronous path known (`read`) enters `do_mem_abort` with `far`,
+/// anything else `do_serror`.
+fn divert(
+    guest: &mut impl Guest,
+    verified: &Verified,
+    read: Option<&SeaVerified>,
+    pc: u64,
+    far: u64,
+) -> Result<Divert, String> {
     let state = guest
         .cpu_state()
         .ok_or_else(|| "the vCPU's registers cannot be read".to_string())?;
-    let divert = arm64_serror::plan(verified, &state, pc)?;
+    let divert = match read {
+        Some(sea_verified) => sea::plan(sea_verified, &state, pc, far)?,
+        None => arm64_serror::plan(verified, &state, pc)?,
+    };
     if !guest.write_virt(divert.stack_addr, &divert.stack) {
         return Err(format!(
             "QEMU refused to store {} bytes at {:#x} on the guest stack",
@@ -933,10 +1009,19 @@ mod tests {
     /// clocks off. Its bus answers with an error from then on.
     fn stop_adc_clocks(plugin: &Plugin, guest: &mut FakeGuest) {
         let mstop = register_address("cpg", "BUS_MCPU2_MSTOP");
-        let verdict = plugin.on_window_access(guest, 0, 0x1000, mstop, 2, true, 0x4000_4000);
+        let verdict = plugin.on_window_access(guest, 0, 0x1000, mstop, mstop, 2, true, 0x4000_4000);
         assert_eq!(verdict, Verdict::Continue);
         let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
-        let verdict = plugin.on_window_access(guest, 0, 0x1000, clk_on_adc, 2, true, 0x0003_0000);
+        let verdict = plugin.on_window_access(
+            guest,
+            0,
+            0x1000,
+            clk_on_adc,
+            clk_on_adc,
+            2,
+            true,
+            0x0003_0000,
+        );
         assert_eq!(verdict, Verdict::Continue);
     }
 
@@ -958,7 +1043,7 @@ mod tests {
             },
         );
         let adm0 = register_address("adc", "ADM0");
-        plugin.on_window_access(guest, 1, 0xffff_0000_0000_0100, adm0, 2, false, 0)
+        plugin.on_window_access(guest, 1, 0xffff_0000_0000_0100, adm0, adm0, 2, false, 0)
     }
 
     #[test]
@@ -1200,7 +1285,7 @@ mod tests {
         plugin.write_reset_image(&mut guest);
         stop_adc_clocks(&plugin, &mut guest);
         let adm0 = register_address("adc", "ADM0");
-        plugin.on_window_access(&mut guest, 0, 0x40, adm0, 2, false, 0);
+        plugin.on_window_access(&mut guest, 0, 0x40, adm0, adm0, 2, false, 0);
         plugin.finish();
         let events = events_in(&events);
         let abort = of_type(&events, "abort")[0];
@@ -1251,7 +1336,16 @@ mod tests {
         );
         // The ADC is gated at reset: clocks on (ungated), then off (gated).
         let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
-        plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x0003_0003);
+        plugin.on_window_access(
+            &mut guest,
+            0,
+            0x1000,
+            clk_on_adc,
+            clk_on_adc,
+            2,
+            true,
+            0x0003_0003,
+        );
         stop_adc_clocks(&plugin, &mut guest);
         plugin.finish();
         let events = events_in(&events);
@@ -1473,6 +1567,137 @@ mod tests {
         let _ = std::fs::remove_file(map);
     }
 
+    // The synchronous data abort path of the upstream build (sea.rs has its layout).
+    const SYNC_ENTRY: u64 = 0xffff_8000_8001_1244;
+    const SYNC_HANDLER: u64 = 0xffff_8000_802f_9060;
+    const EL1_ABORT: u64 = 0xffff_8000_802f_8940;
+    const DO_MEM_ABORT: u64 = 0xffff_8000_8002_9df0;
+
+    /// `system_map` plus the synchronous path, and a guest that has its code.
+    fn with_sync_path(map: &Path, guest: &mut FakeGuest) {
+        let mut text = std::fs::read_to_string(map).unwrap();
+        text.push_str(&format!(
+            "{SYNC_ENTRY:016x} t el1h_64_sync\n\
+             {DO_MEM_ABORT:016x} T do_mem_abort\n\
+             {EL1_ABORT:016x} t el1_abort\n\
+             ffff8000802f89a0 t el1_pc\n\
+             {SYNC_HANDLER:016x} T el1h_64_sync_handler\n\
+             ffff8000802f9104 T el1h_64_irq_handler\n"
+        ));
+        std::fs::write(map, text).unwrap();
+        let mut code = |at: u64, insn: u32| {
+            for (i, byte) in insn.to_le_bytes().iter().enumerate() {
+                guest.virt.insert(at + i as u64, *byte);
+            }
+        };
+        for (start, end) in [
+            (SYNC_ENTRY, ENTRY),
+            (EL1_ABORT, 0xffff_8000_802f_89a0),
+            (SYNC_HANDLER, 0xffff_8000_802f_9104),
+        ] {
+            for at in (start..end).step_by(4) {
+                code(at, 0xd503_201f); // nop
+            }
+        }
+        code(SYNC_ENTRY + 0x68, bl(SYNC_ENTRY + 0x68, SYNC_HANDLER));
+        code(SYNC_HANDLER, 0xa9bf_7bfd); // stp x29, x30, [sp, #-16]!
+        code(SYNC_HANDLER + 0x48, bl(SYNC_HANDLER + 0x48, EL1_ABORT));
+        code(EL1_ABORT, 0xa9bd_7bfd); // stp x29, x30, [sp, #-48]!
+        code(EL1_ABORT + 0x3c, bl(EL1_ABORT + 0x3c, DO_MEM_ABORT));
+    }
+
+    #[test]
+    fn serror_diverts_a_gated_read_into_a_synchronous_external_abort_and_a_write_into_an_serror() {
+        // The read: ADM0 with the ADC's clocks stopped.
+        let events = events_path("sea-read");
+        let map = system_map("sea-read", true);
+        let mut guest = kernel_guest();
+        with_sync_path(&map, &mut guest);
+        let plugin = plugin_with(
+            &events,
+            &["on_abort=serror", &format!("symbols={}", map.display())],
+        );
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        assert_eq!(
+            read_adm0(&plugin, &mut guest),
+            Verdict::Divert(DO_MEM_ABORT)
+        );
+        let adm0 = register_address("adc", "ADM0");
+        let regs = 0xffff_8000_8233_bb60 - 320;
+        let frame = regs - 16 - 48;
+        for written in [
+            (Register::X(0), adm0),
+            (Register::X(1), 0x9600_0010),
+            (Register::X(2), regs),
+            (Register::X(29), frame),
+            (Register::X(30), EL1_ABORT + 0x40),
+        ] {
+            assert!(guest.written_registers.contains(&written), "{written:x?}");
+        }
+        plugin.finish();
+        let written = events_in(&events);
+        let ready = of_type(&written, "serror_ready")[0];
+        assert_eq!(ready["sync"]["target"], DO_MEM_ABORT);
+        assert_eq!(ready["sync"]["abort_frame"], 48);
+        let abort = of_type(&written, "abort")[0];
+        assert_eq!(abort["diverted"], true);
+        assert_eq!(abort["serror"]["exception"], "synchronous-external-abort");
+        assert_eq!(abort["serror"]["target"], "do_mem_abort");
+        assert_eq!(abort["serror"]["esr"], 0x9600_0010u64);
+        assert_eq!(abort["serror"]["far"], adm0);
+        let _ = std::fs::remove_file(&map);
+
+        // The write: ADM0 again, stored this time.
+        let events = events_path("sea-write");
+        let map = system_map("sea-write", true);
+        let mut guest = kernel_guest();
+        with_sync_path(&map, &mut guest);
+        let plugin = plugin_with(
+            &events,
+            &["on_abort=serror", &format!("symbols={}", map.display())],
+        );
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        let verdict = plugin.on_window_access(&mut guest, 0, 0x40, adm0, adm0, 2, true, 0);
+        assert_eq!(verdict, Verdict::Divert(DO_SERROR));
+        assert!(guest
+            .written_registers
+            .contains(&(Register::X(1), 0xbe00_0011)));
+        plugin.finish();
+        let abort = of_type(&events_in(&events), "abort")[0].clone();
+        assert_eq!(abort["serror"]["exception"], "serror");
+        assert!(abort["serror"].get("far").is_none());
+        let _ = std::fs::remove_file(&map);
+    }
+
+    #[test]
+    fn serror_reads_take_the_serror_path_when_the_map_lacks_the_synchronous_one() {
+        // system_map has no el1h_64_sync & co.: the read of the faithful test goes to
+        // do_serror, and the ready event says what is missing.
+        let (plugin, events, map) = serror_plugin("sea-missing", true);
+        let mut guest = kernel_guest();
+        plugin.write_reset_image(&mut guest);
+        stop_adc_clocks(&plugin, &mut guest);
+        assert_eq!(read_adm0(&plugin, &mut guest), Verdict::Divert(DO_SERROR));
+        plugin.finish();
+        let written = events_in(&events);
+        assert_eq!(
+            of_type(&written, "serror_ready")[0]["sync"]["missing"],
+            serde_json::json!([
+                "el1h_64_sync",
+                "el1h_64_sync_handler",
+                "el1_abort",
+                "do_mem_abort"
+            ])
+        );
+        assert_eq!(
+            of_type(&written, "abort")[0]["serror"]["exception"],
+            "serror"
+        );
+        let _ = std::fs::remove_file(map);
+    }
+
     #[test]
     fn serror_falls_back_to_arm64_serror_panic_when_a_symbol_is_missing() {
         let (plugin, events, map) = serror_plugin("serror-fallback", false);
@@ -1508,7 +1733,9 @@ mod tests {
         guest.vbar = Some(VECTORS);
         plugin.write_reset_image(&mut guest);
         let clk_on_adc = register_address("cpg", "CLK_ON_ADC");
-        let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x3_0000);
+        let verdict = plugin.on_window_access(
+            &mut guest, 0, 0x1000, clk_on_adc, clk_on_adc, 2, true, 0x3_0000,
+        );
         assert_eq!(verdict, Verdict::Halt(SYMBOLS_MISMATCH_EXIT_STATUS));
         assert!(plugin.is_stopped());
         let events = events_in(&events);
@@ -1529,7 +1756,9 @@ mod tests {
         let mut guest = kernel_guest();
         guest.vbar = Some(VECTORS + 0x1000);
         plugin.write_reset_image(&mut guest);
-        let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, clk_on_adc, 2, true, 0x3_0000);
+        let verdict = plugin.on_window_access(
+            &mut guest, 0, 0x1000, clk_on_adc, clk_on_adc, 2, true, 0x3_0000,
+        );
         assert_eq!(verdict, Verdict::Halt(SYMBOLS_MISMATCH_EXIT_STATUS));
         let events = events_in(&events);
         assert!(events[1]["message"].as_str().unwrap().contains("VBAR_EL1"));
@@ -1682,8 +1911,10 @@ mod tests {
                     for i in 0..200u64 {
                         // Clocks off and on again, and an ADC read in between.
                         let value = if i % 2 == 0 { 0x0003_0000 } else { 0x0003_0003 };
-                        plugin.on_window_access(&mut guest, vcpu, i, clk_on_adc, 2, true, value);
-                        plugin.on_window_access(&mut guest, vcpu, i, adm0, 2, false, 0);
+                        plugin.on_window_access(
+                            &mut guest, vcpu, i, clk_on_adc, clk_on_adc, 2, true, value,
+                        );
+                        plugin.on_window_access(&mut guest, vcpu, i, adm0, adm0, 2, false, 0);
                     }
                 })
             })

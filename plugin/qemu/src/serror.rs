@@ -4,8 +4,10 @@
 //! `struct pt_regs`, the frame records, ESR and PSTATE, the plan of one divert) is
 //! [`rzgate_arm64::serror`], where the divert itself is documented.
 
+use rzgate_arm64::sea::SEA_READ_ESR;
 use rzgate_arm64::serror::{
-    Divert, DivertMode, KernelSymbols, SerrorSymbols, FAITHFUL_SYMBOLS, FALLBACK_SYMBOL, SERROR_ESR,
+    Divert, DivertMode, Exception, KernelSymbols, SerrorSymbols, FAITHFUL_SYMBOLS, FALLBACK_SYMBOL,
+    SERROR_ESR,
 };
 use rzgate_core::event::SerrorDivert;
 use std::fmt;
@@ -104,28 +106,35 @@ pub fn kernel_from_cmdline(cmdline: &[u8]) -> Option<PathBuf> {
     None
 }
 
-/// The `serror` field of an abort the plugin diverted.
-pub fn diverted(divert: &Divert) -> SerrorDivert {
+/// The `serror` field of an abort the plugin diverted; `far` is the read's address
+/// (synchronous external aborts only).
+pub fn diverted(divert: &Divert, far: Option<u64>) -> SerrorDivert {
     let mode = match divert.mode {
         DivertMode::Faithful => "faithful",
         DivertMode::Fallback => "fallback",
     };
     SerrorDivert {
+        exception: divert.exception.name().to_string(),
         mode: mode.to_string(),
         target: Some(divert.target.to_string()),
         target_addr: Some(divert.pc),
-        esr: SERROR_ESR,
+        esr: divert.esr,
+        far: far.filter(|_| divert.exception == Exception::SyncExternalAbort),
         regs: Some(divert.regs),
         missing: divert.missing.clone(),
         reason: None,
     }
 }
 
-/// The `serror` field of an abort the plugin did not divert.
-pub fn refused(reason: impl Into<String>) -> SerrorDivert {
+/// The `serror` field of an abort the plugin did not divert into `exception`'s path.
+pub fn refused(exception: Exception, reason: impl Into<String>) -> SerrorDivert {
     SerrorDivert {
+        exception: exception.name().to_string(),
         mode: "refused".to_string(),
-        esr: SERROR_ESR,
+        esr: match exception {
+            Exception::Serror => SERROR_ESR,
+            Exception::SyncExternalAbort => SEA_READ_ESR,
+        },
         reason: Some(reason.into()),
         ..SerrorDivert::default()
     }
@@ -221,8 +230,10 @@ mod tests {
         };
         let divert = plan(&faithful, &state(), 0xffff_8000_8060_0014).unwrap();
         let regs = 0xffff_8000_8233_bb60 - 320;
-        let info = diverted(&divert);
+        let info = diverted(&divert, Some(0x1234));
         assert_eq!(info.mode, "faithful");
+        assert_eq!(info.exception, "serror");
+        assert_eq!(info.far, None, "an SError has no FAR");
         assert_eq!(info.target.as_deref(), Some("do_serror"));
         assert_eq!(info.target_addr, Some(DO_SERROR));
         assert_eq!(info.regs, Some(regs));
@@ -235,7 +246,7 @@ mod tests {
             missing: vec!["el1h_64_error".into()],
         };
         let divert = plan(&fallback, &state(), 0xffff_8000_8060_0014).unwrap();
-        let info = diverted(&divert);
+        let info = diverted(&divert, Some(0x1234));
         assert_eq!(info.mode, "fallback");
         assert_eq!(info.target.as_deref(), Some("arm64_serror_panic"));
         assert_eq!(info.target_addr, Some(PANIC));
@@ -245,9 +256,15 @@ mod tests {
 
     #[test]
     fn a_refused_divert_says_why() {
-        let info = refused("why");
-        assert_eq!(info.mode, "refused");
+        let info = refused(Exception::Serror, "why");
+        assert_eq!(
+            (info.exception.as_str(), info.mode.as_str()),
+            ("serror", "refused")
+        );
         assert_eq!(info.reason.as_deref(), Some("why"));
         assert_eq!(info.esr, 0xbe00_0011);
+        let read = refused(Exception::SyncExternalAbort, "why");
+        assert_eq!(read.exception, "synchronous-external-abort");
+        assert_eq!(read.esr, 0x9600_0010);
     }
 }
