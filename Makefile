@@ -28,6 +28,7 @@ VARIANT ?= upstream
 TEST ?= boot
 BASE ?= upstream
 PATCH ?=
+REPLAYS ?=
 
 CARGO ?= cargo
 RUNNER := $(CURDIR)/target/release/rzgate-runner
@@ -45,7 +46,7 @@ run_args = $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TESTS),--tests $(TESTS))
 kernel_list = $(if $(KERNELS),$(subst $(comma), ,$(KERNELS)))
 
 .PHONY: help toolchain kernels initramfs plugin build run test unit-test matrix boot \
-	validate bench merge kcidb kcidb-venv lava fmt lint clean distclean
+	validate bench merge kcidb kcidb-venv lava replay fmt lint clean distclean
 
 help:
 	@echo "rzgate: RZ/G3S power-gating checks for Linux drivers under QEMU 11"
@@ -56,6 +57,9 @@ help:
 	@echo "  make validate   PATCH=FILE|DIR|MBOX [BASE=upstream|prefix] (or KERNEL_SRC=.. GIT_RANGE=a..b):"
 	@echo "                  which patch adds or removes aborts? (./validate: the same, with exit status 0/1/2/3)"
 	@echo "  make boot       VARIANT=<kernel> [TEST=<id>]: boot one kernel, stream its console"
+	@echo "  make replay     the real bugs on record (guest-tests/replays.yaml): each aborts where the"
+	@echo "                  board did, with its exception, and its twin is clean (out/replay/replay.md;"
+	@echo "                  REPLAYS=FILE for another list)"
 	@echo "  make bench      plugin overhead (CPU and wall time), boot cell and matrix time (out/bench/bench.json)"
 	@echo "  make run SHARD=I/N   only shard I of N of the cells (one CI job each)"
 	@echo "  make merge      REPORTS='a/report.json b/report.json ...': the shards as one report (out/matrix)"
@@ -102,6 +106,7 @@ test: prepare kcidb-venv
 	@$(CARGO) test --workspace --locked
 	@$(RUNNER) run $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/matrix $(run_args)
 	@bash guest-tests/e2e.sh
+	@$(RUNNER) replay $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/replay
 	@bash ci/lava.sh prove
 
 boot: toolchain plugin
@@ -121,6 +126,11 @@ validate:
 
 bench: prepare
 	@bash ci/bench.sh
+
+# The real bugs on record, each on its kernel with the fix reverted and on its twin.
+replay: prepare
+	@$(RUNNER) replay $(inputs) --kernels-dir $(OUT)/kernels --out $(OUT)/replay $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(REPLAYS),--replays $(REPLAYS))
 
 # Shard reports (make run SHARD=I/N OUT=...) into one report, as one run would write it.
 merge: plugin

@@ -266,6 +266,21 @@ t_matrix_holds_under_serror() {
         { echo "upstream/adc-unbind under serror printed an SError"; return 1; }
 }
 
+# make replay through the README's command: a replay whose board site is not where the
+# emulation aborts is "not reproduced" and fails the target (the real list passes in make
+# test itself).
+t_make_replay_fails_a_replay_that_does_not_reproduce() {
+    local file=$E2E/replays-wrong.yaml
+    sed 's/function: rzg3s_thermal_change_mode/function: thermal_zone_device_set_mode/' guest-tests/replays.yaml >"$file"
+    if make -s replay REPLAYS="$file" OUT="$OUT" >"$E2E/replay-wrong.log" 2>&1; then
+        echo "make replay passed with a replay at the wrong function"; return 1
+    fi
+    grep -q "tsu-zone-release-after-detach.*not reproduced.*the board's was thermal_zone_device_set_mode" "$E2E/replay-wrong.log" ||
+        { tail -n 8 "$E2E/replay-wrong.log"; echo "the failing replay was not named with its reason"; return 1; }
+    grep -q "| adc-unbind-after-detach |.*| reproduced |" "$OUT/replay/replay.md" ||
+        { echo "replay.md does not show the other replay reproduced"; return 1; }
+}
+
 # Validation through the README's front door, ./validate, whose exit status is the
 # contract (0 adds no abort, 1 adds one, 2 could not judge, 3 changes what a test observes).
 validate() { # name NAME=value...

@@ -45,6 +45,27 @@ pub enum Command {
     /// Turn the LAVA logs of exported jobs into report.json, report.md and junit.xml, as a
     /// local run writes them.
     ImportLava(ImportLavaArgs),
+    /// Replay the real bugs on record (guest-tests/replays.yaml) under on_abort=serror: each
+    /// must abort where the board did, with the board's exception, and its twin stay clean.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The replays file
+    #[arg(long, default_value = "guest-tests/replays.yaml")]
+    pub replays: PathBuf,
+    /// Where the kernel builds are (<dir>/<kernel>/Image and System.map)
+    #[arg(long, default_value = "out/kernels", value_name = "DIR")]
+    pub kernels_dir: PathBuf,
+    /// Output directory (cells/, replay.json, replay.md)
+    #[arg(long, default_value = "out/replay")]
+    pub out: PathBuf,
+    /// Cells run at once [default: the number of CPUs]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub cells: CellArgs,
 }
 
 /// Which tests and how many cells at once (`run`, `validate`).

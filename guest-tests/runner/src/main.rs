@@ -43,6 +43,7 @@ mod merge;
 mod outcome;
 mod progress;
 mod qemu;
+mod replay;
 mod report;
 mod run;
 mod selftest;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         Command::ExportKcidb(args) => kcidb::command(args),
         Command::ExportLava(args) => lava::export_command(args),
         Command::ImportLava(args) => lava::import_command(args),
+        Command::Replay(args) => replay::command(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),
