@@ -127,7 +127,10 @@ fn parse(text: &str, matrix: &Matrix) -> Result<Vec<Replay>> {
                 function: function?,
             };
             if target.access != "read" && target.access != "write" {
-                bail!("{at}.access: expected read or write, got `{}`", target.access);
+                bail!(
+                    "{at}.access: expected read or write, got `{}`",
+                    target.access
+                );
             }
             if matrix.test(&target.test).is_none() {
                 bail!("{at}.test: `{}` is not a test of the matrix", target.test);
@@ -231,7 +234,9 @@ pub fn judge(replay: &Replay, variant: Option<&CellReport>, twin: Option<&CellRe
             if cell.guest_trace_agrees != Some(true) {
                 reasons.push(format!(
                     "the guest's trace does not agree with the plugin's record: {}",
-                    cell.guest_trace_reason.as_deref().unwrap_or("no comparison")
+                    cell.guest_trace_reason
+                        .as_deref()
+                        .unwrap_or("no comparison")
                 ));
             }
         }
@@ -281,7 +286,10 @@ pub fn command(args: &ReplayArgs) -> Result<u8> {
     }
     let mut builds = Vec::new();
     for kernel in pairs.iter().map(|(k, _)| k) {
-        if !builds.iter().any(|(b, _): &(crate::inputs::KernelBuild, _)| &b.name == kernel) {
+        if !builds
+            .iter()
+            .any(|(b, _): &(crate::inputs::KernelBuild, _)| &b.name == kernel)
+        {
             builds.push(load_kernel(kernel, &args.kernels_dir.join(kernel))?);
         }
     }
@@ -443,12 +451,30 @@ replays:
         assert_eq!(replays[0].target.as_ref().unwrap().exception(), SERROR);
         assert!(replays[1].target.is_none());
         for (text, expected) in [
-            (TSU.replace("    access: write\n", ""), "replays[0] (tsu).access: missing"),
-            (TSU.replace("access: write", "access: poke"), "expected read or write"),
-            (TSU.replace("test: tsu-unbind", "test: nope"), "`nope` is not a test"),
-            (TSU.replace("    pending: no USB model\n", "    pending: x\n    test: tsu-unbind\n"), "replays[1] (usb).test: a pending replay has no target"),
+            (
+                TSU.replace("    access: write\n", ""),
+                "replays[0] (tsu).access: missing",
+            ),
+            (
+                TSU.replace("access: write", "access: poke"),
+                "expected read or write",
+            ),
+            (
+                TSU.replace("test: tsu-unbind", "test: nope"),
+                "`nope` is not a test",
+            ),
+            (
+                TSU.replace(
+                    "    pending: no USB model\n",
+                    "    pending: x\n    test: tsu-unbind\n",
+                ),
+                "replays[1] (usb).test: a pending replay has no target",
+            ),
             (TSU.replace("id: usb", "id: tsu"), "the id is used twice"),
-            (TSU.replace("driver: rzg3s_thermal", "driver: x\n    colour: red"), "unknown field `colour`"),
+            (
+                TSU.replace("driver: rzg3s_thermal", "driver: x\n    colour: red"),
+                "unknown field `colour`",
+            ),
         ] {
             let error = format!("{:#}", parse(&text, &matrix()).unwrap_err());
             assert!(error.contains(expected), "{error}");
@@ -479,7 +505,11 @@ replays:
     #[test]
     fn a_replay_reproduces_only_where_the_board_aborted_with_its_exception_and_a_clean_twin() {
         let replay = &parse(TSU, &matrix()).unwrap()[0];
-        let variant = cell("prefix", Outcome::Abort, Some(("rzg3s_thermal_change_mode", SERROR)));
+        let variant = cell(
+            "prefix",
+            Outcome::Abort,
+            Some(("rzg3s_thermal_change_mode", SERROR)),
+        );
         let twin = cell("upstream", Outcome::Clean, None);
         let verdict = judge(replay, Some(&variant), Some(&twin));
         assert_eq!(verdict.status, "reproduced", "{:?}", verdict.reasons);
@@ -489,23 +519,50 @@ replays:
         );
         assert_eq!(verdict.seconds, Some(1.5));
 
-        let elsewhere = cell("prefix", Outcome::Abort, Some(("thermal_zone_device_set_mode", SERROR)));
+        let elsewhere = cell(
+            "prefix",
+            Outcome::Abort,
+            Some(("thermal_zone_device_set_mode", SERROR)),
+        );
         let v = judge(replay, Some(&elsewhere), Some(&twin));
-        assert!(v.reasons[0].contains("the board's was rzg3s_thermal_change_mode"), "{v:?}");
+        assert!(
+            v.reasons[0].contains("the board's was rzg3s_thermal_change_mode"),
+            "{v:?}"
+        );
 
-        let wrong_class = cell("prefix", Outcome::Abort, Some(("rzg3s_thermal_change_mode", SYNC_EXTERNAL_ABORT)));
+        let wrong_class = cell(
+            "prefix",
+            Outcome::Abort,
+            Some(("rzg3s_thermal_change_mode", SYNC_EXTERNAL_ABORT)),
+        );
         let v = judge(replay, Some(&wrong_class), Some(&twin));
-        assert!(v.reasons[0].contains("the board takes a serror on a write"), "{v:?}");
+        assert!(
+            v.reasons[0].contains("the board takes a serror on a write"),
+            "{v:?}"
+        );
 
-        let dirty_twin = cell("upstream", Outcome::Abort, Some(("rzg3s_thermal_change_mode", SERROR)));
+        let dirty_twin = cell(
+            "upstream",
+            Outcome::Abort,
+            Some(("rzg3s_thermal_change_mode", SERROR)),
+        );
         let v = judge(replay, Some(&variant), Some(&dirty_twin));
         assert_eq!(v.status, "not reproduced");
-        assert!(v.reasons[0].contains("the twin upstream/tsu-unbind is abort"), "{v:?}");
+        assert!(
+            v.reasons[0].contains("the twin upstream/tsu-unbind is abort"),
+            "{v:?}"
+        );
 
         let v = judge(replay, None, Some(&twin));
-        assert!(v.reasons[0].contains("prefix/tsu-unbind did not run"), "{v:?}");
+        assert!(
+            v.reasons[0].contains("prefix/tsu-unbind did not run"),
+            "{v:?}"
+        );
 
         let pending = judge(&parse(TSU, &matrix()).unwrap()[1], None, None);
-        assert_eq!((pending.status.as_str(), pending.reasons[0].as_str()), ("pending", "no USB model"));
+        assert_eq!(
+            (pending.status.as_str(), pending.reasons[0].as_str()),
+            ("pending", "no USB model")
+        );
     }
 }
