@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, tsu};
+use crate::models::{adc, cpg, generic, mailbox, riic, tsu};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -26,6 +26,7 @@ pub const MODELS: &[(&str, Constructor)] = &[
     (mailbox::MODEL, |d, _, _| {
         Ok(Box::new(mailbox::Mailbox::new(d)?))
     }),
+    (riic::MODEL, |d, _, _| Ok(Box::new(riic::Riic::new(d)?))),
 ];
 
 /// The model names, for messages.
