@@ -4,7 +4,7 @@
 # an absent address NACKs (ENXIO from the adapter); i2cdetect finds the EEPROM (UU: in use
 # by at24) and nothing else; the RIIC unbound and bound again still reads the EEPROM.
 # Everything goes through the real drivers: at24's regmap-i2c transfers, i2c-dev.
-plan 9
+plan 10
 
 # socs/r9a08g045.yaml devices.i2c0.i2c_targets[0]: contents (printf format), size, fill.
 EEPROM_TEXT='rzgate RZ/G3S RIIC0 AT24 EEPROM @0x50\n'
@@ -111,6 +111,13 @@ only_eeprom_detected() {
     [ "$found" = "50=UU " ] || { echo "i2cdetect found: ${found:-nothing} (expected 50=UU only): $out"; return 1; }
 }
 
+# Warnings or worse (printk levels 0-4) from the RIIC, its adapter, the EEPROM client or
+# their drivers: who logged and at what level, not the words.
+no_i2c_errors() {
+    errs=$(dmesg -r | grep -E '^<[0-4]>' | grep -F -e "$RIIC" -e i2c-riic -e at24 -e 'i2c i2c-' -e i2c_dev)
+    [ -z "$errs" ] || { echo "$errs"; return 1; }
+}
+
 step "riic and at24 bound"
 check "riic bound to i2c-riic" bound "$RIIC" i2c-riic
 check "eeprom bound to at24" at24_bound
@@ -133,3 +140,4 @@ rebound() {
 check "riic unbound and bound again, the eeprom with it" rebound
 step "nvmem read after the rebind"
 check "the EEPROM kept the written bytes across the rebind" nvmem_is "$(patched_hex "$(patched_hex "$EXPECTED" 64 RIIC)" 124 "hello, riic!")"
+check "no warnings or errors from i2c-riic, at24 or the i2c core" no_i2c_errors
