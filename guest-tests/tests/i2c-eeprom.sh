@@ -100,14 +100,14 @@ only_eeprom_detected() {
     n=$(riic_bus) || { echo "$n"; return 1; }
     out=$(i2cdetect -y "$n" 2>&1) || { echo "i2cdetect failed: $out"; return 1; }
     found=$(echo "$out" | grep -E '^[0-7]0:' | while read -r row cells; do
+        # Row 00 starts at 0x03 (0x00-0x02 are reserved and printed blank).
         col=0
+        [ "$row" = "00:" ] && col=3
         for c in $cells; do
-            [ "$c" = "--" ] || echo "${row%0:}$col=$c"
+            [ "$c" = "--" ] || echo "${row%0:}$(printf %x $col)=$c"
             col=$((col + 1))
         done
     done | tr '\n' ' ')
-    # Row 00 starts at column 3 (0x00-0x02 are reserved and left blank).
-    found=$(echo "$found" | sed 's/^00\([0-9]\)=/0\1=/')
     [ "$found" = "50=UU " ] || { echo "i2cdetect found: ${found:-nothing} (expected 50=UU only): $out"; return 1; }
 }
 
