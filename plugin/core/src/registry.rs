@@ -26,7 +26,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     (mailbox::MODEL, |d, _, _| {
         Ok(Box::new(mailbox::Mailbox::new(d)?))
     }),
-    (riic::MODEL, |d, _, _| Ok(Box::new(riic::Riic::new(d)?))),
+    (riic::MODEL, |d, _, cfg| {
+        Ok(Box::new(riic::Riic::new(d, cfg)?))
+    }),
 ];
 
 /// The model names, for messages.

@@ -29,10 +29,15 @@
 //! both set, withdrawn when either clears. Left out: slave mode (ICSER), arbitration loss
 //! and timeouts (single master, no clock stretching), SMBus PEC, ICMR3.WAIT (the driver
 //! never sets it) and bit counting (ICMR1.BC).
+//!
+//! Fault `riic-bus-busy`: ICCR2.BBSY reads 1 whatever happens (another master, or a target
+//! holding SDA, owns the bus), so a START is never issued: riic_bus_barrier polls BBSY
+//! until the adapter timeout, tries bus recovery, and the transfer then times out.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::{Fault, ModelConfig};
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{RegFile, Register};
 use crate::soc::{Device, I2cTarget, AT24_MODEL};
@@ -431,10 +436,12 @@ pub struct Riic {
     initial: Vec<At24>,
     xfer: Transfer,
     counters: RiicCounters,
+    /// Fault `riic-bus-busy` armed: BBSY stays 1.
+    bus_busy: bool,
 }
 
 impl Riic {
-    pub fn new(dev: &Device) -> Result<Riic, BuildError> {
+    pub fn new(dev: &Device, cfg: &ModelConfig) -> Result<Riic, BuildError> {
         let layout = Layout::resolve(dev)?;
         let mut targets = Vec::with_capacity(dev.i2c_targets.len());
         for (i, t) in dev.i2c_targets.iter().enumerate() {
@@ -446,7 +453,7 @@ impl Riic {
             }
             targets.push(At24::new(t));
         }
-        Ok(Riic {
+        let mut riic = Riic {
             registers: dev.registers.clone(),
             regs: RegFile::new(&dev.registers),
             layout,
@@ -454,7 +461,17 @@ impl Riic {
             targets,
             xfer: Transfer::default(),
             counters: RiicCounters::default(),
-        })
+            bus_busy: cfg.armed(Fault::RiicBusBusy),
+        };
+        riic.hold_bus();
+        Ok(riic)
+    }
+
+    /// Fault `riic-bus-busy`: BBSY back to 1 after anything that cleared it.
+    fn hold_bus(&mut self) {
+        if self.bus_busy {
+            self.update(Byte::Iccr2, 0, ICCR2_BBSY);
+        }
     }
 
     pub fn registers(&self) -> &[Register] {
@@ -665,6 +682,9 @@ impl Riic {
                 cr2 & ICCR2_BBSY == 0
             };
         if !ok {
+            if self.bus_busy && !restart {
+                fx.fire(Fault::RiicBusBusy);
+            }
             self.counters.ignored_requests += 1;
             return;
         }
@@ -805,6 +825,7 @@ impl Peripheral for Riic {
         self.targets = self.initial.clone();
         self.xfer = Transfer::default();
         self.counters = RiicCounters::default();
+        self.hold_bus();
     }
 
     fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects) {
@@ -831,6 +852,7 @@ impl Peripheral for Riic {
                 }
             }
         }
+        self.hold_bus();
         self.signal_levels(fx);
     }
 
@@ -843,12 +865,18 @@ impl Peripheral for Riic {
     }
 
     fn after_read_lanes(&mut self, reg: usize, lanes: u8, _env: &Env, fx: &mut Effects) -> bool {
+        let cr2 = self.layout.at(Byte::Iccr2);
+        if self.bus_busy && reg == cr2.word && lanes & (1 << (cr2.shift / 8)) != 0 {
+            // The driver saw the BBSY the fault keeps (riic_bus_barrier's poll).
+            fx.fire(Fault::RiicBusBusy);
+        }
         let at = self.layout.at(Byte::Icdrr);
         if reg != at.word || lanes & (1 << (at.shift / 8)) == 0 {
             return false;
         }
         let before = self.regs.clone();
         self.icdrr_read(fx);
+        self.hold_bus();
         self.signal_levels(fx);
         self.regs != before
     }
@@ -913,6 +941,8 @@ impl Peripheral for Riic {
         self.targets = targets;
         self.xfer = xfer;
         self.counters = counters;
+        // The restored plugin's own arguments say whether the fault holds the bus.
+        self.hold_bus();
         Ok(())
     }
 }
@@ -933,7 +963,18 @@ mod tests {
             let soc = test_soc();
             let dev = soc.device("i2c0").expect("i2c0");
             T {
-                riic: Riic::new(dev).expect("riic builds"),
+                riic: Riic::new(dev, &ModelConfig::default()).expect("riic builds"),
+            }
+        }
+        fn with_faults(faults: Vec<Fault>) -> T {
+            let soc = test_soc();
+            let dev = soc.device("i2c0").expect("i2c0");
+            let cfg = ModelConfig {
+                faults,
+                ..ModelConfig::default()
+            };
+            T {
+                riic: Riic::new(dev, &cfg).expect("riic builds"),
             }
         }
         fn at(&self, name: &str) -> (usize, u32) {
@@ -1529,14 +1570,14 @@ mod tests {
         let soc = test_soc();
         let mut dev = soc.device("i2c0").expect("i2c0").clone();
         dev.interrupts.retain(|l| l.name != "naki");
-        let e = Riic::new(&dev).expect_err("no naki");
+        let e = Riic::new(&dev, &ModelConfig::default()).expect_err("no naki");
         assert_eq!(e.key, "interrupts");
         assert!(e.message.contains("naki"), "{}", e.message);
         let mut dev = soc.device("i2c0").expect("i2c0").clone();
         for r in &mut dev.registers {
             r.fields.retain(|f| f.name != "ICDRR");
         }
-        let e = Riic::new(&dev).expect_err("no ICDRR");
+        let e = Riic::new(&dev, &ModelConfig::default()).expect_err("no ICDRR");
         assert_eq!(e.key, "registers");
         assert!(e.message.contains("ICDRR"), "{}", e.message);
     }
@@ -1551,5 +1592,27 @@ mod tests {
         t.riic.write(word, 0x80_00_72_18, &Env::EMPTY, &mut fx);
         assert_eq!(t.peek("ICMR3"), 0x18);
         assert_eq!(t.peek("ICIER"), ICIER_TIE);
+    }
+
+    #[test]
+    fn bus_busy_fault_keeps_bbsy_and_refuses_the_start() {
+        let mut t = T::with_faults(vec![Fault::RiicBusBusy]);
+        assert_eq!(t.peek("ICCR2") & ICCR2_BBSY, ICCR2_BBSY, "from power-on");
+        t.init();
+        assert_eq!(t.peek("ICCR2") & ICCR2_BBSY, ICCR2_BBSY, "after the reset");
+        let (_, fx) = t.r("ICCR2");
+        assert!(fx.fired(Fault::RiicBusBusy), "the barrier's poll sees it");
+        t.w("ICIER", ICIER_TIE | ICIER_NAKIE);
+        let fx = t.w("ICCR2", ICCR2_ST);
+        assert!(fx.fired(Fault::RiicBusBusy));
+        assert!(fx.raised().next().is_none(), "no START, no TXI");
+        assert_eq!(t.riic.counters().starts, 0);
+        t.riic.reset();
+        assert_eq!(t.peek("ICCR2") & ICCR2_BBSY, ICCR2_BBSY);
+        // Without the fault nothing fires.
+        let mut t = T::new();
+        t.init();
+        let (_, fx) = t.r("ICCR2");
+        assert!(!fx.fired(Fault::RiicBusBusy));
     }
 }
