@@ -482,7 +482,8 @@ impl Bus {
                     let mut fx = std::mem::take(&mut self.fx);
                     fx.clear();
                     if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
-                        changed |= m.after_read(idx, &env, &mut fx);
+                        let lanes = byte_lanes(word, dev_off, end - dev_off);
+                        changed |= m.after_read_lanes(idx, lanes, &env, &mut fx);
                     }
                     if !fx.is_empty() {
                         self.apply(si, a, &fx, out);
@@ -526,7 +527,7 @@ impl Bus {
                         .unwrap_or(0);
                     let written = merge_bytes(old, word, dev_off, len, a.value);
                     if let Some(m) = self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
-                        m.write(idx, written, &env, &mut fx);
+                        m.write_lanes(idx, written, byte_lanes(word, dev_off, len), &env, &mut fx);
                     }
                     if let Some(t) = touched.get_mut(n_touched) {
                         *t = idx;
@@ -977,6 +978,17 @@ impl Bus {
     }
 }
 
+/// Which bytes of the 32-bit register at `word` an access of `len` bytes at `start` covers
+/// (bit n = byte n).
+fn byte_lanes(word: u64, start: u64, len: u64) -> u8 {
+    (0..4u64)
+        .filter(|b| {
+            let addr = word + b;
+            addr >= start && addr < start.saturating_add(len)
+        })
+        .fold(0, |m, b| m | (1 << b))
+}
+
 /// The 32-bit value a register at `word` receives from a store of `len` bytes of
 /// `value` at `start`, when the window held `old` there before (sub-word stores merge).
 fn merge_bytes(old: u32, word: u64, start: u64, len: u64, value: u64) -> u32 {
@@ -1000,6 +1012,15 @@ fn merge_bytes(old: u32, word: u64, start: u64, len: u64, value: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_lanes_name_the_bytes_an_access_covers() {
+        assert_eq!(byte_lanes(0x10, 0x10, 4), 0xf);
+        assert_eq!(byte_lanes(0x10, 0x13, 1), 0x8);
+        assert_eq!(byte_lanes(0x10, 0x12, 2), 0xc);
+        assert_eq!(byte_lanes(0x14, 0x12, 4), 0x3);
+        assert_eq!(byte_lanes(0x10, 0x08, 16), 0xf);
+    }
 
     #[test]
     fn merge_bytes_places_sub_word_stores() {

@@ -90,13 +90,16 @@ pub enum Fault {
     AdcConversionStuck,
     /// The CLK_MON bits of the ADC clocks never set.
     CpgClkmonStuckAdc,
+    /// RIIC0's ICCR2.BBSY always reads 1: something else holds the I2C bus.
+    RiicBusBusy,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 3] = [
+    pub const ALL: [Fault; 4] = [
         Fault::AdcSresbStuck,
         Fault::AdcConversionStuck,
         Fault::CpgClkmonStuckAdc,
+        Fault::RiicBusBusy,
     ];
 
     /// Position in [`Fault::ALL`].
@@ -105,6 +108,7 @@ impl Fault {
             Fault::AdcSresbStuck => 0,
             Fault::AdcConversionStuck => 1,
             Fault::CpgClkmonStuckAdc => 2,
+            Fault::RiicBusBusy => 3,
         }
     }
 
@@ -113,6 +117,7 @@ impl Fault {
             Fault::AdcSresbStuck => "adc-sresb-stuck",
             Fault::AdcConversionStuck => "adc-conversion-stuck",
             Fault::CpgClkmonStuckAdc => "cpg-clkmon-stuck-adc",
+            Fault::RiicBusBusy => "riic-bus-busy",
         }
     }
 }

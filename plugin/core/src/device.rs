@@ -60,6 +60,16 @@ pub trait Peripheral: Send {
     /// A guest write of `value` (already merged to 32 bits) to declared register `reg`.
     fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects);
 
+    /// A guest store that covered only the bytes `lanes` of register `reg` (bit n = byte n;
+    /// `value` holds what the window held in the other bytes). Devices that pack several
+    /// byte-wide registers into one declared 32-bit register (the RIIC's ICCR1..ICMR2 at
+    /// 0x00..0x03) need to know which of them the guest wrote; the others get
+    /// [`Peripheral::write`].
+    fn write_lanes(&mut self, reg: usize, value: u32, lanes: u8, env: &Env, fx: &mut Effects) {
+        let _ = lanes;
+        self.write(reg, value, env, fx);
+    }
+
     /// Whether [`Peripheral::after_read`] does anything: the bus calls it only for models
     /// that say so, since most reads (the CPG's CLK_MON polls) change nothing.
     fn watches_reads(&self) -> bool {
@@ -71,6 +81,14 @@ pub trait Peripheral: Send {
     /// when a register value changed, so the bus writes the window.
     fn after_read(&mut self, _reg: usize, _env: &Env, _fx: &mut Effects) -> bool {
         false
+    }
+
+    /// [`Peripheral::after_read`] of a load that covered only the bytes `lanes` of `reg`
+    /// (bit n = byte n): reading ICDRR, byte 3 of the RIIC's word at 0x10, takes a received
+    /// byte, reading ICBRL beside it does not.
+    fn after_read_lanes(&mut self, reg: usize, lanes: u8, env: &Env, fx: &mut Effects) -> bool {
+        let _ = lanes;
+        self.after_read(reg, env, fx)
     }
 
     /// The value the device drives on its output (an analog level, a line), for the

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, tsu};
+use crate::models::{adc, cpg, generic, mailbox, riic, tsu};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -25,6 +25,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     (tsu::MODEL, |d, _, cfg| Ok(Box::new(tsu::Tsu::new(d, cfg)?))),
     (mailbox::MODEL, |d, _, _| {
         Ok(Box::new(mailbox::Mailbox::new(d)?))
+    }),
+    (riic::MODEL, |d, _, cfg| {
+        Ok(Box::new(riic::Riic::new(d, cfg)?))
     }),
 ];
 

@@ -164,3 +164,31 @@ fn mailbox_is_an_exported_mmio_sram_partition_at_its_guest_address() {
     assert!(dts.contains(node), "missing\n{node}in:\n{dts}");
     assert_eq!(dts.matches("export;").count(), 1);
 }
+
+#[test]
+fn riic0_node_has_its_eight_lines_and_the_eeprom_child() {
+    let soc = common::soc();
+    let dts = soc.dt_fragment("/intc@8000000");
+    for want in [
+        "i2c0: i2c@7d090000 {",
+        "compatible = \"renesas,riic-r9a08g045\", \"renesas,riic-r9a09g057\";",
+        "interrupts = <0 176 4>, <0 177 1>, <0 178 1>, <0 179 4>, <0 180 4>, <0 181 4>, <0 182 4>, <0 183 4>;",
+        "interrupt-names = \"tei\", \"ri\", \"ti\", \"spi\", \"sti\", \"naki\", \"ali\", \"tmoi\";",
+        "clocks = <&cpg 1 75>;",
+        "resets = <&cpg 55>;",
+        "clock-frequency = <1000000>;",
+        "eeprom0: eeprom@50 {",
+        "compatible = \"atmel,24c02\";",
+        "reg = <0x50>;",
+        "pagesize = <8>;",
+    ] {
+        assert!(dts.contains(want), "missing `{want}` in:\n{dts}");
+    }
+    let dev = soc.device("i2c0").expect("i2c0");
+    let eeprom = &dev.i2c_targets[0];
+    assert_eq!(eeprom.contents.len(), 256);
+    assert!(eeprom
+        .contents
+        .starts_with(b"rzgate RZ/G3S RIIC0 AT24 EEPROM @0x50\n"));
+    assert!(eeprom.contents[38..].iter().all(|&b| b == 0xff));
+}

@@ -514,3 +514,92 @@ fn self_clear_on_a_read_only_register() {
         "self_clear on a read-only register",
     );
 }
+
+#[test]
+fn i2c_target_errors_name_the_target() {
+    let prefix = "test.yaml: devices.i2c0.i2c_targets[0] (eeprom)";
+    let t = mutate("        address: 0x50\n", "        address: 0x78\n");
+    assert_error(&t, &format!("{prefix}.address: "), "expected 0x08..0x77");
+    let t = mutate("        size: 256\n", "        size: 1024\n");
+    assert_error(
+        &t,
+        &format!("{prefix}.size: "),
+        "24c04..24c16 are not modelled",
+    );
+    let t = mutate("        page_size: 8\n", "        page_size: 12\n");
+    assert_error(&t, &format!("{prefix}.page_size: "), "power of two");
+    let t = mutate("        model: at24\n", "        model: at25\n");
+    assert_error(&t, &format!("{prefix}.model: "), "expected `at24`");
+    let t = mutate("        fill: 0xff\n", "        fill: 0x100\n");
+    assert_error(&t, &format!("{prefix}.fill: "), "not a byte");
+    let long = "x".repeat(257);
+    let t = mutate(
+        "        contents: \"rzgate RZ/G3S RIIC0 AT24 EEPROM @0x50\\n\"\n",
+        &format!("        contents: \"{long}\"\n"),
+    );
+    assert_error(
+        &t,
+        &format!("{prefix}.contents: "),
+        "do not fit the 256-byte memory",
+    );
+    let t = mutate(
+        "          compatible: [\"atmel,24c02\"]\n",
+        "          compatible: [\"atmel,24c02\"]\n          properties: [\"reg = <0x51>\"]\n",
+    );
+    assert_error(
+        &t,
+        &format!("{prefix}.dt.properties[0]: "),
+        "not `reg` or `pagesize`",
+    );
+    let t = mutate(
+        "        page_size: 8\n",
+        "        page_size: 8\n        colour: red\n",
+    );
+    assert_error(&t, "test.yaml: devices.i2c0", "unknown field `colour`");
+}
+
+#[test]
+fn a_second_target_at_the_same_address_is_refused() {
+    let t = mutate(
+        "    i2c_targets:\n",
+        "    i2c_targets:\n      - { name: other, model: at24, address: 0x50, size: 128, page_size: 8 }\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.i2c0.i2c_targets[1] (eeprom): ",
+        "same name or address as `other` at 0x50",
+    );
+}
+
+#[test]
+fn riic_needs_its_byte_registers_and_lines() {
+    let t = mutate(
+        "          - { name: ICDRR, lsb: 24, width: 8 }\n",
+        "          - { name: ICDRX, lsb: 24, width: 8 }\n",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.i2c0.registers: ",
+        "byte register ICDRR",
+    );
+    let t = mutate(
+        "          - { name: ICIER, lsb: 24, width: 8 }\n",
+        "          - { name: ICIER, lsb: 24, width: 4 }\n",
+    );
+    assert_error(&t, "test.yaml: devices.i2c0.registers: ", "as a whole byte");
+    let t = mutate(
+        "      - { name: naki, soc_spi: 258, flags: 4 }\n",
+        "      - { name: nak, soc_spi: 258, flags: 4 }\n",
+    );
+    assert_error(&t, "test.yaml: devices.i2c0.interrupts: ", "named `naki`");
+}
+
+#[test]
+fn only_the_riic_model_takes_i2c_targets() {
+    let t = mutate("    model: riic\n", "");
+    assert_error(
+        &t,
+        "test.yaml: devices.i2c0.i2c_targets: ",
+        "carries no I2C targets",
+    );
+}

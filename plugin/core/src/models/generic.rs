@@ -42,6 +42,12 @@ pub struct Generic {
 
 impl Generic {
     pub fn new(dev: &Device) -> Result<Generic, BuildError> {
+        if !dev.i2c_targets.is_empty() {
+            return Err(BuildError::new(
+                "i2c_targets",
+                "a device without a model carries no I2C targets (the `riic` model does)",
+            ));
+        }
         let registers = dev.registers.clone();
         let mut self_clear = vec![0; registers.len()];
         let mut clear_on_read = vec![0; registers.len()];

@@ -7,4 +7,5 @@ pub mod adc;
 pub mod cpg;
 pub mod generic;
 pub mod mailbox;
+pub mod riic;
 pub mod tsu;

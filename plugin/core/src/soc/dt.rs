@@ -138,6 +138,26 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
             let _ = writeln!(s, "\t\t\texport;");
             let _ = writeln!(s, "\t\t}};");
         }
+        for t in &dev.i2c_targets {
+            let Some(tdt) = &t.dt else { continue };
+            let _ = writeln!(s);
+            match &tdt.label {
+                Some(l) => {
+                    let _ = writeln!(s, "\t\t{l}: {}@{:x} {{", t.name, t.address);
+                }
+                None => {
+                    let _ = writeln!(s, "\t\t{}@{:x} {{", t.name, t.address);
+                }
+            }
+            let _ = writeln!(s, "\t\t\tcompatible = {};", string_list(&tdt.compatible));
+            let _ = writeln!(s, "\t\t\treg = <0x{:x}>;", t.address);
+            // The at24 binding's write page (at24.c reads `pagesize`; 1 without it).
+            let _ = writeln!(s, "\t\t\tpagesize = <{}>;", t.page_size);
+            for p in &tdt.properties {
+                let _ = writeln!(s, "\t\t\t{};", p.trim());
+            }
+            let _ = writeln!(s, "\t\t}};");
+        }
         if dt.channel_nodes {
             for ch in 0..dev.channels {
                 let _ = writeln!(s);

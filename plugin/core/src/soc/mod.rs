@@ -242,6 +242,49 @@ pub struct Device {
     /// Named inputs wired to another device's output: (input name, device index).
     pub inputs: Vec<(String, usize)>,
     pub dt: Option<DtNode>,
+    /// The targets on the device's I2C bus (an I2C controller's EEPROM), in YAML order.
+    pub i2c_targets: Vec<I2cTarget>,
+}
+
+/// The only I2C target model: an AT24-compatible EEPROM.
+pub const AT24_MODEL: &str = "at24";
+
+/// A device on an I2C controller's bus; the controller's model carries it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct I2cTarget {
+    /// DT node name (`eeprom`), unique on the bus.
+    pub name: String,
+    /// What it is: [`AT24_MODEL`].
+    pub model: String,
+    /// 7-bit address.
+    pub address: u8,
+    /// Bytes of memory: a power of two, 128..=256 (one word-address byte) or 4096..=65536
+    /// (two); the 24c04..24c16, which take address bits from the I2C address, are not modelled.
+    pub size: u32,
+    /// Write page: a write wraps inside its page (AT24 page write); a power of two <= size.
+    pub page_size: u32,
+    /// The memory at power-on: `contents`' bytes, then `fill`.
+    pub contents: Vec<u8>,
+    /// DT child node: label, compatible, extra properties (`reg` and `pagesize` are written).
+    pub dt: Option<I2cTargetDt>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct I2cTargetDt {
+    pub label: Option<String>,
+    pub compatible: Vec<String>,
+    pub properties: Vec<String>,
+}
+
+impl I2cTarget {
+    /// Word-address bytes the EEPROM takes after its I2C address.
+    pub fn address_bytes(&self) -> u32 {
+        if self.size > 256 {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 impl Device {
@@ -1197,6 +1240,7 @@ impl Validator<'_> {
             ));
         }
         let label = d.label.clone().unwrap_or_else(|| name.to_uppercase());
+        let i2c_targets = self.i2c_targets(path, &d.i2c_targets)?;
         Ok(Device {
             name: name.to_string(),
             label,
@@ -1210,7 +1254,135 @@ impl Validator<'_> {
             conditions,
             inputs,
             dt: None,
+            i2c_targets,
         })
+    }
+
+    /// `i2c_targets`: unique names and 7-bit addresses, a memory the model can carry out,
+    /// contents that fit.
+    fn i2c_targets(&self, path: &str, specs: &[spec::I2cTargetSpec]) -> Res<Vec<I2cTarget>> {
+        let mut out: Vec<I2cTarget> = Vec::with_capacity(specs.len());
+        for (i, t) in specs.iter().enumerate() {
+            let tpath = format!("{path}.i2c_targets[{i}] ({})", t.name);
+            let ident = !t.name.is_empty()
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ident {
+                return Err(self.err(tpath, "target names use [A-Za-z0-9_-]"));
+            }
+            if t.model != AT24_MODEL {
+                return Err(self.err(
+                    format!("{tpath}.model"),
+                    format!(
+                        "unknown I2C target model `{}` (expected `{AT24_MODEL}`)",
+                        t.model
+                    ),
+                ));
+            }
+            // 0x00-0x07 and 0x78-0x7f are reserved addresses (I2C specification).
+            if !(0x08..=0x77).contains(&t.address) {
+                return Err(self.err(
+                    format!("{tpath}.address"),
+                    format!(
+                        "{} is not a 7-bit device address (expected 0x08..0x77)",
+                        hex(t.address.into())
+                    ),
+                ));
+            }
+            let address = t.address as u8;
+            if let Some(o) = out
+                .iter()
+                .find(|o| o.address == address || o.name == t.name)
+            {
+                return Err(self.err(
+                    tpath,
+                    format!(
+                        "same name or address as `{}` at {} (each target has its own)",
+                        o.name,
+                        hex(o.address.into())
+                    ),
+                ));
+            }
+            let size_ok = t.size.is_power_of_two()
+                && ((128..=256).contains(&t.size) || (4096..=65536).contains(&t.size));
+            if !size_ok {
+                return Err(self.err(
+                    format!("{tpath}.size"),
+                    format!(
+                        "{} bytes: expected a power of two, 128..256 (24c01/24c02) or 4096..65536 (24c32..24c512); the 24c04..24c16 are not modelled",
+                        t.size
+                    ),
+                ));
+            }
+            if !t.page_size.is_power_of_two() || t.page_size > t.size {
+                return Err(self.err(
+                    format!("{tpath}.page_size"),
+                    format!(
+                        "{}: expected a power of two no larger than size ({})",
+                        t.page_size, t.size
+                    ),
+                ));
+            }
+            let fill = t.fill.unwrap_or(0xff);
+            let Ok(fill) = u8::try_from(fill) else {
+                return Err(self.err(
+                    format!("{tpath}.fill"),
+                    format!("{fill} is not a byte (expected 0..255)"),
+                ));
+            };
+            let mut contents = t.contents.as_bytes().to_vec();
+            if contents.len() > t.size as usize {
+                return Err(self.err(
+                    format!("{tpath}.contents"),
+                    format!(
+                        "{} bytes do not fit the {}-byte memory",
+                        contents.len(),
+                        t.size
+                    ),
+                ));
+            }
+            contents.resize(t.size as usize, fill);
+            let dt = match &t.dt {
+                None => None,
+                Some(d) => {
+                    if d.compatible.is_empty() {
+                        return Err(self.err(
+                            format!("{tpath}.dt.compatible"),
+                            "expected at least one compatible string (`atmel,24c02`)",
+                        ));
+                    }
+                    for (j, p) in d.properties.iter().enumerate() {
+                        let bad = p.trim().is_empty()
+                            || p.contains(';')
+                            || p.contains('{')
+                            || p.contains('}');
+                        let name = p.split('=').next().unwrap_or("").trim();
+                        if bad || name == "reg" || name == "pagesize" {
+                            return Err(self.err(
+                                format!("{tpath}.dt.properties[{j}]"),
+                                "expected one DTS property without `;` or braces, not `reg` or `pagesize` (both are generated)",
+                            ));
+                        }
+                    }
+                    Some(I2cTargetDt {
+                        label: d.label.clone(),
+                        compatible: d.compatible.clone(),
+                        properties: d.properties.clone(),
+                    })
+                }
+            };
+            out.push(I2cTarget {
+                name: t.name.clone(),
+                model: t.model.clone(),
+                address,
+                size: t.size,
+                page_size: t.page_size,
+                contents,
+                dt,
+            });
+        }
+        Ok(out)
     }
 
     fn no_device_overlap(&self, devices: &[Device]) -> Res<()> {

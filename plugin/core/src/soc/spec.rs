@@ -118,7 +118,36 @@ pub struct DeviceSpec {
     pub inputs: Option<Keyed<String>>,
     #[serde(default)]
     pub dt: Option<DtSpec>,
+    #[serde(default)]
+    pub i2c_targets: Vec<I2cTargetSpec>,
     pub registers: Vec<RegisterSpec>,
+}
+
+/// A device on an I2C controller's bus (`devices.<name>.i2c_targets[]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct I2cTargetSpec {
+    pub name: String,
+    pub model: String,
+    pub address: u32,
+    pub size: u32,
+    pub page_size: u32,
+    #[serde(default)]
+    pub contents: String,
+    #[serde(default)]
+    pub fill: Option<u32>,
+    #[serde(default)]
+    pub dt: Option<I2cTargetDtSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct I2cTargetDtSpec {
+    #[serde(default)]
+    pub label: Option<String>,
+    pub compatible: Vec<String>,
+    #[serde(default)]
+    pub properties: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,48 @@
+# i2c-bus-busy: the plugin arms riic-bus-busy, so RIIC0's ICCR2.BBSY never clears, from
+# power-on, as when another master or a stuck target holds the bus. riic_bus_barrier
+# (i2c-riic.c:147-166) polls BBSY, then tries bus recovery, which finds SDA high and reports
+# success; riic_xfer then asks for a START the RIIC never issues (the bus is busy), and the
+# message times out after the adapter's timeout (i2c-riic.c:198-200). So at boot at24's
+# one-byte test read fails and its probe returns -ENODEV (at24.c:770-775): the EEPROM's
+# client is there without a driver; a read through i2c-dev fails with ETIMEDOUT; the RIIC
+# stays bound. That the fault fired is the runner's check.
+plan 4
+RIIC=$(dev_by_compat renesas,riic-r9a08g045)
+EEPROM_ADDR=0050
+
+riic_bus() {
+    for a in /sys/bus/platform/devices/$RIIC/i2c-*; do
+        [ -d "$a" ] && { echo "${a##*/i2c-}"; return 0; }
+    done
+    echo "$RIIC has no i2c adapter"
+    return 1
+}
+
+# The EEPROM's client exists, unbound: at24's probe failed.
+at24_probe_failed() {
+    n=$(riic_bus) || { echo "$n"; return 1; }
+    c=/sys/bus/i2c/devices/$n-$EEPROM_ADDR
+    [ -d "$c" ] || { echo "no i2c client $n-$EEPROM_ADDR"; return 1; }
+    if drv=$(readlink "$c/driver" 2>/dev/null); then
+        echo "$n-$EEPROM_ADDR is bound to ${drv##*/}"
+        return 1
+    fi
+}
+
+transfer_times_out() { # address
+    n=$(riic_bus) || { echo "$n"; return 1; }
+    if out=$(i2ctransfer -y "$n" "r1@$1" 2>&1); then
+        echo "a read from $1 on i2c-$n succeeded: $out"
+        return 1
+    fi
+    case "$out" in
+    *"Connection timed out"*) ;;
+    *) echo "the read from $1 failed otherwise: $out"; return 1 ;;
+    esac
+}
+
+step "reads on a busy bus"
+check "riic bound to i2c-riic" bound "$RIIC" i2c-riic
+check "the EEPROM's client is unbound (at24's probe read failed)" at24_probe_failed
+check "a read from the EEPROM's 0x50 through i2c-dev fails with ETIMEDOUT" transfer_times_out 0x50
+check "riic still bound" bound "$RIIC" i2c-riic
