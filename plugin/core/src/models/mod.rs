@@ -8,3 +8,4 @@ pub mod cpg;
 pub mod generic;
 pub mod mailbox;
 pub mod tsu;
+pub mod wdt;
