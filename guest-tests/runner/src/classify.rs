@@ -22,6 +22,12 @@
 //!    adc-sresb-stuck was armed but never fired"): the test did not exercise what it is
 //!    about.
 //!
+//! 8. a watchdog reset the machine (a `watchdog_reset` event) without the guest announcing
+//!    it (`# rzgate-expect-reset <ms>`), or after an unpinged time more than 10% away from
+//!    the announced timeout; or the guest announced one and reached `# rzgate-done`
+//!    without it. An announced reset within 10% stands for `# rzgate-done`: the KTAP the
+//!    guest printed before it is judged as usual.
+//!
 //! 7. under `serror`, the guest's own SError report disagrees with the plugin's record of
 //!    the abort it diverted, or is missing ([`guest_trace_agreement`], applied by the cell
 //!    once the aborts are symbolized).
@@ -145,6 +151,34 @@ pub fn classify(evidence: &Evidence) -> Verdict {
     // A halt event without QEMU's halt status would mean QEMU went on after it.
     let halted = halted || (evidence.on_abort == OnAbort::Halt && events.halt.is_some() && aborted);
 
+    // 8: a watchdog reset, expected or not.
+    let expected_reset = match (&events.watchdog_reset, console.expect_reset_ms) {
+        (Some(reset), Some(ms)) => {
+            let ran = reset.ran_ms();
+            let want = ms as f64;
+            if (ran - want).abs() > want / 10.0 {
+                return Verdict::error(format!(
+                    "{} reset the machine {ran:.0} ms after its last ping; the guest expected \
+                     {ms} ms (+-10%)",
+                    reset.device
+                ));
+            }
+            true
+        }
+        (Some(reset), None) => {
+            return Verdict::error(format!(
+                "{} reset the machine ({}) and the guest did not expect it",
+                reset.device, reset.reason
+            ))
+        }
+        (None, Some(ms)) if console.done => {
+            return Verdict::error(format!(
+                "the guest expected a watchdog reset within {ms} ms (+-10%) and none came"
+            ))
+        }
+        _ => false,
+    };
+
     // 3: a panic is expected only as the plugin's SError diversion.
     let serror_panic = evidence.on_abort == OnAbort::Serror && aborted && console.panic.is_some();
     if let Some(panic) = &console.panic {
@@ -154,7 +188,7 @@ pub fn classify(evidence: &Evidence) -> Verdict {
     }
 
     // 4: the script must have run to its end unless an abort legitimately stopped it.
-    if !console.done && !halted && !serror_panic {
+    if !console.done && !halted && !serror_panic && !expected_reset {
         return Verdict::error(
             "the guest did not finish its script (no `# rzgate-done` on the console)",
         );

@@ -332,14 +332,14 @@ impl Peripheral for Wdt {
         true
     }
 
+    /// The reset only. The first overflow (INTDISP, the `wdt` line) is no deadline: the
+    /// driver neither reads WDTINT nor requests the line, so it is brought up to date at the
+    /// next model call (a write, a CPG change, the reset's tick) rather than on time.
     fn deadline(&self) -> Option<u64> {
         let Count::Running { since } = self.count else {
             return None;
         };
-        let period = self.period_ns();
-        let intdisp = self.regs.get(self.layout.wdtint) & self.layout.intdisp != 0;
-        let due = if intdisp { 2 * period } else { period };
-        Some(since.saturating_add(due))
+        Some(since.saturating_add(self.timeout_ns()))
     }
 
     fn tick(&mut self, env: &Env, fx: &mut Effects) -> bool {
@@ -504,7 +504,7 @@ mod tests {
         let mut w = wdt();
         start(&mut w, 3, 0);
         let p = w.period_ns();
-        assert_eq!(w.deadline(), Some(p));
+        assert_eq!(w.deadline(), Some(2 * p), "the reset is the deadline");
         assert!(w.t(&on(p - 1)).is_empty());
         let fx = w.t(&on(p));
         assert_eq!(fx.raised().collect::<Vec<_>>(), vec![LINE_WDT]);
