@@ -436,6 +436,43 @@ mod tests {
         );
     }
 
+    /// The watchdog-bite cell: KTAP up to the kill, the announcement, then the reset.
+    const BITE_CONSOLE: &str = "KTAP version 1\n1..2\nok 1 bound\nok 2 active\n\
+        # rzgate-expect-reset 3000\nwatchdog: watchdog0: watchdog did not stop!\n";
+
+    fn bite_events(ran_ms: u64) -> String {
+        format!(
+            "{{\"type\":\"start\",\"seq\":0}}\n\
+             {{\"type\":\"watchdog_reset\",\"seq\":1,\"device\":\"wdt0\",\"reason\":\"r\",\
+             \"armed_ns\":1000,\"timeout_ns\":3058346666,\"due_ns\":3058347666,\
+             \"seen_ns\":{}}}\n\
+             {{\"type\":\"summary\",\"seq\":2,\"aborts\":0}}\n",
+            1000 + ran_ms * 1_000_000
+        )
+    }
+
+    #[test]
+    fn an_announced_watchdog_reset_within_ten_percent_stands_for_done() {
+        let v = Case::new(BITE_CONSOLE, &bite_events(3062)).verdict();
+        assert_eq!(v.outcome, Outcome::Clean, "{v:?}");
+        let v = Case::new(BITE_CONSOLE, &bite_events(3400)).verdict();
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(v.error.unwrap().contains("expected 3000 ms"));
+        let v = Case::new(BITE_CONSOLE, &bite_events(2600)).verdict();
+        assert_eq!(v.outcome, Outcome::Error);
+    }
+
+    #[test]
+    fn an_unannounced_watchdog_reset_or_a_missing_one_is_an_error() {
+        let console = BITE_CONSOLE.replace("# rzgate-expect-reset 3000\n", "");
+        let v = Case::new(&console, &bite_events(3000)).verdict();
+        assert!(v.error.unwrap().contains("did not expect it"));
+        let console = format!("{BITE_CONSOLE}# rzgate-done\n");
+        let events = "{\"type\":\"start\",\"seq\":0}\n{\"type\":\"summary\",\"seq\":1}\n";
+        let v = Case::new(&console, events).verdict();
+        assert!(v.error.unwrap().contains("none came"));
+    }
+
     #[test]
     fn aborts_under_continue_are_abort() {
         let v = Case::new(
