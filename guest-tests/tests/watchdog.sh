@@ -17,11 +17,18 @@ check "pinged past 3 timeouts: still running, still active" wdt_state_is active
 step "magic close: SIGTERM makes the daemon write 'V' and close"
 PID=$(wdt_daemon_pid)
 kill -TERM $PID
+# Exited: no process, or a zombie (the daemon detached itself, and its new parent, PID 1,
+# is this script's shell, which reaps it only at its next wait).
 gone() {
     i=0
-    while [ $i -lt 100 ] && kill -0 "$1" 2>/dev/null; do usleep 20000; i=$((i + 1)); done
-    kill -0 "$1" 2>/dev/null && { echo "daemon $1 still running"; return 1; }
-    return 0
+    while [ $i -lt 100 ]; do
+        read -r _ _ st _ <"/proc/$1/stat" 2>/dev/null || return 0
+        [ "$st" = Z ] && return 0
+        usleep 20000
+        i=$((i + 1))
+    done
+    echo "daemon $1 still running (state $st)"
+    return 1
 }
 check "daemon exited" gone "$PID"
 check "magic close stopped the watchdog" wdt_state_is inactive
