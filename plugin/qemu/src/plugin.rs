@@ -1407,6 +1407,48 @@ mod tests {
     }
 
     #[test]
+    fn an_unpinged_watchdog_ends_the_run_at_the_first_check_after_its_deadline() {
+        let events = events_path("watchdog");
+        let plugin = plugin_with(&events, &[]);
+        let mut guest = FakeGuest::default();
+        plugin.write_reset_image(&mut guest);
+        let mut write = |device: &str, register: &str, value: u64| {
+            let at = register_address(device, register);
+            let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, at, at, 2, true, value);
+            assert_eq!(verdict, Verdict::Continue, "{device} {register}");
+        };
+        // Both WDT0 clocks on; the reset is released out of reset.
+        write("cpg", "CLK_ON_WDT0", 0x0003_0003);
+        // The shortest timeout: WDTTIME 0, two periods of 2^20 OSCCLK cycles = 87.4 ms.
+        write("wdt0", "WDTSET", 0);
+        write("wdt0", "WDTCNT", 1);
+        let mut guest = FakeGuest::default();
+        assert_eq!(plugin.check_deadline(&mut guest, false), Verdict::Continue);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            plugin.check_deadline(&mut guest, false),
+            Verdict::Halt(SYSTEM_RESET_EXIT_STATUS)
+        );
+        assert!(plugin.is_stopped());
+        let events = events_in(&events);
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds[kinds.len() - 2..],
+            ["watchdog_reset", "summary"],
+            "{kinds:?}"
+        );
+        let reset = &events[events.len() - 2];
+        assert_eq!(reset["device"], "wdt0");
+        assert_eq!(reset["timeout_ns"], 87_381_332);
+        let ran = reset["seen_ns"].as_u64().unwrap() - reset["armed_ns"].as_u64().unwrap();
+        assert!(ran >= 87_381_332, "{ran}");
+        assert_eq!(events[events.len() - 1]["counters"]["wdt0"]["bites"], 1);
+        // Nothing after it.
+        assert_eq!(plugin.check_deadline(&mut guest, false), Verdict::Continue);
+        plugin.finish();
+    }
+
+    #[test]
     fn halt_writes_abort_halt_and_summary_then_stops() {
         let events = events_path("halt");
         let plugin = plugin_with(&events, &["on_abort=halt"]);
