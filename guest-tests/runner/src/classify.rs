@@ -22,15 +22,14 @@
 //!    adc-sresb-stuck was armed but never fired"): the test did not exercise what it is
 //!    about.
 //!
+//! 7. under `serror`, the guest's own SError report disagrees with the plugin's record of
+//!    the abort it diverted, or is missing ([`guest_trace_agreement`], applied by the cell
+//!    once the aborts are symbolized);
 //! 8. a watchdog reset the machine (a `watchdog_reset` event) without the guest announcing
 //!    it (`# rzgate-expect-reset <ms>`), or after an unpinged time more than 10% away from
 //!    the announced timeout; or the guest announced one and reached `# rzgate-done`
 //!    without it. An announced reset within 10% stands for `# rzgate-done`: the KTAP the
-//!    guest printed before it is judged as usual.
-//!
-//! 7. under `serror`, the guest's own SError report disagrees with the plugin's record of
-//!    the abort it diverted, or is missing ([`guest_trace_agreement`], applied by the cell
-//!    once the aborts are symbolized).
+//!    guest printed before it is judged as usual (checked right after QEMU's exit status).
 //!
 //! **abort** otherwise, when the plugin recorded at least one abort (an `abort` event, or a
 //! summary that counts one). `suspect` events, the weaker class of gated access that the
