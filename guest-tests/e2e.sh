@@ -112,7 +112,7 @@ t_prefix_tsu_unbind_root_abort() {
 # per driver"; docs/contracts.md "Runner reports") in the matrix `make test` ran: on
 # prefix each swept driver's own unbind aborts where the driver's cleanup meets the early
 # detach (the ADC in its runtime-suspend callback on ADM0, the TSU in its zone disable on
-# TSU_SM), on upstream every swept driver is clean, the RIIC is clean everywhere, and the
+# TSU_SM), on upstream every swept driver is clean, the RIIC and the watchdog on every kernel, and the
 # CPG (no unbind file) is not swept.
 t_sweep_table_names_each_drivers_abort() {
     [ -f "$MATRIX_REPORT" ] || { echo "no matrix report at $MATRIX_REPORT"; return 1; }
@@ -140,6 +140,14 @@ for driver, (function, register) in expected_prefix.items():
         bad.append(f"{driver} on prefix: {p['outcome']} {p.get('function')} {p.get('register')}, expected abort {function} {register}")
     elif not (p.get("step") or {}).get("text", "").startswith(f"unbind {driver} "):
         bad.append(f"{driver} on prefix: the root abort is not in its unbind step: {p.get('step')}")
+# The watchdog's unbind touches no register (docs/findings.md): clean on every kernel.
+wdt = drivers.get("rzg2l_wdt")
+if wdt is None:
+    bad.append(f"rzg2l_wdt is not in the sweep (drivers: {sorted(drivers)})")
+else:
+    for kernel, cell in wdt["kernels"].items():
+        if cell["outcome"] != "clean":
+            bad.append(f"rzg2l_wdt on {kernel}: {cell['outcome']} ({cell.get('function')}), expected clean")
 for driver, row in drivers.items():
     u = row["kernels"].get("upstream")
     if u is None:

@@ -22,6 +22,9 @@ ADC_COMPAT=renesas,r9a08g045-adc
 TSU_COMPAT=renesas,r9a08g045-tsu
 ADC_DRIVER=/sys/bus/platform/drivers/rzg2l-adc
 TSU_DRIVER=/sys/bus/platform/drivers/rzg3s-thermal
+WDT_COMPAT=renesas,r9a08g045-wdt
+WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
+WDT_CLASS=/sys/class/watchdog/watchdog0
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
@@ -342,3 +345,28 @@ write_fails_with() {
     *) echo "writing $3 to $2 failed otherwise: $out"; return 1 ;;
     esac
 }
+
+# The watchdog core's view (CONFIG_WATCHDOG_SYSFS): wdt_state_is active|inactive.
+wdt_state_is() {
+    st=$(cat "$WDT_CLASS/state" 2>&1) || { echo "no $WDT_CLASS/state: $st"; return 1; }
+    [ "$st" = "$1" ] || { echo "watchdog state is $st, expected $1"; return 1; }
+}
+wdt_timeout_is() {
+    t=$(cat "$WDT_CLASS/timeout" 2>&1) || { echo "no $WDT_CLASS/timeout: $t"; return 1; }
+    [ "$t" = "$1" ] || { echo "watchdog timeout is $t s, expected $1"; return 1; }
+}
+# The busybox watchdog daemon: opens /dev/watchdog, sets the timeout (WDIOC_SETTIMEOUT),
+# writes a byte every ping interval; on SIGTERM it writes the magic 'V' and closes.
+wdt_daemon_start() { # timeout_s ping_s
+    watchdog -T "$1" -t "$2" /dev/watchdog || { echo "watchdog -T $1 -t $2 failed"; return 1; }
+    i=0
+    while [ $i -lt 50 ]; do
+        [ "$(cat "$WDT_CLASS/state" 2>/dev/null)" = active ] &&
+            [ "$(cat "$WDT_CLASS/timeout" 2>/dev/null)" = "$1" ] && return 0
+        usleep 20000
+        i=$((i + 1))
+    done
+    echo "the watchdog did not become active with timeout $1 s"
+    return 1
+}
+wdt_daemon_pid() { pidof watchdog; }

@@ -24,7 +24,12 @@
 //!
 //! 7. under `serror`, the guest's own SError report disagrees with the plugin's record of
 //!    the abort it diverted, or is missing ([`guest_trace_agreement`], applied by the cell
-//!    once the aborts are symbolized).
+//!    once the aborts are symbolized);
+//! 8. a watchdog reset the machine (a `watchdog_reset` event) without the guest announcing
+//!    it (`# rzgate-expect-reset <ms>`), or after an unpinged time more than 10% away from
+//!    the announced timeout; or the guest announced one and reached `# rzgate-done`
+//!    without it. An announced reset within 10% stands for `# rzgate-done`: the KTAP the
+//!    guest printed before it is judged as usual (checked right after QEMU's exit status).
 //!
 //! **abort** otherwise, when the plugin recorded at least one abort (an `abort` event, or a
 //! summary that counts one). `suspect` events, the weaker class of gated access that the
@@ -145,6 +150,34 @@ pub fn classify(evidence: &Evidence) -> Verdict {
     // A halt event without QEMU's halt status would mean QEMU went on after it.
     let halted = halted || (evidence.on_abort == OnAbort::Halt && events.halt.is_some() && aborted);
 
+    // 8: a watchdog reset, expected or not.
+    let expected_reset = match (&events.watchdog_reset, console.expect_reset_ms) {
+        (Some(reset), Some(ms)) => {
+            let ran = reset.ran_ms();
+            let want = ms as f64;
+            if (ran - want).abs() > want / 10.0 {
+                return Verdict::error(format!(
+                    "{} reset the machine {ran:.0} ms after its last ping; the guest expected \
+                     {ms} ms (+-10%)",
+                    reset.device
+                ));
+            }
+            true
+        }
+        (Some(reset), None) => {
+            return Verdict::error(format!(
+                "{} reset the machine ({}) and the guest did not expect it",
+                reset.device, reset.reason
+            ))
+        }
+        (None, Some(ms)) if console.done => {
+            return Verdict::error(format!(
+                "the guest expected a watchdog reset within {ms} ms (+-10%) and none came"
+            ))
+        }
+        _ => false,
+    };
+
     // 3: a panic is expected only as the plugin's SError diversion.
     let serror_panic = evidence.on_abort == OnAbort::Serror && aborted && console.panic.is_some();
     if let Some(panic) = &console.panic {
@@ -154,7 +187,7 @@ pub fn classify(evidence: &Evidence) -> Verdict {
     }
 
     // 4: the script must have run to its end unless an abort legitimately stopped it.
-    if !console.done && !halted && !serror_panic {
+    if !console.done && !halted && !serror_panic && !expected_reset {
         return Verdict::error(
             "the guest did not finish its script (no `# rzgate-done` on the console)",
         );
@@ -400,6 +433,43 @@ mod tests {
                 checks_failed: false,
             }
         );
+    }
+
+    /// The watchdog-bite cell: KTAP up to the kill, the announcement, then the reset.
+    const BITE_CONSOLE: &str = "KTAP version 1\n1..2\nok 1 bound\nok 2 active\n\
+        # rzgate-expect-reset 3000\nwatchdog: watchdog0: watchdog did not stop!\n";
+
+    fn bite_events(ran_ms: u64) -> String {
+        format!(
+            "{{\"type\":\"start\",\"seq\":0}}\n\
+             {{\"type\":\"watchdog_reset\",\"seq\":1,\"device\":\"wdt0\",\"reason\":\"r\",\
+             \"armed_ns\":1000,\"timeout_ns\":3058346666,\"due_ns\":3058347666,\
+             \"seen_ns\":{}}}\n\
+             {{\"type\":\"summary\",\"seq\":2,\"aborts\":0}}\n",
+            1000 + ran_ms * 1_000_000
+        )
+    }
+
+    #[test]
+    fn an_announced_watchdog_reset_within_ten_percent_stands_for_done() {
+        let v = Case::new(BITE_CONSOLE, &bite_events(3062)).verdict();
+        assert_eq!(v.outcome, Outcome::Clean, "{v:?}");
+        let v = Case::new(BITE_CONSOLE, &bite_events(3400)).verdict();
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(v.error.unwrap().contains("expected 3000 ms"));
+        let v = Case::new(BITE_CONSOLE, &bite_events(2600)).verdict();
+        assert_eq!(v.outcome, Outcome::Error);
+    }
+
+    #[test]
+    fn an_unannounced_watchdog_reset_or_a_missing_one_is_an_error() {
+        let console = BITE_CONSOLE.replace("# rzgate-expect-reset 3000\n", "");
+        let v = Case::new(&console, &bite_events(3000)).verdict();
+        assert!(v.error.unwrap().contains("did not expect it"));
+        let console = format!("{BITE_CONSOLE}# rzgate-done\n");
+        let events = "{\"type\":\"start\",\"seq\":0}\n{\"type\":\"summary\",\"seq\":1}\n";
+        let v = Case::new(&console, events).verdict();
+        assert!(v.error.unwrap().contains("none came"));
     }
 
     #[test]

@@ -20,6 +20,8 @@
 
 /// The guest's last line of a test script (before its power-off).
 pub const DONE_MARKER: &str = "# rzgate-done";
+/// `# rzgate-expect-reset <ms>`: see [`ConsoleReport::expect_reset_ms`].
+pub const EXPECT_RESET_MARKER: &str = "# rzgate-expect-reset ";
 /// The guest's line when it waits for its test at the snapshot point (`rzgate.snapshot=1`).
 pub const READY_MARKER: &str = "# rzgate-snapshot-ready";
 
@@ -73,6 +75,11 @@ pub struct ConsoleReport {
     pub steps: Vec<Step>,
     /// The guest printed `# rzgate-done`: the script ran to its end.
     pub done: bool,
+    /// The guest printed `# rzgate-expect-reset <ms>`: it stopped pinging a watchdog it
+    /// programmed for `<ms>` and expects the machine to reset (the runner checks the
+    /// plugin's `watchdog_reset` event instead of `# rzgate-done`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_reset_ms: Option<u64>,
     /// The first `Kernel panic - not syncing: ...` line, if any.
     pub panic: Option<String>,
     /// The guest kernel's own report of an SError (`on_abort=serror`), if it printed one.
@@ -282,6 +289,8 @@ impl ConsoleReport {
                 }
             } else if body == DONE_MARKER {
                 report.done = true;
+            } else if let Some(ms) = body.strip_prefix(EXPECT_RESET_MARKER) {
+                report.expect_reset_ms = ms.trim().parse().ok();
             } else if let Some(step) = body.strip_prefix("# rzgate-step ") {
                 if let Some(step) = parse_step(step) {
                     report.steps.push(step);

@@ -27,6 +27,7 @@ enum Event {
     Suspect(Box<GatedAccessEvent>),
     FaultFired(FaultFiredEvent),
     Halt(HaltEvent),
+    WatchdogReset(WatchdogResetEvent),
     UserSpaceMapped(UserSpaceMappedEvent),
     Summary(SummaryEvent),
     /// A type this runner does not know (the contract grew): ignored.
@@ -185,6 +186,30 @@ pub struct UserSpaceMappedEvent {
     pub frames: Vec<u64>,
 }
 
+/// A device reset the machine (the watchdog bit); QEMU then ended as under `-no-reboot`.
+/// Times in ns of the plugin's bus clock (host monotonic).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct WatchdogResetEvent {
+    pub seq: u64,
+    pub device: String,
+    #[serde(default)]
+    pub reason: String,
+    /// The last start or ping.
+    pub armed_ns: u64,
+    /// What the guest programmed, from `armed_ns` to the reset.
+    pub timeout_ns: u64,
+    pub due_ns: u64,
+    /// When the plugin saw it.
+    pub seen_ns: u64,
+}
+
+impl WatchdogResetEvent {
+    /// How long the unpinged watchdog ran before the machine reset (ms).
+    pub fn ran_ms(&self) -> f64 {
+        self.seen_ns.saturating_sub(self.armed_ns) as f64 / 1e6
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct HaltEvent {
     pub seq: u64,
@@ -222,6 +247,7 @@ pub struct EventsReport {
     pub suspects: Vec<GatedAccessEvent>,
     pub faults_fired: Vec<FaultFiredEvent>,
     pub halt: Option<HaltEvent>,
+    pub watchdog_reset: Option<WatchdogResetEvent>,
     pub user_space_mapped: Option<UserSpaceMappedEvent>,
     pub summary: Option<SummaryEvent>,
     /// Non-empty lines read.
@@ -289,6 +315,7 @@ impl EventsReport {
             Event::Suspect(e) => self.suspects.push(*e),
             Event::FaultFired(e) => self.faults_fired.push(e),
             Event::Halt(e) => self.halt = Some(e),
+            Event::WatchdogReset(e) => self.watchdog_reset = Some(e),
             Event::UserSpaceMapped(e) => self.user_space_mapped = Some(e),
             Event::Summary(e) => self.summary = Some(e),
             Event::Unknown => {}

@@ -49,6 +49,9 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// The access hit a device whose bus answers with an error (an abort).
     pub aborted: bool,
+    /// A device reset the machine (its `watchdog_reset` event is in `events`): the glue
+    /// ends the run as a guest reset under `-no-reboot` does.
+    pub system_reset: bool,
 }
 
 impl Outcome {
@@ -56,6 +59,52 @@ impl Outcome {
         self.writes.clear();
         self.events.clear();
         self.aborted = false;
+        self.system_reset = false;
+    }
+}
+
+/// Where the bus's time comes from: a monotonic count of ns.
+pub trait Clock: Send {
+    fn now_ns(&self) -> u64;
+}
+
+/// Host monotonic time. QEMU's TCG without `-icount` runs the guest's clocks at host
+/// speed, so a timeout the guest programs in its own seconds passes in about as many host
+/// seconds (a guest paused in a debugger is the exception).
+#[derive(Debug)]
+pub struct HostClock(std::time::Instant);
+
+impl HostClock {
+    pub fn new() -> HostClock {
+        HostClock(std::time::Instant::now())
+    }
+}
+
+impl Default for HostClock {
+    fn default() -> HostClock {
+        HostClock::new()
+    }
+}
+
+impl Clock for HostClock {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A clock that moves only when told (tests): clones share the time.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ManualClock {
+    pub fn advance(&self, ns: u64) {
+        self.0.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -85,6 +134,10 @@ pub struct BusState {
     pub unmodelled: Vec<(String, u64, u64)>,
     /// By device name, every device of the SoC description.
     pub devices: BTreeMap<String, DeviceState>,
+    /// The bus time at the save (ns): a restored bus's clock continues from it, so a
+    /// deadline a model keeps in bus time survives as the time that remained.
+    #[serde(default)]
+    pub time_ns: u64,
 }
 
 /// One device's part of a [`BusState`].
@@ -130,6 +183,8 @@ struct Slot {
     /// The model acts on reads (`Peripheral::watches_reads`): only then does a read of a
     /// declared register call it.
     watches_reads: bool,
+    /// The model keeps time (`Peripheral::keeps_time`): its calls get the bus time.
+    keeps_time: bool,
     state: GateState,
     since: Option<GatedSince>,
     accesses: u64,
@@ -176,6 +231,10 @@ pub struct Bus {
     unmodelled: BTreeMap<(usize, u64), u64>,
     /// Reused for every model call (its memory list keeps its capacity).
     fx: Effects,
+    /// The bus time is `clock.now_ns() + time_offset` (wrapping): 0 at power-on,
+    /// continuous across a snapshot.
+    clock: Box<dyn Clock>,
+    time_offset: u64,
 }
 
 impl Bus {
@@ -219,6 +278,7 @@ impl Bus {
                     needs_env: !d.conditions.is_empty() || !d.inputs.is_empty(),
                     is_clock_controller: controller == Some(i),
                     watches_reads: models.get(i).is_some_and(|m| m.watches_reads()),
+                    keeps_time: models.get(i).is_some_and(|m| m.keeps_time()),
                     state: GateState::Open,
                     since: None,
                     accesses: 0,
@@ -246,6 +306,8 @@ impl Bus {
             faults_fired: Vec::new(),
             unmodelled: BTreeMap::new(),
             fx: Effects::default(),
+            clock: Box::new(HostClock::new()),
+            time_offset: 0,
         };
         bus.settle_all();
         Ok(bus)
@@ -287,6 +349,59 @@ impl Bus {
 
     pub fn soc(&self) -> &Soc {
         &self.soc
+    }
+
+    /// The bus time (ns): the clock's, 0 at power-on, continuous across a snapshot.
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns().wrapping_add(self.time_offset)
+    }
+
+    /// Takes time from `clock` from now on, the bus time continuing where it stands (tests
+    /// drive time by hand).
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        let now = self.now_ns();
+        self.time_offset = now.wrapping_sub(clock.now_ns());
+        self.clock = clock;
+    }
+
+    /// The earliest bus time at which a model needs [`Bus::tick`]; None when none does.
+    pub fn deadline(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter(|s| s.keeps_time)
+            .filter_map(|s| self.models.get(s.dev).and_then(|m| m.deadline()))
+            .min()
+    }
+
+    /// Lets every model that keeps time do what is due now (a watchdog bites); clears
+    /// `out` and fills it like [`Bus::access`]. The glue calls it when [`Bus::deadline`]
+    /// has passed.
+    pub fn tick(&mut self, out: &mut Outcome) {
+        out.clear();
+        self.tick_models(&Access::default(), out);
+    }
+
+    /// [`Peripheral::tick`] of every model that keeps time, for access `a` (or none).
+    fn tick_models(&mut self, a: &Access, out: &mut Outcome) {
+        for si in 0..self.slots.len() {
+            if !self.slots.get(si).is_some_and(|s| s.keeps_time) {
+                continue;
+            }
+            let env = self.env(si);
+            let mut fx = std::mem::take(&mut self.fx);
+            fx.clear();
+            let changed = match self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
+                Some(m) => m.tick(&env, &mut fx),
+                None => false,
+            };
+            if changed {
+                self.sync(si, &[], out);
+            }
+            if !fx.is_empty() {
+                self.apply(si, a, &fx, out);
+            }
+            self.fx = fx;
+        }
     }
 
     pub fn window(&self) -> Window {
@@ -434,9 +549,10 @@ impl Bus {
 
     /// What a model call of slot `si` may ask about: its unmet conditions and its inputs.
     fn env(&self, si: usize) -> Env {
-        let Some(slot) = self.slots.get(si).filter(|s| s.needs_env) else {
+        let Some(slot) = self.slots.get(si).filter(|s| s.needs_env || s.keeps_time) else {
             return Env::EMPTY;
         };
+        let now = if slot.keeps_time { self.now_ns() } else { 0 };
         let Some(dev) = self.soc.devices().get(slot.dev) else {
             return Env::EMPTY;
         };
@@ -456,7 +572,7 @@ impl Bus {
                 Some((name.clone(), v))
             })
             .collect();
-        Env::new(unmet, inputs)
+        Env::new(unmet, inputs).at(now)
     }
 
     /// Reads of offsets no register declares are counted.
@@ -543,6 +659,8 @@ impl Bus {
             if let Some(idx) = first_reg {
                 self.update_gates(a, si, idx, out);
             }
+            // A reset asserted or a clock stopped stops a counter now, not at its deadline.
+            self.tick_models(a, out);
         }
         self.apply(si, a, &fx, out);
         self.fx = fx;
@@ -569,6 +687,25 @@ impl Bus {
             }
         }
         out.writes.extend_from_slice(&fx.memory);
+        if let Some(reset) = &fx.system_reset {
+            let seq = self.next_seq();
+            let device = self
+                .slots
+                .get(si)
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            out.system_reset = true;
+            out.events.push(Event::WatchdogReset {
+                seq,
+                device,
+                reason: reset.reason.clone(),
+                step: self.step,
+                armed_ns: reset.armed_ns,
+                timeout_ns: reset.timeout_ns,
+                due_ns: reset.due_ns,
+                seen_ns: self.now_ns(),
+            });
+        }
         if let Some(step) = fx.marker {
             self.step = step;
             let seq = self.next_seq();
@@ -879,6 +1016,7 @@ impl Bus {
                 .collect(),
             unmodelled,
             devices,
+            time_ns: self.now_ns(),
         }
     }
 
@@ -959,6 +1097,7 @@ impl Bus {
         self.suspects = state.suspects;
         self.faults_fired = faults_fired;
         self.unmodelled = unmodelled;
+        self.time_offset = state.time_ns.wrapping_sub(self.clock.now_ns());
         Ok(())
     }
 

@@ -102,6 +102,26 @@ pub trait Peripheral: Send {
         None
     }
 
+    /// Whether the model keeps time (a counter that runs without guest accesses). Only
+    /// then does the bus read its clock for the model's calls ([`Env::now_ns`]), call
+    /// [`Peripheral::tick`] after every write to the clock controller (a reset asserted
+    /// or a clock stopped stops a counter) and ask for [`Peripheral::deadline`].
+    fn keeps_time(&self) -> bool {
+        false
+    }
+
+    /// The bus time (ns, [`Env::now_ns`]) at which something falls due without a guest
+    /// access (a watchdog's expiry); None when nothing is due.
+    fn deadline(&self) -> Option<u64> {
+        None
+    }
+
+    /// Time passed, or the conditions in `env` changed: the model does what is due at
+    /// `env.now_ns()`. Returns true when a register value changed.
+    fn tick(&mut self, _env: &Env, _fx: &mut Effects) -> bool {
+        false
+    }
+
     /// Everything the model keeps that changes while the guest runs (register values,
     /// counters, a transfer in flight), for a snapshot: a plugin restored from it must
     /// behave exactly as this one would. What comes from the plugin's arguments (host
@@ -114,11 +134,13 @@ pub trait Peripheral: Send {
 }
 
 /// What the bus knows and a model cannot see: the declared conditions of the device that do
-/// not hold now (with the reason, in words), and the values of its declared inputs.
+/// not hold now (with the reason, in words), the values of its declared inputs and, for
+/// models that [keep time](Peripheral::keeps_time), the bus time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Env {
     unmet: Vec<(String, String)>,
     inputs: Vec<(String, u32)>,
+    now_ns: u64,
 }
 
 impl Env {
@@ -126,10 +148,27 @@ impl Env {
     pub const EMPTY: Env = Env {
         unmet: Vec::new(),
         inputs: Vec::new(),
+        now_ns: 0,
     };
 
     pub fn new(unmet: Vec<(String, String)>, inputs: Vec<(String, u32)>) -> Env {
-        Env { unmet, inputs }
+        Env {
+            unmet,
+            inputs,
+            now_ns: 0,
+        }
+    }
+
+    /// The same, at bus time `now_ns`.
+    pub fn at(mut self, now_ns: u64) -> Env {
+        self.now_ns = now_ns;
+        self
+    }
+
+    /// The bus time in ns: monotonic, continuous across a snapshot (the bus's clock);
+    /// 0 for models that do not [keep time](Peripheral::keeps_time).
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
     }
 
     /// Why the declared condition `name` does not hold now; None when it holds (or is not
@@ -160,6 +199,22 @@ pub struct Effects {
     pub marker: Option<u32>,
     /// Guest-physical memory writes, applied in order after the device's registers.
     pub memory: Vec<MemWrite>,
+    /// The device resets the machine (a watchdog that bit), with the reason in words.
+    pub system_reset: Option<SystemReset>,
+}
+
+/// A model's request to reset the whole machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemReset {
+    /// Why, in words ("WDTTIM overflowed twice without a WDTINT ping").
+    pub reason: String,
+    /// Bus time (ns) at which the counter was last started or pinged.
+    pub armed_ns: u64,
+    /// The programmed time from that instant to the reset (ns).
+    pub timeout_ns: u64,
+    /// Bus time (ns) the reset fell due (armed_ns + timeout_ns, or the instant of a forced
+    /// reset); the reset is seen at the first check after it.
+    pub due_ns: u64,
 }
 
 impl Effects {
@@ -210,6 +265,7 @@ impl Effects {
             && self.faults == 0
             && self.marker.is_none()
             && self.memory.is_empty()
+            && self.system_reset.is_none()
     }
 
     pub fn clear(&mut self) {
@@ -218,6 +274,7 @@ impl Effects {
         self.faults = 0;
         self.marker = None;
         self.memory.clear();
+        self.system_reset = None;
     }
 }
 

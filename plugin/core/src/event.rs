@@ -65,6 +65,21 @@ pub enum Event {
         pc: u64,
         step: u32,
     },
+    /// A device reset the machine (the watchdog bit): the plugin then ends QEMU the way a
+    /// guest reset under `-no-reboot` does. Times are the bus clock's (ns, monotonic host
+    /// time since the boot, continuous across a snapshot); `seen_ns - armed_ns` is how long
+    /// the unpinged counter ran, `timeout_ns` what the guest programmed.
+    WatchdogReset {
+        seq: u64,
+        device: String,
+        reason: String,
+        step: u32,
+        armed_ns: u64,
+        timeout_ns: u64,
+        due_ns: u64,
+        /// When the plugin saw it (its first check after `due_ns`).
+        seen_ns: u64,
+    },
     /// Policy `halt` stopped QEMU after abort `abort_seq`.
     Halt {
         seq: u64,
@@ -100,6 +115,7 @@ impl Event {
             | Event::Gate { seq, .. }
             | Event::FaultFired { seq, .. }
             | Event::Halt { seq, .. }
+            | Event::WatchdogReset { seq, .. }
             | Event::Summary { seq, .. } => *seq,
             Event::Abort(a) | Event::Suspect(a) => a.seq,
         }

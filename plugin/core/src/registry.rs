@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, riic, tsu};
+use crate::models::{adc, cpg, generic, mailbox, riic, tsu, wdt};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -23,6 +23,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     }),
     (adc::MODEL, |d, _, cfg| Ok(Box::new(adc::Adc::new(d, cfg)?))),
     (tsu::MODEL, |d, _, cfg| Ok(Box::new(tsu::Tsu::new(d, cfg)?))),
+    (wdt::MODEL, |d, soc, _| {
+        Ok(Box::new(wdt::Wdt::new(d, soc.extal().frequency)?))
+    }),
     (mailbox::MODEL, |d, _, _| {
         Ok(Box::new(mailbox::Mailbox::new(d)?))
     }),

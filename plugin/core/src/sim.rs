@@ -2,10 +2,11 @@
 //! the window, driven the way QEMU drives the plugin. A store lands in RAM first, then
 //! the bus sees it and its memory writes are applied; a load reads RAM and then the bus
 //! sees it. Writes outside the window (the GIC's set-pending registers) are recorded.
+//! Time stands still unless the test moves it ([`Sim::advance`]).
 
 use std::collections::HashMap;
 
-use crate::bus::{Access, Bus, MemWrite, Outcome};
+use crate::bus::{Access, Bus, ManualClock, MemWrite, Outcome};
 use crate::config::ModelConfig;
 use crate::event::{Abort, Event};
 use crate::soc::Soc;
@@ -23,6 +24,10 @@ pub struct Sim {
     pub vcpu: u32,
     /// Whether the last access aborted.
     pub last_aborted: bool,
+    /// The bus's clock.
+    pub clock: ManualClock,
+    /// A device reset the machine (what the glue would end the run on).
+    pub system_reset: bool,
 }
 
 impl Sim {
@@ -31,10 +36,12 @@ impl Sim {
     /// # Panics
     /// When a device's model cannot be built (a test's own SoC text is wrong).
     pub fn new(soc: Soc, cfg: &ModelConfig) -> Sim {
-        let bus = match Bus::new(soc, cfg) {
+        let mut bus = match Bus::new(soc, cfg) {
             Ok(bus) => bus,
             Err(e) => panic!("{e}"),
         };
+        let clock = ManualClock::default();
+        bus.set_clock(Box::new(clock.clone()));
         let mut sim = Sim {
             bus,
             ram: HashMap::new(),
@@ -44,6 +51,8 @@ impl Sim {
             pc: 0xffff_8000_0800_0000,
             vcpu: 0,
             last_aborted: false,
+            clock,
+            system_reset: false,
         };
         for w in sim.bus.reset_image() {
             sim.poke(w.phys, w.size, w.value);
@@ -63,6 +72,8 @@ impl Sim {
             Ok(bus) => bus,
             Err(e) => panic!("{e}"),
         };
+        let clock = ManualClock::default();
+        bus.set_clock(Box::new(clock.clone()));
         let text = match serde_json::to_string(&self.bus.save()) {
             Ok(text) => text,
             Err(e) => panic!("{e}"),
@@ -83,6 +94,18 @@ impl Sim {
             pc: self.pc,
             vcpu: self.vcpu,
             last_aborted: false,
+            clock,
+            system_reset: false,
+        }
+    }
+
+    /// Moves the bus time on by `ns` and, as the glue does at its next callback, lets the
+    /// models do what fell due.
+    pub fn advance(&mut self, ns: u64) {
+        self.clock.advance(ns);
+        if self.bus.deadline().is_some_and(|d| d <= self.bus.now_ns()) {
+            self.bus.tick(&mut self.out);
+            self.take_outcome();
         }
     }
 
@@ -105,6 +128,11 @@ impl Sim {
     fn run(&mut self, access: Access) {
         self.bus.access(&access, &mut self.out);
         self.last_aborted = self.out.aborted;
+        self.take_outcome();
+    }
+
+    fn take_outcome(&mut self) {
+        self.system_reset |= self.out.system_reset;
         let writes = std::mem::take(&mut self.out.writes);
         for w in &writes {
             if !self.bus.in_window(w.phys) {

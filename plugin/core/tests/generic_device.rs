@@ -1,6 +1,10 @@
 //! Adding a peripheral whose driver needs only declared registers touches only the SoC
-//! YAML: a device appended to the shipped description, with no `model:` and no Rust, gets
+//! YAML: a device added to the shipped description, with no `model:` and no Rust, gets
 //! its reset values, masks, declared field behaviour, gate and interrupt lines.
+//!
+//! The example is the watchdog as it was first added, register-only: the shipped
+//! description now models it (`model: wdt`), so the test puts the register-only one in its
+//! place.
 
 mod common;
 
@@ -50,13 +54,18 @@ const WDT: &str = r#"
           - { name: RUNNING, lsb: 4, width: 1, mirror: WDTCNT.WDTEN }
 "#;
 
+/// The shipped description with its `wdt0` (and the comment above it) replaced by [`WDT`].
 fn with_wdt() -> String {
     let text = common::soc_text();
-    let at = text
-        .find("\n  # At the top of the window")
+    let start = text
+        .find("\n  # The watchdog (rzg2l_wdt.c")
+        .expect("wdt0 comment");
+    let end = text
+        .find("\n  # Not a SoC device: the guest marks test steps here")
         .expect("mailbox comment");
+    assert!(start < end);
     let mut out = text.clone();
-    out.insert_str(at, WDT);
+    out.replace_range(start..end, WDT);
     out
 }
 

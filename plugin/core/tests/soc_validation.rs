@@ -446,7 +446,7 @@ fn unknown_model() {
     assert_error(
         &t,
         "test.yaml: devices.tsu.model: ",
-        "unknown model `tsuu` (expected one of generic, cpg, adc, tsu, mailbox",
+        "unknown model `tsuu` (expected one of generic, cpg, adc, tsu, wdt, mailbox",
     );
 }
 

@@ -147,6 +147,7 @@ type MemoryCallback = extern "C" fn(
 type ExitCallback = extern "C" fn(userdata: *mut c_void);
 type InsnCallback = extern "C" fn(vcpu_index: c_uint, userdata: *mut c_void);
 type ResetCallback = extern "C" fn(id: qemu_plugin_id_t);
+type VcpuSimpleCallback = extern "C" fn(id: qemu_plugin_id_t, vcpu_index: c_uint);
 
 // Resolved at dlopen time from QEMU's executable and the glib it links.
 extern "C" {
@@ -160,6 +161,8 @@ extern "C" {
         cb: TranslationCallback,
         userdata: *mut c_void,
     );
+    fn qemu_plugin_register_vcpu_idle_cb(id: qemu_plugin_id_t, cb: VcpuSimpleCallback);
+    fn qemu_plugin_register_vcpu_resume_cb(id: qemu_plugin_id_t, cb: VcpuSimpleCallback);
     fn qemu_plugin_register_atexit_cb(
         id: qemu_plugin_id_t,
         cb: ExitCallback,
@@ -316,6 +319,28 @@ fn register_callbacks(id: qemu_plugin_id_t) {
         qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init, std::ptr::null_mut());
         qemu_plugin_register_vcpu_tb_trans_cb(id, on_translation, std::ptr::null_mut());
         qemu_plugin_register_atexit_cb(id, on_exit, std::ptr::null_mut());
+        // A watchdog's deadline is checked here too: an idle vCPU wakes at every guest tick.
+        qemu_plugin_register_vcpu_idle_cb(id, on_idle_or_resume);
+        qemu_plugin_register_vcpu_resume_cb(id, on_idle_or_resume);
+    }
+}
+
+/// A vCPU goes idle (WFI) or resumes: a model's deadline may have passed.
+extern "C" fn on_idle_or_resume(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
+    let mut halt = None;
+    guarded("idle", || {
+        if let Some(plugin) = PLUGIN.get().filter(|plugin| plugin.is_active()) {
+            if let Verdict::Halt(status) =
+                plugin.check_deadline(&mut QemuVcpu::new(vcpu_index), false)
+            {
+                halt = Some(status);
+            }
+        }
+    });
+    if let Some(status) = halt {
+        // The events are on disk (the reporter was shut down). `_exit` as for on_abort=halt.
+        // SAFETY: terminates the process; nothing after it runs.
+        unsafe { libc::_exit(status) };
     }
 }
 

@@ -49,6 +49,10 @@ use std::time::{Duration, Instant};
 
 /// Exit status of QEMU when `on_abort=halt` stops it (and `serror` when it cannot divert).
 pub const HALT_EXIT_STATUS: i32 = 3;
+/// Exit status of QEMU when a device resets the machine (the watchdog bit): what QEMU
+/// itself exits with when the guest resets under `-no-reboot` (a shutdown, status 0). The
+/// `watchdog_reset` event, written before, says it was a reset.
+pub const SYSTEM_RESET_EXIT_STATUS: i32 = 0;
 /// Exit status of QEMU when `on_abort=serror` finds that `symbols=` is not the running
 /// kernel's map (at the first access to the window, before any abort could need it).
 pub const SYMBOLS_MISMATCH_EXIT_STATUS: i32 = 4;
@@ -152,6 +156,11 @@ pub struct Plugin {
     user_space_mapped_seq: AtomicU64,
     /// `state_out=`: where the state goes at exit, and what it belongs to.
     state_out: Option<(PathBuf, Identity)>,
+    /// The models' next deadline ([`Bus::deadline`]) in ns of [`Plugin::host_ns`];
+    /// `u64::MAX` when none. Checked without the lock by [`Plugin::check_deadline`].
+    due_host_ns: AtomicU64,
+    /// The origin of [`Plugin::host_ns`].
+    origin: Instant,
 }
 
 impl Plugin {
@@ -244,7 +253,103 @@ impl Plugin {
                     .unwrap_or(NO_SEQ),
             ),
             state_out,
+            due_host_ns: AtomicU64::new(u64::MAX),
+            origin: Instant::now(),
         })
+        .inspect(|plugin| {
+            // A restored watchdog keeps counting down what remained of its timeout.
+            if let Ok(engine) = plugin.engine.lock() {
+                plugin.note_deadline(&engine.bus);
+            }
+        })
+    }
+
+    /// Host monotonic ns since install (the bus's own clock is host time as well).
+    fn host_ns(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// After the models changed: when their next deadline falls, in [`Plugin::host_ns`].
+    fn note_deadline(&self, bus: &Bus) {
+        let due = match bus.deadline() {
+            Some(deadline) => self
+                .host_ns()
+                .saturating_add(deadline.saturating_sub(bus.now_ns())),
+            None => u64::MAX,
+        };
+        self.due_host_ns.store(due, Ordering::Relaxed);
+    }
+
+    /// Called when a vCPU goes idle or resumes (every tick of an idle vCPU: 4 ms at the
+    /// guest kernels' HZ=250, periodic) and before every window access: when a model's
+    /// deadline has passed, lets it act. The only deadline is a watchdog's reset, so this
+    /// ends the run. Cheap until then: one atomic load and a clock read.
+    ///
+    /// Outside a memory callback (`in_access` false) the vCPU may hold QEMU's BQL, which a
+    /// vCPU holding the engine can be waiting for (its GIC write): the engine is only
+    /// tried, and a busy engine is tried again at the next callback. Nor are the model's
+    /// memory writes applied there (a GIC write takes the BQL): at the reset's deadline
+    /// they are the first overflow's INTDISP and `wdt` line, which the reset makes moot.
+    pub fn check_deadline(&self, guest: &mut impl Guest, in_access: bool) -> Verdict {
+        let due = self.due_host_ns.load(Ordering::Relaxed);
+        if due == u64::MAX || self.host_ns() < due || !self.is_active() {
+            return Verdict::Continue;
+        }
+        let mut engine = match self.engine.try_lock() {
+            Ok(engine) => engine,
+            Err(TryLockError::WouldBlock) if in_access => match self.engine.lock() {
+                Ok(engine) => engine,
+                Err(_) => return Verdict::Continue,
+            },
+            Err(_) => return Verdict::Continue,
+        };
+        if !self.is_active() {
+            return Verdict::Continue;
+        }
+        let Engine { bus, outcome, .. } = &mut *engine;
+        bus.tick(outcome);
+        self.note_deadline(bus);
+        if !in_access {
+            outcome.writes.clear();
+        }
+        self.finish_outcome(guest, bus, outcome)
+    }
+
+    /// Applies `outcome`'s writes, sends its events, and ends the run when a device reset
+    /// the machine.
+    fn finish_outcome(
+        &self,
+        guest: &mut impl Guest,
+        bus: &mut Bus,
+        outcome: &mut Outcome,
+    ) -> Verdict {
+        for write in &outcome.writes {
+            if !store(guest, write) {
+                self.write_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let reset = outcome.system_reset;
+        for event in outcome.events.drain(..) {
+            self.reporter.send_event(event);
+        }
+        if reset {
+            self.system_reset(bus);
+            return Verdict::Halt(SYSTEM_RESET_EXIT_STATUS);
+        }
+        Verdict::Continue
+    }
+
+    /// A device reset the machine: the `watchdog_reset` event is queued; add the summary,
+    /// write everything out and stop modelling. The caller ends QEMU as `-no-reboot` does.
+    fn system_reset(&self, bus: &mut Bus) {
+        self.state.store(STOPPED, Ordering::Release);
+        self.write_summary(bus);
+        self.reporter.shutdown();
+        eprintln!(
+            "rzgate: a device reset the machine (watchdog_reset in {}): ending QEMU as a \
+             guest reset under -no-reboot does (exit status {SYSTEM_RESET_EXIT_STATUS})",
+            self.events_path.display()
+        );
     }
 
     /// Hot path: one atomic load.
@@ -417,6 +522,9 @@ impl Plugin {
             vcpu,
             pc,
         };
+        if let halt @ Verdict::Halt(_) = self.check_deadline(guest, true) {
+            return halt;
+        }
         let verdict = self.model_access(guest, &access, vaddr);
         if let Verdict::Divert(_) = verdict {
             // Outside the lock. The guest panics after the divert and QEMU may end at any
@@ -473,6 +581,11 @@ impl Plugin {
             }
         }
         bus.access(access, outcome);
+        self.note_deadline(bus);
+        if outcome.system_reset {
+            // The watchdog's restart handler (or a ping that came too late).
+            return self.finish_outcome(guest, bus, outcome);
+        }
         for write in &outcome.writes {
             if !store(guest, write) {
                 self.write_failures.fetch_add(1, Ordering::Relaxed);
@@ -1291,6 +1404,48 @@ mod tests {
         let abort = of_type(&events, "abort")[0];
         assert_eq!(abort["frames"], serde_json::json!([]));
         assert_eq!(abort["unwind"], "not-captured");
+    }
+
+    #[test]
+    fn an_unpinged_watchdog_ends_the_run_at_the_first_check_after_its_deadline() {
+        let events = events_path("watchdog");
+        let plugin = plugin_with(&events, &[]);
+        let mut guest = FakeGuest::default();
+        plugin.write_reset_image(&mut guest);
+        let mut write = |device: &str, register: &str, value: u64| {
+            let at = register_address(device, register);
+            let verdict = plugin.on_window_access(&mut guest, 0, 0x1000, at, at, 2, true, value);
+            assert_eq!(verdict, Verdict::Continue, "{device} {register}");
+        };
+        // Both WDT0 clocks on; the reset is released out of reset.
+        write("cpg", "CLK_ON_WDT0", 0x0003_0003);
+        // The shortest timeout: WDTTIME 0, two periods of 2^20 OSCCLK cycles = 87.4 ms.
+        write("wdt0", "WDTSET", 0);
+        write("wdt0", "WDTCNT", 1);
+        let mut guest = FakeGuest::default();
+        assert_eq!(plugin.check_deadline(&mut guest, false), Verdict::Continue);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            plugin.check_deadline(&mut guest, false),
+            Verdict::Halt(SYSTEM_RESET_EXIT_STATUS)
+        );
+        assert!(plugin.is_stopped());
+        let events = events_in(&events);
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds[kinds.len() - 2..],
+            ["watchdog_reset", "summary"],
+            "{kinds:?}"
+        );
+        let reset = &events[events.len() - 2];
+        assert_eq!(reset["device"], "wdt0");
+        assert_eq!(reset["timeout_ns"], 87_381_332);
+        let ran = reset["seen_ns"].as_u64().unwrap() - reset["armed_ns"].as_u64().unwrap();
+        assert!(ran >= 87_381_332, "{ran}");
+        assert_eq!(events[events.len() - 1]["counters"]["wdt0"]["bites"], 1);
+        // Nothing after it.
+        assert_eq!(plugin.check_deadline(&mut guest, false), Verdict::Continue);
+        plugin.finish();
     }
 
     #[test]

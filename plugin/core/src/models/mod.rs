@@ -9,3 +9,4 @@ pub mod generic;
 pub mod mailbox;
 pub mod riic;
 pub mod tsu;
+pub mod wdt;
