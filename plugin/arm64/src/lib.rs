@@ -20,3 +20,6 @@ pub mod filter;
 pub mod sea;
 pub mod serror;
 pub mod unwind;
+
+#[cfg(test)]
+mod testutil;

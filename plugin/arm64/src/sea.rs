@@ -187,6 +187,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{bl, reader, u64_at};
     use std::collections::BTreeMap;
 
     /// The upstream 7.2.13 build's addresses (out/kernels/upstream/System.map).
@@ -206,11 +207,6 @@ ffff8000802f9104 T el1h_64_irq_handler
     const ABORT: u64 = 0xffff_8000_802f_8940;
     const DO_MEM_ABORT: u64 = 0xffff_8000_8002_9df0;
 
-    fn bl(at: u64, target: u64) -> u32 {
-        let words = (target.wrapping_sub(at) as i64 / 4) as u32 & 0x03ff_ffff;
-        0x9400_0000 | words
-    }
-
     /// The calls and prologues of the upstream build, at their addresses (objdump of its
     /// vmlinux); every other word is zero.
     fn upstream_code() -> BTreeMap<u64, u32> {
@@ -223,27 +219,8 @@ ffff8000802f9104 T el1h_64_irq_handler
         code
     }
 
-    fn reader(code: &BTreeMap<u64, u32>) -> impl FnMut(u64, usize) -> Option<Vec<u8>> + '_ {
-        move |addr, len| {
-            Some(
-                (0..len as u64 / 4)
-                    .flat_map(|i| {
-                        code.get(&(addr + 4 * i))
-                            .copied()
-                            .unwrap_or(0)
-                            .to_le_bytes()
-                    })
-                    .collect(),
-            )
-        }
-    }
-
     fn symbols(map: &str) -> SeaSymbols {
         SeaSymbols::resolve(&KernelSymbols::parse(map))
-    }
-
-    fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-        u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
     }
 
     #[test]

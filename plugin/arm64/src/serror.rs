@@ -560,6 +560,7 @@ pub(crate) fn pt_regs_bytes(state: &CpuState, fault_pc: u64) -> [u8; PT_REGS_SIZ
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{bl, reader, u64_at};
     use std::collections::BTreeMap;
 
     /// The upstream 7.2.13 build's addresses (out/kernels/upstream/System.map).
@@ -585,12 +586,6 @@ ffff800080310000 D _etext
     const HANDLER: u64 = 0xffff_8000_802f_8700;
     const DO_SERROR: u64 = 0xffff_8000_8002_2fa4;
     const PANIC: u64 = 0xffff_8000_8002_2e80;
-
-    /// `bl target` at `at`.
-    fn bl(at: u64, target: u64) -> u32 {
-        let words = (target.wrapping_sub(at) as i64 / 4) as u32 & 0x03ff_ffff;
-        0x9400_0000 | words
-    }
 
     /// Guest memory: the upstream kernel's code at these functions (instructions as
     /// objdump shows them in its Image; only their encodings matter here).
@@ -631,21 +626,6 @@ ffff800080310000 D _etext
         code.insert(PANIC, 0xd503_233f);
         code.insert(PANIC + 4, 0xa9bf_7bfd);
         code
-    }
-
-    fn reader(code: &BTreeMap<u64, u32>) -> impl FnMut(u64, usize) -> Option<Vec<u8>> + '_ {
-        move |addr, len| {
-            Some(
-                (0..len as u64 / 4)
-                    .flat_map(|i| {
-                        code.get(&(addr + 4 * i))
-                            .copied()
-                            .unwrap_or(0)
-                            .to_le_bytes()
-                    })
-                    .collect(),
-            )
-        }
     }
 
     fn resolved(map: &str) -> Option<SerrorSymbols> {
@@ -870,10 +850,6 @@ ffff800080310000 D _etext
             sp: 0xffff_8000_8233_bb60,
             cpsr: 0x6000_0005, // EL1h, nZCv, DAIF clear
         }
-    }
-
-    fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-        u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
     }
 
     #[test]

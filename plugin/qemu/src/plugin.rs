@@ -1761,11 +1761,11 @@ mod tests {
         code(EL1_ABORT + 0x3c, bl(EL1_ABORT + 0x3c, DO_MEM_ABORT));
     }
 
-    #[test]
-    fn serror_diverts_a_gated_read_into_a_synchronous_external_abort_and_a_write_into_an_serror() {
-        // The read: ADM0 with the ADC's clocks stopped.
-        let events = events_path("sea-read");
-        let map = system_map("sea-read", true);
+    /// An `on_abort=serror` plugin whose map has the synchronous path, and its guest with the
+    /// reset image written.
+    fn sync_path_plugin(test: &str) -> (Plugin, PathBuf, PathBuf, FakeGuest) {
+        let events = events_path(test);
+        let map = system_map(test, true);
         let mut guest = kernel_guest();
         with_sync_path(&map, &mut guest);
         let plugin = plugin_with(
@@ -1773,6 +1773,13 @@ mod tests {
             &["on_abort=serror", &format!("symbols={}", map.display())],
         );
         plugin.write_reset_image(&mut guest);
+        (plugin, events, map, guest)
+    }
+
+    #[test]
+    fn serror_diverts_a_gated_read_into_a_synchronous_external_abort_and_a_write_into_an_serror() {
+        // The read: ADM0 with the ADC's clocks stopped.
+        let (plugin, events, map, mut guest) = sync_path_plugin("sea-read");
         stop_adc_clocks(&plugin, &mut guest);
         assert_eq!(
             read_adm0(&plugin, &mut guest),
@@ -1804,15 +1811,7 @@ mod tests {
         let _ = std::fs::remove_file(&map);
 
         // The write: ADM0 again, stored this time.
-        let events = events_path("sea-write");
-        let map = system_map("sea-write", true);
-        let mut guest = kernel_guest();
-        with_sync_path(&map, &mut guest);
-        let plugin = plugin_with(
-            &events,
-            &["on_abort=serror", &format!("symbols={}", map.display())],
-        );
-        plugin.write_reset_image(&mut guest);
+        let (plugin, events, map, mut guest) = sync_path_plugin("sea-write");
         stop_adc_clocks(&plugin, &mut guest);
         let verdict = plugin.on_window_access(&mut guest, 0, 0x40, adm0, adm0, 2, true, 0);
         assert_eq!(verdict, Verdict::Divert(DO_SERROR));
