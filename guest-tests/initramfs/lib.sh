@@ -22,6 +22,10 @@ ADC_COMPAT=renesas,r9a08g045-adc
 TSU_COMPAT=renesas,r9a08g045-tsu
 ADC_DRIVER=/sys/bus/platform/drivers/rzg2l-adc
 TSU_DRIVER=/sys/bus/platform/drivers/rzg3s-thermal
+RIIC_COMPAT=renesas,riic-r9a08g045
+# socs/r9a08g045.yaml i2c_targets: the AT24 EEPROM behind RIIC0 (an i2c client is named
+# <bus>-<4-digit address>).
+EEPROM_ADDR=0050
 WDT_COMPAT=renesas,r9a08g045-wdt
 WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
 WDT_CLASS=/sys/class/watchdog/watchdog0
@@ -255,6 +259,15 @@ reprobe_adc_after_restore() {
     echo auto >"/sys/bus/platform/devices/$adc/power/control"
     echo "$adc" >$ADC_DRIVER/bind 2>/dev/null
     return 0
+}
+
+# The adapter number RIIC0 registered (i2c-N under its platform device $RIIC).
+riic_bus() {
+    for a in /sys/bus/platform/devices/$RIIC/i2c-*; do
+        [ -d "$a" ] && { echo "${a##*/i2c-}"; return 0; }
+    done
+    echo "$RIIC has no i2c adapter"
+    return 1
 }
 
 # The IIO device directory of the ADC (its name changes across rebinds).

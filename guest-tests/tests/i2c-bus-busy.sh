@@ -8,16 +8,7 @@
 # stays bound. That the fault fired is the runner's check. A restored cell re-probes at24
 # with the fault armed first (below).
 plan 4
-RIIC=$(dev_by_compat renesas,riic-r9a08g045)
-EEPROM_ADDR=0050
-
-riic_bus() {
-    for a in /sys/bus/platform/devices/$RIIC/i2c-*; do
-        [ -d "$a" ] && { echo "${a##*/i2c-}"; return 0; }
-    done
-    echo "$RIIC has no i2c adapter"
-    return 1
-}
+RIIC=$(dev_by_compat $RIIC_COMPAT)
 
 # The EEPROM's client exists, unbound: at24's probe failed.
 at24_probe_failed() {

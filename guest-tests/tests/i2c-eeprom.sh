@@ -9,20 +9,9 @@ plan 10
 # socs/r9a08g045.yaml devices.i2c0.i2c_targets[0]: contents (printf format), size, fill.
 EEPROM_TEXT='rzgate RZ/G3S RIIC0 AT24 EEPROM @0x50\n'
 EEPROM_SIZE=256
-EEPROM_ADDR=0050
-RIIC_COMPAT=renesas,riic-r9a08g045
 RIIC_DRIVER=/sys/bus/platform/drivers/i2c-riic
 
 RIIC=$(dev_by_compat $RIIC_COMPAT)
-
-# The adapter number the RIIC registered (i2c-N under the platform device).
-riic_bus() {
-    for a in /sys/bus/platform/devices/$RIIC/i2c-*; do
-        [ -d "$a" ] && { echo "${a##*/i2c-}"; return 0; }
-    done
-    echo "$RIIC has no i2c adapter"
-    return 1
-}
 
 at24_bound() {
     n=$(riic_bus) || { echo "$n"; return 1; }
