@@ -13,7 +13,7 @@ use crate::matrix::OnAbort;
     version,
     about = "Runs the rzgate guest test matrix under QEMU and reports which kernels hit power-gating aborts",
     after_help = "Exit status: 0 when every cell matches its expectation (validate: the patch adds no abort), \
-                  1 on a mismatch or a flaky cell (validate: the patch adds an abort; merge: also a cell not run), \
+                  1 on a mismatch or a flaky cell (validate: the patch adds an abort; merge: also a cell not run; replay: a replay not reproduced), \
                   2 on a setup error (validate: also when a cell errored: could not judge; merge: shards that do not fit), \
                   3 (validate only) when the patch adds no abort but a guest check fails only with it, \
                   128 + the signal when SIGINT/SIGTERM/SIGHUP interrupted `run` (its reports are still written)."
