@@ -270,6 +270,20 @@ riic_bus() {
     return 1
 }
 
+# i2c_read_fails_with ADDRESS ERRNO-TEXT: a one-byte read of ADDRESS on RIIC0's adapter
+# through i2c-dev fails with that errno (the C library's text for it).
+i2c_read_fails_with() {
+    n=$(riic_bus) || { echo "$n"; return 1; }
+    if out=$(i2ctransfer -y "$n" "r1@$1" 2>&1); then
+        echo "a read from $1 on i2c-$n succeeded: $out"
+        return 1
+    fi
+    case "$out" in
+    *"$2"*) ;;
+    *) echo "the read from $1 failed otherwise: $out"; return 1 ;;
+    esac
+}
+
 # The IIO device directory of the ADC (its name changes across rebinds).
 adc_iio_dir() {
     for d in /sys/bus/platform/devices/$(dev_by_compat $ADC_COMPAT)/iio:device*; do

@@ -21,17 +21,7 @@ at24_probe_failed() {
     fi
 }
 
-transfer_times_out() { # address
-    n=$(riic_bus) || { echo "$n"; return 1; }
-    if out=$(i2ctransfer -y "$n" "r1@$1" 2>&1); then
-        echo "a read from $1 on i2c-$n succeeded: $out"
-        return 1
-    fi
-    case "$out" in
-    *"Connection timed out"*) ;;
-    *) echo "the read from $1 failed otherwise: $out"; return 1 ;;
-    esac
-}
+transfer_times_out() { i2c_read_fails_with "$1" "Connection timed out"; }
 
 # Restored from the run's snapshot (booted without the fault), at24 probed fine there: unbind
 # it (at24's remove makes no transfer) and bind it again, so its probe read meets the busy

@@ -72,17 +72,7 @@ write_reads_back() { # offset text
 
 # An absent address: a one-byte read through i2c-dev fails with ENXIO (the RIIC saw the
 # NACK: riic_tend_isr sets -ENXIO).
-absent_nacks() { # address
-    n=$(riic_bus) || { echo "$n"; return 1; }
-    if out=$(i2ctransfer -y "$n" "r1@$1" 2>&1); then
-        echo "a read from $1 on i2c-$n succeeded: $out"
-        return 1
-    fi
-    case "$out" in
-    *"No such device or address"*) ;;
-    *) echo "the read from $1 failed otherwise: $out"; return 1 ;;
-    esac
-}
+absent_nacks() { i2c_read_fails_with "$1" "No such device or address"; }
 
 # i2cdetect: the EEPROM's address is UU (at24 holds it), every other one answers nothing.
 only_eeprom_detected() {

@@ -320,7 +320,9 @@ fn start_and_summary_events() {
         "{json}"
     );
     assert!(
-        json.contains("\"accesses\":{\"adc\":0,\"cpg\":0,\"i2c0\":0,\"mailbox\":0,\"tsu\":0,\"wdt0\":0}"),
+        json.contains(
+            "\"accesses\":{\"adc\":0,\"cpg\":0,\"i2c0\":0,\"mailbox\":0,\"tsu\":0,\"wdt0\":0}"
+        ),
         "{json}"
     );
     assert!(json.contains("\"aborts\":0"), "{json}");
