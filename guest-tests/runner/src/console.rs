@@ -17,6 +17,12 @@
 //! first, so KTAP printed through the kernel log parses as well. Indented result lines are
 //! nested subtests: they are kept (with their depth) but only top-level results count
 //! against the plan.
+//!
+//! The kernel writes its messages to the UART whole, but between any two bytes of what a
+//! guest program writes: a KTAP line can come out as `ok 3 bind x[    1.2] at24 ...` and
+//! its end (the newline) only after the kernel's line. The runner boots with printk
+//! timestamps (`printk.time=1`) so that such a line can be told apart and put back
+//! together ([`untangle`]).
 
 /// The guest's last line of a test script (before its power-off).
 pub const DONE_MARKER: &str = "# rzgate-done";
@@ -265,9 +271,9 @@ impl ConsoleReport {
     pub fn parse(console: &str) -> ConsoleReport {
         let mut report = ConsoleReport::default();
         let mut guest_trace = TraceParser::default();
-        for raw in console.lines() {
+        for raw in untangle(console) {
             report.lines += 1;
-            let line = strip_printk_timestamp(raw.trim_end_matches('\r'));
+            let line = strip_printk_timestamp(&raw);
             guest_trace.line(line.trim());
             if let Some(pos) = line.find("Kernel panic - not syncing") {
                 if report.panic.is_none() {
@@ -381,6 +387,53 @@ fn strip_printk_timestamp(line: &str) -> &str {
     } else {
         line
     }
+}
+
+/// The console's lines with every kernel message that landed inside a program's line taken
+/// out of it: `ok 3 bi[    1.2] k\r\nnd x\r\n` gives `[    1.2] k` and `ok 3 bind x`,
+/// in the order they were finished. A kernel message is recognised by its printk timestamp
+/// (`[%5lu.%06lu] `); it runs to the end of its line. Consoles without timestamps come out
+/// line by line, as printed.
+pub fn untangle(console: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    // The start of a program's line that a kernel message interrupted.
+    let mut pending = String::new();
+    for raw in console.lines() {
+        let line = raw.trim_end_matches('\r');
+        match printk_timestamp_at(line) {
+            Some(0) => lines.push(line.to_string()),
+            Some(pos) => {
+                pending.push_str(&line[..pos]);
+                lines.push(line[pos..].to_string());
+            }
+            None => {
+                pending.push_str(line);
+                lines.push(std::mem::take(&mut pending));
+            }
+        }
+    }
+    if !pending.is_empty() {
+        lines.push(pending);
+    }
+    lines
+}
+
+/// Where the first printk timestamp (`[` spaces, seconds, `.`, six digits, `] `) in `line`
+/// starts.
+fn printk_timestamp_at(line: &str) -> Option<usize> {
+    line.match_indices('[').map(|(pos, _)| pos).find(|&pos| {
+        let Some((stamp, rest)) = line[pos + 1..].split_once(']') else {
+            return false;
+        };
+        let Some((secs, micros)) = stamp.trim_start_matches(' ').split_once('.') else {
+            return false;
+        };
+        !secs.is_empty()
+            && secs.bytes().all(|b| b.is_ascii_digit())
+            && micros.len() == 6
+            && micros.bytes().all(|b| b.is_ascii_digit())
+            && (rest.is_empty() || rest.starts_with(' '))
+    })
 }
 
 /// `N <test-id>: <text>` (the part after `# rzgate-step `).
@@ -711,6 +764,41 @@ Kernel panic - not syncing: synchronous external abort: Fatal exception
     fn bracketed_non_timestamps_are_kept() {
         assert_eq!(strip_printk_timestamp("[abc] ok 1 x"), "[abc] ok 1 x");
         assert_eq!(strip_printk_timestamp("[ 12.5] ok 1 x"), "ok 1 x");
+    }
+
+    #[test]
+    fn a_kernel_message_inside_a_ktap_line_is_taken_out_of_it() {
+        // As recorded on devres-group/platform-sweep: at24's probe message came between
+        // the test's "bind 7d090000.i2c" and its newline.
+        let console = "    ok 2 7d090000.i2c unbound\r\n\
+             # rzgate-step 7 platform-sweep: bind i2c-riic 7d090000.i2c\r\n\
+             [    3.101000] i2c-riic 7d090000.i2c: registered with 1000000Hz bus speed\r\n\
+             \x20   ok 3 bind 7d090000.i2c[    3.102000] at24 0-0050: 256 byte 24c02 EEPROM\r\n\
+             \r\n\
+             \x20   ok 4 7d090000.i2c bound to i2c-riic\r\n\
+             ok 1 a bi[    3.200000] k1\r\n[    3.200001] k2\r\nnd # SKIP x\r\n";
+        let c = ConsoleReport::parse(console);
+        let descriptions: Vec<&str> = c.results.iter().map(|r| r.description.as_str()).collect();
+        assert_eq!(
+            descriptions,
+            [
+                "7d090000.i2c unbound",
+                "bind 7d090000.i2c",
+                "7d090000.i2c bound to i2c-riic",
+                "a bind"
+            ]
+        );
+        assert_eq!(c.results[1].depth, 1);
+        assert_eq!(c.results[3].directive.as_deref(), Some("SKIP x"));
+        assert_eq!(
+            untangle("ok 1 a bi[    3.200000] k1\r\nnd\r\n"),
+            ["[    3.200000] k1", "ok 1 a bind"]
+        );
+        // Without timestamps, and with brackets that are not timestamps, nothing moves.
+        assert_eq!(
+            untangle("ok 1 x [1.5] y [ 2.123456]z\nat24 0-0050: 256 byte\nrest"),
+            ["ok 1 x [1.5] y [ 2.123456]z", "at24 0-0050: 256 byte", "rest"]
+        );
     }
 
     #[test]

@@ -1170,7 +1170,7 @@ mod tests {
         let images = &deploy["images"];
         assert_eq!(
             images["kernel"]["image_arg"],
-            "-kernel {kernel} -append \"console=ttyAMA0 panic=-1 oops=panic rdinit=/init rzgate.test=adc-probe-failure rzgate.loops=1 rzgate.temp_mc=25000 rzgate.adc=1024:1024:1024:1024:1024:1024:1024:1024\""
+            "-kernel {kernel} -append \"console=ttyAMA0 panic=-1 oops=panic printk.time=1 rdinit=/init rzgate.test=adc-probe-failure rzgate.loops=1 rzgate.temp_mc=25000 rzgate.adc=1024:1024:1024:1024:1024:1024:1024:1024\""
         );
         assert_eq!(
             images["plugin"]["image_arg"],

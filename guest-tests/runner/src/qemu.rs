@@ -62,8 +62,10 @@ pub struct CellLaunch<'a> {
 /// The kernel's own part of the guest's command line. `oops=panic`: an oops (the synchronous
 /// external abort `on_abort=serror` makes of a gated read, or any other) ends the guest as
 /// the SError does, with the panic the runner reads, instead of killing one task and
-/// leaving the test to hang on the locks it held.
-const KERNEL_ARGS: &str = "console=ttyAMA0 panic=-1 oops=panic rdinit=/init";
+/// leaving the test to hang on the locks it held. `printk.time=1`: kernel messages carry a
+/// timestamp, so one that lands inside a test's line can be taken out of it
+/// (`console::untangle`).
+const KERNEL_ARGS: &str = "console=ttyAMA0 panic=-1 oops=panic printk.time=1 rdinit=/init";
 
 /// The guest's command line (docs/contracts.md, "Guest side").
 pub fn kernel_cmdline(test: &str, loops: u32, temp_c: f64, adc: &[u16; 8]) -> String {
@@ -547,7 +549,7 @@ mod tests {
         let append = &args[args.iter().position(|a| a == "-append").unwrap() + 1];
         assert_eq!(
             append,
-            "console=ttyAMA0 panic=-1 oops=panic rdinit=/init rzgate.test=adc-probe-failure rzgate.loops=1 rzgate.temp_mc=42500 rzgate.adc=100:500:1000:1500:2000:2500:3000:4000"
+            "console=ttyAMA0 panic=-1 oops=panic printk.time=1 rdinit=/init rzgate.test=adc-probe-failure rzgate.loops=1 rzgate.temp_mc=42500 rzgate.adc=100:500:1000:1500:2000:2500:3000:4000"
         );
         assert_eq!(
             args.last().unwrap(),
