@@ -8,8 +8,12 @@ source "$(dirname "$0")/lib.sh"
 source "$RZGATE_CACHE/toolchain.env"
 [ -x "$BUSYBOX" ] || die "static arm64 busybox missing at $BUSYBOX: run 'make toolchain'"
 
-staging=$ROOT/tmp/rzgate-initramfs
-rm -rf "$staging"
+# A staging directory of this run's own: worktrees and validations may pack side by side.
+mkdir -p "$ROOT/tmp"
+staging=$(mktemp -d "$ROOT/tmp/rzgate-initramfs.XXXXXX")
+chmod 0755 "$staging"
+in_root_staging=/tmp/$(basename "$staging")
+trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging"/{bin,sbin,proc,sys,dev,tmp,etc,lib/rzgate,tests,root}
 cp "$BUSYBOX" "$staging/bin/busybox"
 ln -s busybox "$staging/bin/sh"
@@ -38,11 +42,20 @@ cp "$compat_cache" "$staging/selftests/dt/compatible_list"
 cat "$ksrc/tools/testing/selftests/dt/compatible_ignore_list" \
     "$RZGATE_TOP/guest-tests/dt-ignore-virt" | grep -v '^#' >"$staging/selftests/dt/compatible_ignore_list"
 
+# The kernel's own watchdog client (tools/testing/selftests/watchdog/watchdog-test.c), built
+# static from the same source (the C library and UAPI headers are the root's arm64 cross
+# packages, ci/toolchain.sh stage selftest-libc).
+[ -f "$ROOT/usr/aarch64-linux-gnu/lib/libc.a" ] ||
+    die "the static arm64 C library is missing in $ROOT (libc6-dev-arm64-cross): run 'make toolchain'"
+mkdir -p "$staging/selftests/watchdog"
+in_root aarch64-linux-gnu-gcc -static -s -O2 -Wall -o "$in_root_staging/selftests/watchdog/watchdog-test" \
+    "/work/$(basename "$ksrc")/tools/testing/selftests/watchdog/watchdog-test.c" ||
+    die "building the kernel's watchdog-test (tools/testing/selftests/watchdog) failed"
+
 mkdir -p "$OUT"
 # Uncompressed: the kernel unpacks a gzip'd archive at about 10 MB/s under TCG, 0.2 s of
 # every boot; QEMU loads the plain one into guest RAM for free.
-in_root sh -c 'cd /tmp/rzgate-initramfs && find . | LC_ALL=C sort | cpio --quiet -o -H newc --owner=0:0 --reproducible' \
+in_root sh -c "cd $in_root_staging && find . | LC_ALL=C sort | cpio --quiet -o -H newc --owner=0:0 --reproducible" \
     >"$OUT/initramfs.cpio.tmp"
 mv "$OUT/initramfs.cpio.tmp" "$OUT/initramfs.cpio"
-rm -rf "$staging"
 say "initramfs: $OUT/initramfs.cpio ($(stat -c %s "$OUT/initramfs.cpio") bytes)"

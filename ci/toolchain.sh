@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision what rzgate needs and record what it provided in $OUT/toolchain.json:
 #   QEMU 11.x (plugin API v7), the aarch64 cross compiler and kernel build tools, dtc,
-#   cpio, a static arm64 busybox and Debian's linux-source-7.2.
+#   cpio, a static arm64 busybox, the static arm64 C library (kernel selftests) and
+#   Debian's linux-source-7.2.
 # Debian 12 has none of QEMU 11 or linux-source-7.2, so they come from a Debian 13 root
 # (trixie + trixie-backports, linux-source from unstable), made with debootstrap from the
 # mirror the host's apt already uses. Every stage leaves a marker; an interrupted run
@@ -90,6 +91,17 @@ if ! stage_done busybox; then
     in_root sh -c 'dpkg-deb -x /tmp/busybox/busybox-static_*_arm64.deb /opt/busybox-arm64'
     [ -x "$ROOT/opt/busybox-arm64/usr/bin/busybox" ] || die "busybox-static:arm64 did not contain usr/bin/busybox"
     mark_done busybox
+fi
+
+# Stage 4: the static arm64 C library, for the kernel's own selftests that ci/initramfs.sh
+# builds from the kernel source (watchdog-test). Its own stage, so that a root provisioned
+# before it gains it.
+if ! stage_done selftest-libc; then
+    say "installing the arm64 C library (static) into the root, for the kernel's selftests"
+    { in_root apt-get update -qq && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        libc6-dev-arm64-cross; } >>"$RZGATE_CACHE/apt.log" 2>&1 ||
+        { tail -n 20 "$RZGATE_CACHE/apt.log" >&2; die "installing libc6-dev-arm64-cross inside $ROOT failed (log: $RZGATE_CACHE/apt.log)"; }
+    mark_done selftest-libc
 fi
 
 # The sandbox of strangers' patches (ci/sandbox.sh, used by validate): bubblewrap and a
