@@ -27,8 +27,13 @@
 #                              does less work
 #   serror_registration_ratio  boot (test boot) with on_abort=serror, whose memory callbacks
 #                              are registered with RW_REGS_PC / with on_abort=continue
-#   (each of the four also as <key>_wall: the same pairs' wall-time ratios)
+#   (each of the five also as <key>_wall: the same pairs' wall-time ratios)
 #   qemu_peak_rss_ratio        QEMU's peak RSS with / without the plugin (bench-busy), per pair
+#   boot_cell_ratio            the boot cell (test boot, with the plugin) on the matrix's DT /
+#                              on the same DT with only the first slice's devices enabled
+#                              (CPG, ADC, TSU and the mailbox SRAM: the platform's later
+#                              peripherals disabled, so their drivers do not probe). What
+#                              the platform adds to every boot, like for like in one run
 #   boot_cpu_s, boot_wall_s    the boot cell (test boot, on_abort=continue) with the plugin:
 #                              QEMU's CPU and wall seconds, over the BENCH_RUNS runs. To
 #                              compare two commits, run `make bench` in each tree on the same
@@ -122,10 +127,11 @@ pair() { # index name-a command-a name-b command-b: one pair, the order flipping
 busy_drivers=$(command_for bench-busy)
 
 # The matrix's DTB with every node whose registers lie in the window disabled.
-models_disabled_dtb() { # dtb-in dtb-out
-    python3 - "${1%.dtb}.dts" "${2%.dtb}.dts" <<'PY'
+# With a regex, the nodes whose compatible matches it stay enabled.
+models_disabled_dtb() { # dtb-in dtb-out [keep-compatible-regex]
+    python3 - "${1%.dtb}.dts" "${2%.dtb}.dts" "${3:-}" <<'PY'
 import re, sys
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, keep = sys.argv[1], sys.argv[2], sys.argv[3]
 dts = open(src).read()
 window = re.search(r"rzgate-window@[0-9a-f]+ \{[^}]*?reg = <0x([0-9a-f]+) 0x([0-9a-f]+) 0x([0-9a-f]+) 0x([0-9a-f]+)>", dts, re.S)
 if not window:
@@ -135,7 +141,10 @@ size = int(window[3], 16) << 32 | int(window[4], 16)
 disabled = []
 for m in re.finditer(r"^\t(?:\w+: )?([\w,.+-]+@[0-9a-f]+) \{\n((?:(?:\t\t.*)?\n)*?)\t\};", dts, re.M):
     reg = re.search(r"^\t\treg = <0x([0-9a-f]+) 0x([0-9a-f]+)", m[2], re.M)
-    if reg and "compatible" in m[2] and base <= (int(reg[1], 16) << 32 | int(reg[2], 16)) < base + size:
+    compatible = re.search(r'^\t\tcompatible = (.*);$', m[2], re.M)
+    if keep and compatible and re.search(keep, compatible[1]):
+        continue
+    if reg and compatible and base <= (int(reg[1], 16) << 32 | int(reg[2], 16)) < base + size:
         disabled.append(m[1])
 if not disabled:
     sys.exit(f"{src}: no device node with registers in the window")
@@ -153,6 +162,13 @@ say "bench: disabled for overhead_ratio: $disabled"
 busy=$(echo "$busy_drivers" | sed "s# -dtb [^ ]* # -dtb $BENCH/models-disabled.dtb #")
 periph=$(command_for adc-unbind-loop)
 boot_continue=$(command_for boot)
+# The first slice's devices: the CPG, the ADC, the TSU and the mailbox SRAM.
+FIRST_SLICE='"renesas,r9a08g045-(cpg|adc|tsu)"|"mmio-sram"'
+boot_dtb=$(echo "$boot_continue" | sed -n 's/.* -dtb \([^ ]*\) .*/\1/p')
+platform_disabled=$(models_disabled_dtb "$boot_dtb" "$BENCH/first-slice.dtb" "$FIRST_SLICE") ||
+    die "bench: cannot disable the platform's later devices in $boot_dtb"
+say "bench: disabled for boot_cell_ratio: $platform_disabled"
+boot_first_slice=$(echo "$boot_continue" | sed "s# -dtb [^ ]* # -dtb $BENCH/first-slice.dtb #")
 boot_serror=$(command_for boot --on-abort serror)
 without_plugin() { echo "${1%% -plugin *}"; }
 
@@ -171,6 +187,7 @@ for i in $(seq 1 "$RUNS"); do
     pair "$i" busy-drivers-plugin "$busy_drivers" busy-drivers-bare "$(without_plugin "$busy_drivers")"
     pair "$i" periph-plugin "$periph" periph-bare "$(without_plugin "$periph")"
     pair "$i" boot-serror "$boot_serror" boot-continue "$boot_continue"
+    pair "$i" boot-platform "$boot_continue" boot-first-slice "$boot_first_slice"
     if [ -n "$BASELINE" ]; then
         pair "$i" boot-this "$boot_continue" boot-baseline "$baseline_boot"
         pair "$i" busy-this "$busy" busy-baseline "$baseline_busy"
@@ -242,11 +259,13 @@ RATIOS = {
     "overhead_with_drivers_ratio": ("busy-drivers-plugin", "busy-drivers-bare"),
     "peripheral_overhead_ratio": ("periph-plugin", "periph-bare"),
     "serror_registration_ratio": ("boot-serror", "boot-continue"),
+    "boot_cell_ratio": ("boot-platform", "boot-first-slice"),
     "baseline_boot_ratio": ("boot-this", "boot-baseline"),
     "baseline_overhead_ratio": ("busy-this", "busy-baseline"),
 }
 RUN_NAMES = ["busy-plugin", "busy-bare", "busy-drivers-plugin", "busy-drivers-bare",
              "periph-plugin", "periph-bare", "boot-continue", "boot-serror",
+             "boot-platform", "boot-first-slice",
              "boot-this", "boot-baseline", "busy-this", "busy-baseline", "matrix", "matrix-cold"]
 
 result = {
