@@ -27,8 +27,12 @@ done
 # The kernel's own DT selftest (tools/testing/selftests/dt), taken from the same source
 # the kernels are built from, with the compatible list its Makefile would generate, and
 # our ignore list for the virt nodes rzgate does not drive.
-ksrc=$(ls -d "$ROOT"/work/pristine-* 2>/dev/null | head -n1)
-[ -n "$ksrc" ] || die "no unpacked kernel source under $ROOT/work: run 'make kernels' first"
+# Debian's source (ci/kernels.sh unpacks it as pristine-<package version>), never a user
+# tree that validate unpacked beside it (pristine-user-*).
+deb_version=$(in_root dpkg-query -W -f='${Version}' "linux-source-${KERNEL_SERIES:-7.2}") ||
+    die "linux-source-${KERNEL_SERIES:-7.2} is not installed in $ROOT: run 'make toolchain'"
+ksrc=$ROOT/work/pristine-$deb_version
+[ -f "$ksrc/.rzgate-unpacked" ] || die "no unpacked kernel source at $ksrc: run 'make kernels' first"
 compat_cache=$ksrc/.rzgate-compatible_list
 if [ ! -s "$compat_cache" ]; then
     in_root sh -c "cd /work/$(basename "$ksrc") && python3 scripts/dtc/dt-extract-compatibles -d . > .rzgate-compatible_list.tmp" ||
