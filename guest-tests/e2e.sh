@@ -559,7 +559,7 @@ t_dt_selftest_same_with_host_or_guest_reduction() {
     # The selftest's results are the nested KTAP lines of the cells, as the runner parsed
     # them (a kernel message that landed inside a line is taken out of it).
     local nested='"\n".join(" ".join(map(str, (k["ok"], k["description"], k.get("directive")))) for c in r.get("cells", [r]) if c["kernel"] == "upstream" and c["test"] == "adc-probe-failure" for k in c["ktap"]["results"] if k.get("depth"))'
-    json "$MATRIX_REPORT" "$nested" | grep -q "^False /adc@" || { echo "the matrix's selftest does not fail the unbound ADC"; return 1; }
+    json "$MATRIX_REPORT" "$nested" | grep_all -q "^False /adc@" || { echo "the matrix's selftest does not fail the unbound ADC"; return 1; }
     diff <(json "$MATRIX_REPORT" "$nested") \
         <(json "$E2E/guest-reduction/cells/upstream/adc-probe-failure/cell.json" "$nested") ||
         { echo "the selftest results differ (matrix < > guest reduction)"; return 1; }
