@@ -29,6 +29,8 @@ EEPROM_ADDR=0050
 WDT_COMPAT=renesas,r9a08g045-wdt
 WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
 WDT_CLASS=/sys/class/watchdog/watchdog0
+SCIF_COMPAT=renesas,scif-r9a08g045
+SCIF_DRIVER=/sys/bus/platform/drivers/sh-sci
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)

@@ -1,0 +1,133 @@
+# serial-loopback: SCIF3 under its real driver (sh-sci, RZ/G2L register layout) with a
+# loopback plug on the host side (the `scif` model wires TX to RX): bound, its tty exists
+# and is not a console; in raw mode 260 bytes written to the tty read back identical at
+# 115200 and at 9600 baud, then the driver unbound and bound again, and the same once more.
+# 260 bytes: every byte value, then 4 more. sci_transmit_chars fills the 16-byte transmit
+# FIFO from the tx-empty interrupt (TDFE) 17 times; each burst of 16 reaches the receive
+# FIFO's trigger (8, RDF: the rx-full interrupt), the last 4 stay below it and come in
+# through the rx-ready interrupt (DR, the receive timeout). /proc/interrupts must count
+# all three, and /proc/tty/driver/sci the port's bytes each way.
+plan 11
+
+SCIF=$(dev_by_compat $SCIF_COMPAT)
+N=260
+
+# The tty of the SCIF (ttySC<line>): the class device whose sysfs path runs through it.
+scif_tty() {
+    for t in /sys/class/tty/ttySC*; do
+        [ -e "$t" ] || continue
+        case "$(readlink -f "$t")" in
+        */"$SCIF"/*) echo "${t##*/}"; return 0 ;;
+        esac
+    done
+    echo "no ttySC* under $SCIF"
+    return 1
+}
+
+tty_exists() {
+    t=$(scif_tty) || { echo "$t"; return 1; }
+    [ -c "/dev/$t" ] || { echo "/dev/$t is not a character device"; return 1; }
+}
+
+tty_gone() {
+    t=$(scif_tty 2>/dev/null) && { echo "$t still registered"; return 1; }
+    return 0
+}
+
+not_a_console() {
+    if grep -q '^ttySC' /proc/consoles; then
+        echo "a ttySC port is a console: $(tr '\n' ' ' </proc/consoles)"
+        return 1
+    fi
+}
+
+# Byte i is i mod 256, as printf octal escapes (printf is a shell builtin).
+pattern() {
+    i=0
+    fmt=""
+    while [ $i -lt $N ]; do
+        fmt="$fmt\\$((i >> 6 & 3))$((i >> 3 & 7))$((i & 7))"
+        i=$((i + 1))
+    done
+    printf "$fmt"
+}
+pattern >/tmp/scif-tx
+
+# loopback BAUD: with the port held open (fd 3, so the port is started once and keeps what
+# it receives in the tty buffer), raw mode at BAUD, the pattern written to the tty reads
+# back byte for byte within 5 s.
+loopback() {
+    t=$(scif_tty) || { echo "$t"; return 1; }
+    dev=/dev/$t
+    exec 3<>"$dev" || { echo "cannot open $dev"; return 1; }
+    if ! err=$(stty -F "$dev" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff -crtscts clocal cread "$1" 2>&1); then
+        exec 3>&-
+        echo "stty $1 on $dev failed: $err"
+        return 1
+    fi
+    got=$(stty -F "$dev" speed 2>&1)
+    rm -f /tmp/scif-rx
+    cat /tmp/scif-tx >"$dev"
+    timeout 5 head -c $N <"$dev" >/tmp/scif-rx
+    exec 3>&-
+    [ "$got" = "$1" ] || { echo "speed is $got after stty $1"; return 1; }
+    n=$(wc -c </tmp/scif-rx)
+    [ "$n" -eq $N ] || { echo "read $n of $N bytes back within 5 s: $(hexdump -v -e '/1 "%02x"' /tmp/scif-rx | cut -c1-80)"; return 1; }
+    cmp /tmp/scif-tx /tmp/scif-rx >/tmp/scif-cmp 2>&1 || { echo "bytes differ: $(cat /tmp/scif-cmp)"; return 1; }
+}
+
+# irq_count NAME: the count of interrupt "<device>:NAME" in /proc/interrupts (CPU0's).
+irq_count() {
+    while read -r num c0 rest; do
+        case "$rest" in
+        *"$SCIF:$1") echo "$c0"; return 0 ;;
+        esac
+    done </proc/interrupts
+    echo 0
+}
+
+# The rx/tx/rx-ready interrupts each fired since the counts C_RX C_TX C_DR.
+irqs_fired() {
+    rx=$(irq_count "rx full")
+    tx=$(irq_count "tx empty")
+    dr=$(irq_count "rx ready")
+    [ "$rx" -gt "$1" ] && [ "$tx" -gt "$2" ] && [ "$dr" -gt "$3" ] ||
+        { echo "interrupts rx full $1 -> $rx, tx empty $2 -> $tx, rx ready $3 -> $dr"; return 1; }
+}
+
+# The serial core's counters for the port: at least $1 bytes each way.
+port_counts_at_least() {
+    t=$(scif_tty) || { echo "$t"; return 1; }
+    line=${t#ttySC}
+    l=$(grep "^$line: " /proc/tty/driver/sci) || { echo "no line $line in /proc/tty/driver/sci"; return 1; }
+    tx=$(echo "$l" | sed -n 's/.* tx:\([0-9]*\).*/\1/p')
+    rx=$(echo "$l" | sed -n 's/.* rx:\([0-9]*\).*/\1/p')
+    [ "${tx:-0}" -ge "$1" ] && [ "${rx:-0}" -ge "$1" ] || { echo "port $line: $l"; return 1; }
+}
+
+scif_errors() {
+    errs=$(dmesg -r | grep -E '^<[0-4]>' | grep -F -e "$SCIF" -e sh-sci -e ttySC || true)
+    [ -z "$errs" ] || { echo "$errs"; return 1; }
+}
+
+check "scif3 bound to sh-sci" bound "$SCIF" sh-sci
+check "its tty exists" tty_exists
+check "the SCIF is not a console (console=ttyAMA0)" not_a_console
+C_RX=$(irq_count "rx full")
+C_TX=$(irq_count "tx empty")
+C_DR=$(irq_count "rx ready")
+step "raw mode at 115200, $N bytes out and back"
+check "$N bytes loop back at 115200" loopback 115200
+step "raw mode at 9600, $N bytes out and back"
+check "$N bytes loop back at 9600" loopback 9600
+check "rx full, tx empty and rx ready interrupts fired" irqs_fired "$C_RX" "$C_TX" "$C_DR"
+check "the port counted $((2 * N)) bytes each way" port_counts_at_least $((2 * N))
+scif_unbind() { unbind $SCIF_DRIVER "$SCIF" && unbound "$SCIF" && tty_gone; }
+scif_bind() { bind $SCIF_DRIVER "$SCIF" && bound "$SCIF" sh-sci && tty_exists; }
+step "unbind sh-sci from $SCIF"
+check "unbound, its tty gone" scif_unbind
+step "bind sh-sci to $SCIF"
+check "bound again, its tty back" scif_bind
+step "raw mode at 115200 after the rebind, $N bytes out and back"
+check "$N bytes loop back at 115200 after the rebind" loopback 115200
+check "no warnings from sh-sci or the port" scif_errors
