@@ -12,18 +12,6 @@ plan 11
 SCIF=$(dev_by_compat $SCIF_COMPAT)
 N=260
 
-# The tty of the SCIF (ttySC<line>): the class device whose sysfs path runs through it.
-scif_tty() {
-    for t in /sys/class/tty/ttySC*; do
-        [ -e "$t" ] || continue
-        case "$(readlink -f "$t")" in
-        */"$SCIF"/*) echo "${t##*/}"; return 0 ;;
-        esac
-    done
-    echo "no ttySC* under $SCIF"
-    return 1
-}
-
 tty_exists() {
     t=$(scif_tty) || { echo "$t"; return 1; }
     [ -c "/dev/$t" ] || { echo "/dev/$t is not a character device"; return 1; }
@@ -41,36 +29,12 @@ not_a_console() {
     fi
 }
 
-# Byte i is i mod 256, as printf octal escapes (printf is a shell builtin).
-pattern() {
-    i=0
-    fmt=""
-    while [ $i -lt $N ]; do
-        fmt="$fmt\\$((i >> 6 & 3))$((i >> 3 & 7))$((i & 7))"
-        i=$((i + 1))
-    done
-    printf "$fmt"
-}
-pattern >/tmp/scif-tx
+scif_pattern $N >/tmp/scif-tx
 
-# loopback BAUD: with the port held open (fd 3, so the port is started once and keeps what
-# it receives in the tty buffer), raw mode at BAUD, the pattern written to the tty reads
-# back byte for byte within 5 s.
+# loopback BAUD: the pattern written to the tty in raw mode at BAUD reads back byte for
+# byte within 5 s.
 loopback() {
-    t=$(scif_tty) || { echo "$t"; return 1; }
-    dev=/dev/$t
-    exec 3<>"$dev" || { echo "cannot open $dev"; return 1; }
-    if ! err=$(stty -F "$dev" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff -crtscts clocal cread "$1" 2>&1); then
-        exec 3>&-
-        echo "stty $1 on $dev failed: $err"
-        return 1
-    fi
-    got=$(stty -F "$dev" speed 2>&1)
-    rm -f /tmp/scif-rx
-    cat /tmp/scif-tx >"$dev"
-    timeout 5 head -c $N <"$dev" >/tmp/scif-rx
-    exec 3>&-
-    [ "$got" = "$1" ] || { echo "speed is $got after stty $1"; return 1; }
+    scif_exchange "$1" /tmp/scif-tx /tmp/scif-rx || return 1
     n=$(wc -c </tmp/scif-rx)
     [ "$n" -eq $N ] || { echo "read $n of $N bytes back within 5 s: $(hexdump -v -e '/1 "%02x"' /tmp/scif-rx | cut -c1-80)"; return 1; }
     cmp /tmp/scif-tx /tmp/scif-rx >/tmp/scif-cmp 2>&1 || { echo "bytes differ: $(cat /tmp/scif-cmp)"; return 1; }
@@ -97,12 +61,9 @@ irqs_fired() {
 
 # The serial core's counters for the port: at least $1 bytes each way.
 port_counts_at_least() {
-    t=$(scif_tty) || { echo "$t"; return 1; }
-    line=${t#ttySC}
-    l=$(grep "^$line: " /proc/tty/driver/sci) || { echo "no line $line in /proc/tty/driver/sci"; return 1; }
-    tx=$(echo "$l" | sed -n 's/.* tx:\([0-9]*\).*/\1/p')
-    rx=$(echo "$l" | sed -n 's/.* rx:\([0-9]*\).*/\1/p')
-    [ "${tx:-0}" -ge "$1" ] && [ "${rx:-0}" -ge "$1" ] || { echo "port $line: $l"; return 1; }
+    tx=$(scif_port_field tx) || { echo "$tx"; return 1; }
+    rx=$(scif_port_field rx) || { echo "$rx"; return 1; }
+    [ "$tx" -ge "$1" ] && [ "$rx" -ge "$1" ] || { echo "port counts tx $tx rx $rx, expected at least $1"; return 1; }
 }
 
 scif_errors() {
