@@ -40,7 +40,8 @@ loopback() {
     cmp /tmp/scif-tx /tmp/scif-rx >/tmp/scif-cmp 2>&1 || { echo "bytes differ: $(cat /tmp/scif-cmp)"; return 1; }
 }
 
-# irq_count NAME: the count of interrupt "<device>:NAME" in /proc/interrupts (CPU0's).
+# irq_count NAME: the count of interrupt "<device>:NAME" in /proc/interrupts (the guest has
+# one CPU: one count column).
 irq_count() {
     while read -r num c0 rest; do
         case "$rest" in
