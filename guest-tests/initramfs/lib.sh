@@ -29,6 +29,8 @@ EEPROM_ADDR=0050
 WDT_COMPAT=renesas,r9a08g045-wdt
 WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
 WDT_CLASS=/sys/class/watchdog/watchdog0
+SCIF_COMPAT=renesas,scif-r9a08g045
+SCIF_DRIVER=/sys/bus/platform/drivers/sh-sci
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
@@ -412,3 +414,56 @@ wdt_selftest() { # args...
     esac
 }
 wdt_daemon_pid() { pidof watchdog; }
+
+# The tty of the SCIF (ttySC<line>): the class device whose sysfs path runs through it.
+scif_tty() { # uses $SCIF, the SCIF's platform device
+    for t in /sys/class/tty/ttySC*; do
+        [ -e "$t" ] || continue
+        case "$(readlink -f "$t")" in
+        */"$SCIF"/*) echo "${t##*/}"; return 0 ;;
+        esac
+    done
+    echo "no ttySC* under $SCIF"
+    return 1
+}
+
+# scif_pattern N: N bytes, byte i is i mod 256 (printf octal escapes; printf is a shell
+# builtin).
+scif_pattern() { # N
+    i=0
+    fmt=""
+    while [ $i -lt $1 ]; do
+        fmt="$fmt\\$((i >> 6 & 3))$((i >> 3 & 7))$((i & 7))"
+        i=$((i + 1))
+    done
+    printf "$fmt"
+}
+# scif_port_field FIELD: the serial core's count FIELD (tx, rx, oe, ...) for the SCIF's port
+# in /proc/tty/driver/sci (0 when the line does not print it: counts are printed when set).
+scif_port_field() {
+    t=$(scif_tty) || { echo "$t"; return 1; }
+    l=$(grep "^${t#ttySC}: " /proc/tty/driver/sci) || { echo "no line ${t#ttySC} in /proc/tty/driver/sci"; return 1; }
+    v=$(echo "$l" | sed -n "s/.* $1:\([0-9]*\).*/\1/p")
+    echo "${v:-0}"
+}
+
+# scif_exchange BAUD TX RX: with the SCIF's tty held open (fd 3: the port starts once and
+# keeps what it receives in the tty buffer), raw mode without echo or flow control at
+# BAUD, file TX written to it, and as many bytes as TX has read back into RX, waiting at
+# most 5 s (RX may come out shorter). Fails only when the tty cannot be set up.
+scif_exchange() {
+    t=$(scif_tty) || { echo "$t"; return 1; }
+    dev=/dev/$t
+    exec 3<>"$dev" || { echo "cannot open $dev"; return 1; }
+    if ! err=$(stty -F "$dev" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff -crtscts clocal cread "$1" 2>&1); then
+        exec 3>&-
+        echo "stty $1 on $dev failed: $err"
+        return 1
+    fi
+    got=$(stty -F "$dev" speed 2>&1)
+    rm -f "$3"
+    cat "$2" >"$dev"
+    timeout 5 head -c "$(wc -c <"$2")" <"$dev" >"$3"
+    exec 3>&-
+    [ "$got" = "$1" ] || { echo "speed is $got after stty $1"; return 1; }
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, riic, tsu, wdt};
+use crate::models::{adc, cpg, generic, mailbox, riic, scif, tsu, wdt};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -31,6 +31,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     }),
     (riic::MODEL, |d, _, cfg| {
         Ok(Box::new(riic::Riic::new(d, cfg)?))
+    }),
+    (scif::MODEL, |d, _, cfg| {
+        Ok(Box::new(scif::Scif::new(d, cfg)?))
     }),
 ];
 

@@ -195,12 +195,13 @@ fn run(ops: &[Op], faults: Vec<Fault>) -> Result<u64, TestCaseError> {
         },
     );
     let gic = sim.bus.soc().gic();
-    let wdt_lines: Vec<(u64, u8, u64)> = sim
-        .bus
-        .soc()
-        .device("wdt0")
-        .map(|d| d.interrupts.clone())
-        .unwrap_or_default()
+    // The watchdog's lines and the SCIF's (a random SCSCR write can enable a pending
+    // TDFE: txi), set or cleared.
+    let wdt_lines: Vec<(u64, u8, u64)> = ["wdt0", "scif3"]
+        .iter()
+        .filter_map(|name| sim.bus.soc().device(name))
+        .flat_map(|d| d.interrupts.clone())
+        .collect::<Vec<_>>()
         .iter()
         .flat_map(|l| [gic.set_pending(l.spi), gic.clear_pending(l.spi)])
         .map(|(phys, bit)| (phys, 4, u64::from(bit)))
@@ -223,7 +224,7 @@ fn run(ops: &[Op], faults: Vec<Fault>) -> Result<u64, TestCaseError> {
             let new = &sim.events[events_before..];
             prop_assert!(new.iter().any(|e| matches!(e, Event::Abort(_))));
         }
-        // The ADC's line, or the watchdog's two (INTDISP, perrout), set or cleared.
+        // The ADC's line, the watchdog's two (INTDISP, perrout) or the SCIF's.
         for w in sim.take_irqs() {
             let irq = (w.phys, w.size, w.value);
             prop_assert!(

@@ -110,7 +110,7 @@ fn cpg_probe_sequence_succeeds() {
 
     // The CPG is never gated, and nothing of this touched a gated device.
     assert!(sim.aborts().is_empty());
-    // The only gate changes: WDT0, RIIC0, ADC and TSU, clocks off since reset, answer with a bus
+    // The only gate changes: WDT0, RIIC0, SCIF3, ADC and TSU, clocks off since reset, answer with a bus
     // error once rzg2l_mod_clock_init_mstop puts their bus in module stop.
     let gates: Vec<(String, bool, String)> = sim
         .events
@@ -130,6 +130,7 @@ fn cpg_probe_sequence_succeeds() {
         vec![
             ("wdt0".to_string(), true, "BUS_REG0_MSTOP".to_string()),
             ("i2c0".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
+            ("scif3".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
             ("adc".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
             ("tsu".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
         ]

@@ -8,5 +8,6 @@ pub mod cpg;
 pub mod generic;
 pub mod mailbox;
 pub mod riic;
+pub mod scif;
 pub mod tsu;
 pub mod wdt;

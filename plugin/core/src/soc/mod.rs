@@ -652,8 +652,26 @@ impl Validator<'_> {
         }
         let mut next = free.iter();
         for (d, dev) in devices.iter_mut().enumerate() {
-            for (l, line) in dev.interrupts.iter_mut().enumerate() {
+            for l in 0..dev.interrupts.len() {
+                // A line with the SoC SPI of an earlier line of the same device is that
+                // line on the silicon (scif's dri and tei): it gets the same virt SPI.
+                let shared = dev.interrupts.get(l).and_then(|line| {
+                    let soc_spi = line.soc_spi?;
+                    line.allocated.then_some(())?;
+                    dev.interrupts
+                        .get(..l)?
+                        .iter()
+                        .find(|o| o.soc_spi == Some(soc_spi))
+                        .map(|o| o.spi)
+                });
+                let Some(line) = dev.interrupts.get_mut(l) else {
+                    continue;
+                };
                 if !line.allocated {
+                    continue;
+                }
+                if let Some(spi) = shared {
+                    line.spi = spi;
                     continue;
                 }
                 let spi = next
