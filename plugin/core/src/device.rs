@@ -133,6 +133,29 @@ pub trait Peripheral: Send {
     fn load(&mut self, state: &Value) -> Result<(), String>;
 }
 
+/// A model's saved state as the register file's ([`crate::regs`] `save`) with the model's
+/// own parts beside it, each under its key (read back with [`saved_part`]).
+pub fn save_with_parts(regs: Value, parts: &[(&str, serde_json::Result<Value>)]) -> Value {
+    let mut state = regs;
+    if let Some(fields) = state.as_object_mut() {
+        for (key, value) in parts {
+            if let Ok(v) = value {
+                fields.insert((*key).into(), v.clone());
+            }
+        }
+    }
+    state
+}
+
+/// One part of a state [`save_with_parts`] wrote; the error names the key.
+pub fn saved_part<T: serde::de::DeserializeOwned>(state: &Value, key: &str) -> Result<T, String> {
+    state
+        .get(key)
+        .cloned()
+        .ok_or_else(|| format!("no `{key}`"))
+        .and_then(|v| serde_json::from_value(v).map_err(|e| format!("`{key}`: {e}")))
+}
+
 /// What the bus knows and a model cannot see: the declared conditions of the device that do
 /// not hold now (with the reason, in words), the values of its declared inputs and, for
 /// models that [keep time](Peripheral::keeps_time), the bus time.

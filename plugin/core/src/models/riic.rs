@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig};
-use crate::device::{BuildError, Effects, Env, Peripheral};
+use crate::device::{save_with_parts, saved_part, BuildError, Effects, Env, Peripheral};
 use crate::regs::{RegFile, Register};
 use crate::soc::{Device, I2cTarget, AT24_MODEL};
 
@@ -887,32 +887,20 @@ impl Peripheral for Riic {
 
     /// Registers, the transfer in flight, every target's memory and state, counters.
     fn save(&self) -> Value {
-        let mut state = self.regs.save();
-        if let Some(fields) = state.as_object_mut() {
-            for (key, value) in [
+        save_with_parts(
+            self.regs.save(),
+            &[
                 ("transfer", serde_json::to_value(&self.xfer)),
                 ("targets", serde_json::to_value(&self.targets)),
                 ("counters", serde_json::to_value(&self.counters)),
-            ] {
-                if let Ok(v) = value {
-                    fields.insert(key.into(), v);
-                }
-            }
-        }
-        state
+            ],
+        )
     }
 
     fn load(&mut self, state: &Value) -> Result<(), String> {
-        fn take<T: serde::de::DeserializeOwned>(state: &Value, key: &str) -> Result<T, String> {
-            state
-                .get(key)
-                .cloned()
-                .ok_or_else(|| format!("no `{key}`"))
-                .and_then(|v| serde_json::from_value(v).map_err(|e| format!("`{key}`: {e}")))
-        }
-        let xfer: Transfer = take(state, "transfer")?;
-        let saved: Vec<At24> = take(state, "targets")?;
-        let counters: RiicCounters = take(state, "counters")?;
+        let xfer: Transfer = saved_part(state, "transfer")?;
+        let saved: Vec<At24> = saved_part(state, "targets")?;
+        let counters: RiicCounters = saved_part(state, "counters")?;
         if saved.len() != self.targets.len() {
             return Err(format!(
                 "{} I2C targets saved, the device has {}",

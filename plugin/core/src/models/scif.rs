@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig};
-use crate::device::{BuildError, Effects, Env, Peripheral};
+use crate::device::{save_with_parts, saved_part, BuildError, Effects, Env, Peripheral};
 use crate::regs::{RegFile, Register};
 use crate::soc::Device;
 
@@ -549,30 +549,18 @@ impl Peripheral for Scif {
 
     /// Registers, both FIFOs, the signalled levels, counters.
     fn save(&self) -> Value {
-        let mut state = self.regs.save();
-        if let Some(fields) = state.as_object_mut() {
-            for (key, value) in [
+        save_with_parts(
+            self.regs.save(),
+            &[
                 ("fifos", serde_json::to_value(&self.fifos)),
                 ("counters", serde_json::to_value(&self.counters)),
-            ] {
-                if let Ok(v) = value {
-                    fields.insert(key.into(), v);
-                }
-            }
-        }
-        state
+            ],
+        )
     }
 
     fn load(&mut self, state: &Value) -> Result<(), String> {
-        fn take<T: serde::de::DeserializeOwned>(state: &Value, key: &str) -> Result<T, String> {
-            state
-                .get(key)
-                .cloned()
-                .ok_or_else(|| format!("no `{key}`"))
-                .and_then(|v| serde_json::from_value(v).map_err(|e| format!("`{key}`: {e}")))
-        }
-        let fifos: Fifos = take(state, "fifos")?;
-        let counters: ScifCounters = take(state, "counters")?;
+        let fifos: Fifos = saved_part(state, "fifos")?;
+        let counters: ScifCounters = saved_part(state, "counters")?;
         if fifos.tx.len() > FIFO || fifos.rx.len() > FIFO {
             return Err(format!(
                 "FIFOs of {} and {} bytes saved (at most {FIFO})",
