@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, riic, tsu, wdt};
+use crate::models::{adc, cpg, generic, mailbox, riic, rtca3, tsu, wdt};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -32,6 +32,7 @@ pub const MODELS: &[(&str, Constructor)] = &[
     (riic::MODEL, |d, _, cfg| {
         Ok(Box::new(riic::Riic::new(d, cfg)?))
     }),
+    (rtca3::MODEL, |d, _, _| Ok(Box::new(rtca3::Rtca3::new(d)?))),
 ];
 
 /// The model names, for messages.

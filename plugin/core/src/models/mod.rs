@@ -8,5 +8,6 @@ pub mod cpg;
 pub mod generic;
 pub mod mailbox;
 pub mod riic;
+pub mod rtca3;
 pub mod tsu;
 pub mod wdt;
