@@ -797,7 +797,11 @@ Kernel panic - not syncing: synchronous external abort: Fatal exception
         // Without timestamps, and with brackets that are not timestamps, nothing moves.
         assert_eq!(
             untangle("ok 1 x [1.5] y [ 2.123456]z\nat24 0-0050: 256 byte\nrest"),
-            ["ok 1 x [1.5] y [ 2.123456]z", "at24 0-0050: 256 byte", "rest"]
+            [
+                "ok 1 x [1.5] y [ 2.123456]z",
+                "at24 0-0050: 256 byte",
+                "rest"
+            ]
         );
     }
 
