@@ -29,6 +29,12 @@ EEPROM_ADDR=0050
 WDT_COMPAT=renesas,r9a08g045-wdt
 WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
 WDT_CLASS=/sys/class/watchdog/watchdog0
+# The RTC (rtc-renesas-rtca3) and the VBATTB clock controller that feeds its counter.
+RTC_COMPAT=renesas,r9a08g045-rtca3
+RTC_DRIVER=/sys/bus/platform/drivers/rtc-rtca3
+VBATTB_COMPAT=renesas,r9a08g045-vbattb
+VBATTB_DRIVER=/sys/bus/platform/drivers/renesas-vbattb-clk
+RTC_CLASS=/sys/class/rtc/rtc0
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
@@ -397,3 +403,42 @@ wdt_daemon_start() { # timeout_s ping_s
     return 1
 }
 wdt_daemon_pid() { pidof watchdog; }
+
+# The RTC's seconds since the epoch as the RTC class reads it (rtca3_read_time).
+rtc_secs() { cat "$RTC_CLASS/since_epoch"; }
+# The count of interrupt $1 (its action name in /proc/interrupts: rtca3-alarm,
+# rtca3-period), summed over the CPUs; 0 when the line is not requested.
+irq_count() {
+    while read -r first rest; do
+        case " $rest " in
+        *" $1 "*)
+            n=0
+            for w in $rest; do
+                case "$w" in *[!0-9]*) break ;; esac
+                n=$((n + w))
+            done
+            echo $n
+            return 0
+            ;;
+        esac
+    done </proc/interrupts
+    echo 0
+}
+# rtc_secs_near EXPECTED SLACK: the RTC reads EXPECTED .. EXPECTED + SLACK seconds.
+rtc_secs_near() {
+    got=$(rtc_secs) || { echo "since_epoch unreadable"; return 1; }
+    [ "$got" -ge "$1" ] && [ "$got" -le $(($1 + $2)) ] ||
+        { echo "RTC reads $got s, expected $1 .. $(($1 + $2))"; return 1; }
+}
+# rtc_advances CAP_DS: since_epoch changes within CAP_DS tenths of a second.
+rtc_advances() {
+    a=$(rtc_secs) || return 1
+    i=0
+    while [ $i -lt "$1" ]; do
+        usleep 100000
+        [ "$(rtc_secs)" != "$a" ] && return 0
+        i=$((i + 1))
+    done
+    echo "since_epoch stayed at $a for $1 tenths of a second"
+    return 1
+}
