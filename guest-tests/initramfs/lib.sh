@@ -34,7 +34,6 @@ RTC_COMPAT=renesas,r9a08g045-rtca3
 RTC_DRIVER=/sys/bus/platform/drivers/rtc-rtca3
 VBATTB_COMPAT=renesas,r9a08g045-vbattb
 VBATTB_DRIVER=/sys/bus/platform/drivers/renesas-vbattb-clk
-RTC_CLASS=/sys/class/rtc/rtc0
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
@@ -404,8 +403,17 @@ wdt_daemon_start() { # timeout_s ping_s
 }
 wdt_daemon_pid() { pidof watchdog; }
 
+# The RTC class device of the RZ/G3S RTC (rtcN: a rebind may get a new N, the alarm timer
+# keeps a reference to the old one, kernel/time/alarmtimer.c alarmtimer_rtc_add_device).
+rtc_class() {
+    for c in /sys/bus/platform/devices/$(dev_by_compat $RTC_COMPAT)/rtc/rtc*; do
+        [ -e "$c/since_epoch" ] && { echo "$c"; return 0; }
+    done
+    echo "the RTC has no RTC class device"
+    return 1
+}
 # The RTC's seconds since the epoch as the RTC class reads it (rtca3_read_time).
-rtc_secs() { cat "$RTC_CLASS/since_epoch"; }
+rtc_secs() { c=$(rtc_class) || { echo "$c"; return 1; }; cat "$c/since_epoch"; }
 # The count of interrupt $1 (its action name in /proc/interrupts: rtca3-alarm,
 # rtca3-period), summed over the CPUs; 0 when the line is not requested.
 irq_count() {
