@@ -92,14 +92,17 @@ pub enum Fault {
     CpgClkmonStuckAdc,
     /// RIIC0's ICCR2.BBSY always reads 1: something else holds the I2C bus.
     RiicBusBusy,
+    /// The RTC's 32.768 kHz oscillator never runs: RCR2.START never reads 1.
+    RtcOscStuck,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 4] = [
+    pub const ALL: [Fault; 5] = [
         Fault::AdcSresbStuck,
         Fault::AdcConversionStuck,
         Fault::CpgClkmonStuckAdc,
         Fault::RiicBusBusy,
+        Fault::RtcOscStuck,
     ];
 
     /// Position in [`Fault::ALL`].
@@ -109,6 +112,7 @@ impl Fault {
             Fault::AdcConversionStuck => 1,
             Fault::CpgClkmonStuckAdc => 2,
             Fault::RiicBusBusy => 3,
+            Fault::RtcOscStuck => 4,
         }
     }
 
@@ -118,6 +122,7 @@ impl Fault {
             Fault::AdcConversionStuck => "adc-conversion-stuck",
             Fault::CpgClkmonStuckAdc => "cpg-clkmon-stuck-adc",
             Fault::RiicBusBusy => "riic-bus-busy",
+            Fault::RtcOscStuck => "rtc-osc-stuck",
         }
     }
 }

@@ -32,7 +32,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     (riic::MODEL, |d, _, cfg| {
         Ok(Box::new(riic::Riic::new(d, cfg)?))
     }),
-    (rtca3::MODEL, |d, _, _| Ok(Box::new(rtca3::Rtca3::new(d)?))),
+    (rtca3::MODEL, |d, _, cfg| {
+        Ok(Box::new(rtca3::Rtca3::new(d, cfg)?))
+    }),
 ];
 
 /// The model names, for messages.

@@ -23,6 +23,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::config::{Fault, ModelConfig};
 use crate::device::{BuildError, Effects, Env, Peripheral};
 use crate::regs::{find, find_field, Missing, RegFile, Register};
 use crate::soc::Device;
@@ -295,10 +296,12 @@ pub struct Rtca3 {
     carries: u64,
     alarms: u64,
     periods: u64,
+    /// Fault `rtc-osc-stuck`: the oscillator never runs, RCR2.START never sets.
+    osc_stuck: bool,
 }
 
 impl Rtca3 {
-    pub fn new(dev: &Device) -> Result<Rtca3, BuildError> {
+    pub fn new(dev: &Device, cfg: &ModelConfig) -> Result<Rtca3, BuildError> {
         let layout = Layout::resolve(&dev.registers)
             .map_err(|e| BuildError::new("registers", format!("the {MODEL} model needs {e}")))?;
         if dev.interrupts.len() < 3 {
@@ -318,6 +321,7 @@ impl Rtca3 {
             carries: 0,
             alarms: 0,
             periods: 0,
+            osc_stuck: cfg.armed(Fault::RtcOscStuck),
         })
     }
 
@@ -516,9 +520,15 @@ impl Rtca3 {
         self.update_period(env.now_ns());
     }
 
-    fn write_rcr2(&mut self, written: u32, env: &Env) {
+    fn write_rcr2(&mut self, written: u32, env: &Env, fx: &mut Effects) {
         let old = self.get(self.layout.rcr2);
         let mut new = written & 0xf3;
+        if self.osc_stuck && new & START != 0 {
+            // No count clock: START does not take (the probe's start poll times out,
+            // rtc-renesas-rtca3.c:646-649).
+            new &= !START;
+            fx.fire(Fault::RtcOscStuck);
+        }
         if new & RESET != 0 {
             self.reset_counter();
             new &= !RESET;
@@ -568,7 +578,7 @@ impl Peripheral for Rtca3 {
             self.write_rcr1(field(l.rcr1), env, fx);
         }
         if hit(l.rcr2) {
-            self.write_rcr2(field(l.rcr2), env);
+            self.write_rcr2(field(l.rcr2), env, fx);
         }
     }
 
@@ -628,7 +638,7 @@ mod tests {
 
     fn rtc() -> Rtca3 {
         let soc = test_soc();
-        Rtca3::new(soc.device("rtc").expect("rtc")).expect("rtc builds")
+        Rtca3::new(soc.device("rtc").expect("rtc"), &ModelConfig::default()).expect("rtc builds")
     }
 
     fn at(now: u64) -> Env {
@@ -948,15 +958,37 @@ mod tests {
     }
 
     #[test]
+    fn rtc_osc_stuck_start_never_takes_and_fires() {
+        let soc = test_soc();
+        let cfg = ModelConfig {
+            faults: vec![Fault::RtcOscStuck],
+            ..ModelConfig::default()
+        };
+        let mut r = Rtca3::new(soc.device("rtc").expect("rtc"), &cfg).expect("builds");
+        r.wb("RCR2", 0x40, 0);
+        assert!(!r.wb("RCR2", 0x40, 0).fired(Fault::RtcOscStuck));
+        let fx = r.wb("RCR2", 0x40 | START | 0x10, 0);
+        assert!(fx.fired(Fault::RtcOscStuck));
+        assert_eq!(r.rb("RCR2") & START, 0, "the start poll never ends");
+        assert!(!r.running());
+        assert_eq!(r.deadline(), None);
+    }
+
+    #[test]
     fn a_description_without_a_register_is_refused_by_name() {
         let soc = test_soc();
         let mut dev = soc.device("rtc").expect("rtc").clone();
         dev.registers.retain(|r| r.name != RCR2);
-        let e = Rtca3::new(&dev).expect_err("no RCR2");
+        let e = Rtca3::new(&dev, &ModelConfig::default()).expect_err("no RCR2");
         assert_eq!(e.key, "registers");
         assert!(e.message.contains("RCR2"), "{}", e.message);
         let mut dev = soc.device("rtc").expect("rtc").clone();
         dev.interrupts.truncate(2);
-        assert_eq!(Rtca3::new(&dev).expect_err("2 lines").key, "interrupts");
+        assert_eq!(
+            Rtca3::new(&dev, &ModelConfig::default())
+                .expect_err("2 lines")
+                .key,
+            "interrupts"
+        );
     }
 }
