@@ -142,8 +142,9 @@ for driver, (function, register) in expected_prefix.items():
         bad.append(f"{driver} on prefix: the root abort is not in its unbind step: {p.get('step')}")
 # Clean on every kernel, prefix included (docs/findings.md): the watchdog's unbind touches
 # no register; RIIC0's remove writes ICIER runtime-resumed and its devres touches no
-# register (matrix.yaml i2c-eeprom).
-for driver in ["rzg2l_wdt", "i2c-riic"]:
+# register (matrix.yaml i2c-eeprom); the RTC and the VBATTB run on vbat_bclk, a critical
+# clock no detach stops (matrix.yaml rtc).
+for driver in ["rzg2l_wdt", "i2c-riic", "rtc-rtca3", "renesas-vbattb-clk"]:
     row = drivers.get(driver)
     if row is None:
         bad.append(f"{driver} is not in the sweep (drivers: {sorted(drivers)})")
