@@ -31,6 +31,11 @@ WDT_DRIVER=/sys/bus/platform/drivers/rzg2l_wdt
 WDT_CLASS=/sys/class/watchdog/watchdog0
 SCIF_COMPAT=renesas,scif-r9a08g045
 SCIF_DRIVER=/sys/bus/platform/drivers/sh-sci
+# The RTC (rtc-renesas-rtca3) and the VBATTB clock controller that feeds its counter.
+RTC_COMPAT=renesas,r9a08g045-rtca3
+RTC_DRIVER=/sys/bus/platform/drivers/rtc-rtca3
+VBATTB_COMPAT=renesas,r9a08g045-vbattb
+VBATTB_DRIVER=/sys/bus/platform/drivers/renesas-vbattb-clk
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
@@ -466,4 +471,51 @@ scif_exchange() {
     timeout 5 head -c "$(wc -c <"$2")" <"$dev" >"$3"
     exec 3>&-
     [ "$got" = "$1" ] || { echo "speed is $got after stty $1"; return 1; }
+}
+# The RTC class device of the RZ/G3S RTC (rtcN: a rebind may get a new N, the alarm timer
+# keeps a reference to the old one, kernel/time/alarmtimer.c alarmtimer_rtc_add_device).
+rtc_class() {
+    for c in /sys/bus/platform/devices/$(dev_by_compat $RTC_COMPAT)/rtc/rtc*; do
+        [ -e "$c/since_epoch" ] && { echo "$c"; return 0; }
+    done
+    echo "the RTC has no RTC class device"
+    return 1
+}
+# The RTC's seconds since the epoch as the RTC class reads it (rtca3_read_time).
+rtc_secs() { c=$(rtc_class) || { echo "$c"; return 1; }; cat "$c/since_epoch"; }
+# The count of interrupt $1 (its action name in /proc/interrupts: rtca3-alarm,
+# rtca3-period), summed over the CPUs; 0 when the line is not requested.
+irq_count() {
+    while read -r first rest; do
+        case " $rest " in
+        *" $1 "*)
+            n=0
+            for w in $rest; do
+                case "$w" in *[!0-9]*) break ;; esac
+                n=$((n + w))
+            done
+            echo $n
+            return 0
+            ;;
+        esac
+    done </proc/interrupts
+    echo 0
+}
+# rtc_secs_near EXPECTED SLACK: the RTC reads EXPECTED .. EXPECTED + SLACK seconds.
+rtc_secs_near() {
+    got=$(rtc_secs) || { echo "since_epoch unreadable"; return 1; }
+    [ "$got" -ge "$1" ] && [ "$got" -le $(($1 + $2)) ] ||
+        { echo "RTC reads $got s, expected $1 .. $(($1 + $2))"; return 1; }
+}
+# rtc_advances CAP_DS: since_epoch changes within CAP_DS tenths of a second.
+rtc_advances() {
+    a=$(rtc_secs) || return 1
+    i=0
+    while [ $i -lt "$1" ]; do
+        usleep 100000
+        [ "$(rtc_secs)" != "$a" ] && return 0
+        i=$((i + 1))
+    done
+    echo "since_epoch stayed at $a for $1 tenths of a second"
+    return 1
 }

@@ -94,15 +94,18 @@ pub enum Fault {
     RiicBusBusy,
     /// SCIF3's receiver reports one overrun (SCLSR.ORER) and drops that byte.
     ScifRxOverrun,
+    /// The RTC's 32.768 kHz oscillator never runs: RCR2.START never reads 1.
+    RtcOscStuck,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::AdcSresbStuck,
         Fault::AdcConversionStuck,
         Fault::CpgClkmonStuckAdc,
         Fault::RiicBusBusy,
         Fault::ScifRxOverrun,
+        Fault::RtcOscStuck,
     ];
 
     /// Position in [`Fault::ALL`].
@@ -113,6 +116,7 @@ impl Fault {
             Fault::CpgClkmonStuckAdc => 2,
             Fault::RiicBusBusy => 3,
             Fault::ScifRxOverrun => 4,
+            Fault::RtcOscStuck => 5,
         }
     }
 
@@ -123,6 +127,7 @@ impl Fault {
             Fault::CpgClkmonStuckAdc => "cpg-clkmon-stuck-adc",
             Fault::RiicBusBusy => "riic-bus-busy",
             Fault::ScifRxOverrun => "scif-rx-overrun",
+            Fault::RtcOscStuck => "rtc-osc-stuck",
         }
     }
 }

@@ -94,7 +94,7 @@ pub fn clock_short_name<'a>(dev: &'a Device, soc: &'a Soc, clock: &'a Clock) -> 
             crate::soc::DtClock::Module(i) => {
                 soc.clocks().get(*i).is_some_and(|k| k.name == clock.name)
             }
-            crate::soc::DtClock::Extal => false,
+            _ => false,
         });
         if let Some(name) = pos.and_then(|p| dt.clock_names.get(p)) {
             return name;

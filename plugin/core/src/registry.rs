@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, riic, scif, tsu, wdt};
+use crate::models::{adc, cpg, generic, mailbox, riic, rtca3, scif, tsu, wdt};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -34,6 +34,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     }),
     (scif::MODEL, |d, _, cfg| {
         Ok(Box::new(scif::Scif::new(d, cfg)?))
+    }),
+    (rtca3::MODEL, |d, _, cfg| {
+        Ok(Box::new(rtca3::Rtca3::new(d, cfg)?))
     }),
 ];
 

@@ -110,8 +110,10 @@ fn cpg_probe_sequence_succeeds() {
 
     // The CPG is never gated, and nothing of this touched a gated device.
     assert!(sim.aborts().is_empty());
-    // The only gate changes: WDT0, RIIC0, SCIF3, ADC and TSU, clocks off since reset, answer with a bus
-    // error once rzg2l_mod_clock_init_mstop puts their bus in module stop.
+    // The gate changes: the RTC and VBATTB open when the critical vbat_bclk is turned on
+    // (r9a08g045-cpg.c crit_mod_clks); WDT0, RIIC0, SCIF3, ADC and TSU, clocks off since
+    // reset, answer with a bus error once rzg2l_mod_clock_init_mstop puts their bus in
+    // module stop.
     let gates: Vec<(String, bool, String)> = sim
         .events
         .iter()
@@ -128,6 +130,8 @@ fn cpg_probe_sequence_succeeds() {
     assert_eq!(
         gates,
         vec![
+            ("rtc".to_string(), false, "CLK_ON_VBAT".to_string()),
+            ("vbattb".to_string(), false, "CLK_ON_VBAT".to_string()),
             ("wdt0".to_string(), true, "BUS_REG0_MSTOP".to_string()),
             ("i2c0".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
             ("scif3".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),

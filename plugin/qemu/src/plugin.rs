@@ -282,14 +282,17 @@ impl Plugin {
 
     /// Called when a vCPU goes idle or resumes (every tick of an idle vCPU: 4 ms at the
     /// guest kernels' HZ=250, periodic) and before every window access: when a model's
-    /// deadline has passed, lets it act. The only deadline is a watchdog's reset, so this
-    /// ends the run. Cheap until then: one atomic load and a clock read.
+    /// deadline has passed, lets it act: a watchdog's reset ends the run, an RTC's carry
+    /// updates its counters in the window and its alarm raises the line. Cheap until then:
+    /// one atomic load and a clock read.
     ///
     /// Outside a memory callback (`in_access` false) the vCPU may hold QEMU's BQL, which a
     /// vCPU holding the engine can be waiting for (its GIC write): the engine is only
-    /// tried, and a busy engine is tried again at the next callback. Nor are the model's
-    /// memory writes applied there (a GIC write takes the BQL): at the reset's deadline
-    /// they are the first overflow's INTDISP and `wdt` line, which the reset makes moot.
+    /// tried, and a busy engine is tried again at the next callback. Once this vCPU has the
+    /// engine, its memory writes are applied like an access's: the window is RAM, and a GIC
+    /// write takes the BQL only when this thread does not hold it already (QEMU's
+    /// prepare_mmio_access), while no thread holding the BQL waits for the engine (they only
+    /// try it, here).
     pub fn check_deadline(&self, guest: &mut impl Guest, in_access: bool) -> Verdict {
         let due = self.due_host_ns.load(Ordering::Relaxed);
         if due == u64::MAX || self.host_ns() < due || !self.is_active() {
@@ -309,9 +312,6 @@ impl Plugin {
         let Engine { bus, outcome, .. } = &mut *engine;
         bus.tick(outcome);
         self.note_deadline(bus);
-        if !in_access {
-            outcome.writes.clear();
-        }
         self.finish_outcome(guest, bus, outcome)
     }
 

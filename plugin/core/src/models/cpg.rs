@@ -209,7 +209,7 @@ fn adc_clocks(soc: &Soc) -> Vec<&Clock> {
         .flat_map(|dt| dt.clocks.iter())
         .filter_map(|c| match c {
             crate::soc::DtClock::Module(i) => soc.clocks().get(*i),
-            crate::soc::DtClock::Extal => None,
+            _ => None,
         });
     let from_rules = adc
         .gate

@@ -8,6 +8,7 @@ pub mod cpg;
 pub mod generic;
 pub mod mailbox;
 pub mod riic;
+pub mod rtca3;
 pub mod scif;
 pub mod tsu;
 pub mod wdt;

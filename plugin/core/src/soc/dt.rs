@@ -66,6 +66,14 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
     let _ = writeln!(s, "\t\t#clock-cells = <0>;");
     let _ = writeln!(s, "\t\tclock-frequency = <{}>;", extal.frequency);
     let _ = writeln!(s, "\t}};");
+    for f in soc.fixed_clocks() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "\t{}: {} {{", f.label, f.node);
+        let _ = writeln!(s, "\t\tcompatible = \"fixed-clock\";");
+        let _ = writeln!(s, "\t\t#clock-cells = <0>;");
+        let _ = writeln!(s, "\t\tclock-frequency = <{}>;", f.frequency);
+        let _ = writeln!(s, "\t}};");
+    }
 
     for dev in soc.devices() {
         let Some(dt) = &dev.dt else { continue };
@@ -260,6 +268,11 @@ fn write_clocks(s: &mut String, soc: &Soc, dt: &DtNode, cpg_dt: Option<&DtNode>)
                 .clocks()
                 .get(*i)
                 .map(|clk| format!("<&{cpg_label} {mod_cell} {}>", clk.id)),
+            DtClock::Fixed(i) => soc
+                .fixed_clocks()
+                .get(*i)
+                .map(|f| format!("<&{}>", f.label)),
+            DtClock::Provider { label, cell } => Some(format!("<&{label} {cell}>")),
         })
         .collect();
     let _ = writeln!(s, "\t\tclocks = {};", refs.join(", "));

@@ -192,6 +192,13 @@ pub struct Interrupt {
 pub enum DtClock {
     Extal,
     Module(usize),
+    /// One of the SoC's `fixed_clocks`, by index.
+    Fixed(usize),
+    /// An output of another device's clock provider: `<&label cell>` (YAML `device:cell`).
+    Provider {
+        label: String,
+        cell: u32,
+    },
 }
 
 /// DT node data of a device (validated; references resolved).
@@ -327,6 +334,7 @@ pub struct Soc {
     bus_error: u32,
     gic: Gic,
     extal: Extal,
+    fixed_clocks: Vec<Extal>,
     clock_controller: Option<ClockController>,
     clocks: Vec<Clock>,
     resets: Vec<Reset>,
@@ -377,6 +385,11 @@ impl Soc {
 
     pub fn extal(&self) -> &Extal {
         &self.extal
+    }
+
+    /// The board's further fixed-rate clocks (`fixed_clocks`), in declaration order.
+    pub fn fixed_clocks(&self) -> &[Extal] {
+        &self.fixed_clocks
     }
 
     pub fn clocks(&self) -> &[Clock] {
@@ -484,6 +497,28 @@ impl Validator<'_> {
         if extal.frequency == 0 {
             return Err(self.err("extal.frequency", "must be non-zero (expected Hz)"));
         }
+        let mut fixed_clocks: Vec<Extal> = Vec::with_capacity(spec.fixed_clocks.len());
+        for (i, f) in spec.fixed_clocks.iter().enumerate() {
+            let path = named("fixed_clocks", i, &f.name);
+            if f.frequency == 0 {
+                return Err(self.err(
+                    format!("{path}.frequency"),
+                    "must be non-zero (expected Hz)",
+                ));
+            }
+            if f.name == extal.name || fixed_clocks.iter().any(|c| c.name == f.name) {
+                return Err(self.err(
+                    format!("{path}.name"),
+                    format!("duplicate clock name `{}`", f.name),
+                ));
+            }
+            fixed_clocks.push(Extal {
+                name: f.name.clone(),
+                node: f.node.clone(),
+                label: f.label.clone(),
+                frequency: f.frequency,
+            });
+        }
 
         // The clock controller owns CLK_ON/RST/MSTOP; clocks and resets point into its
         // registers.
@@ -549,7 +584,7 @@ impl Validator<'_> {
                     dt,
                     &spec.devices.0,
                     clock_controller.and_then(|c| names.get(c.device).copied()),
-                    &extal,
+                    (&extal, &fixed_clocks),
                     &clocks,
                     &resets,
                 )?;
@@ -558,7 +593,7 @@ impl Validator<'_> {
                 }
             }
         }
-        self.dt_labels(&devices, &extal, &spec.thermal_zones)?;
+        self.dt_labels(&devices, &extal, &fixed_clocks, &spec.thermal_zones)?;
         self.dt_cross_checks(&devices, clock_controller)?;
 
         let thermal_zones = self.zones(&spec.thermal_zones, &devices)?;
@@ -570,6 +605,7 @@ impl Validator<'_> {
             bus_error: spec.bus_error,
             gic,
             extal,
+            fixed_clocks,
             clock_controller,
             clocks,
             resets,
@@ -1429,7 +1465,7 @@ impl Validator<'_> {
         dt: &spec::DtSpec,
         devices: &[(String, spec::DeviceSpec)],
         clock_controller: Option<&str>,
-        extal: &Extal,
+        (extal, fixed): (&Extal, &[Extal]),
         clocks: &[Clock],
         resets: &[Reset],
     ) -> Res<DtNode> {
@@ -1476,10 +1512,43 @@ impl Validator<'_> {
                 dclocks.push(DtClock::Extal);
             } else if let Some(idx) = clocks.iter().position(|c| c.name == *name) {
                 dclocks.push(DtClock::Module(idx));
+            } else if let Some(idx) = fixed.iter().position(|c| c.name == *name) {
+                dclocks.push(DtClock::Fixed(idx));
+            } else if let Some((dev, cell)) = name.split_once(':') {
+                // `device:cell`: output `cell` of another device's clock provider.
+                let cpath = format!("{path}.clocks[{i}]");
+                let cell: u32 = cell.parse().map_err(|_| {
+                    self.err(
+                        cpath.clone(),
+                        format!(
+                            "`{name}`: the cell after `:` must be a number (`<device>:<cell>`)"
+                        ),
+                    )
+                })?;
+                let label = devices
+                    .iter()
+                    .find(|(n, _)| n == dev)
+                    .ok_or_else(|| {
+                        self.err(
+                            cpath.clone(),
+                            format!("`{name}`: reference to undefined device `{dev}` (expected a name from `devices`)"),
+                        )
+                    })?
+                    .1
+                    .dt
+                    .as_ref()
+                    .map(|d| d.label.clone())
+                    .ok_or_else(|| {
+                        self.err(
+                            cpath.clone(),
+                            format!("`{name}`: device `{dev}` has no `dt` node to provide clocks"),
+                        )
+                    })?;
+                dclocks.push(DtClock::Provider { label, cell });
             } else {
                 return Err(self.err(
                     format!("{path}.clocks[{i}]"),
-                    format!("reference to undefined clock `{name}` (expected a name from `clocks` or the extal name)"),
+                    format!("reference to undefined clock `{name}` (expected a name from `clocks`, `fixed_clocks`, the extal name, or `<device>:<cell>`)"),
                 ));
             }
         }
@@ -1644,9 +1713,27 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn dt_labels(&self, devices: &[Device], extal: &Extal, zones: &[spec::ZoneSpec]) -> Res<()> {
+    fn dt_labels(
+        &self,
+        devices: &[Device],
+        extal: &Extal,
+        fixed: &[Extal],
+        zones: &[spec::ZoneSpec],
+    ) -> Res<()> {
         let mut seen: Vec<(String, String)> =
             vec![(extal.label.clone(), "extal.label".to_string())];
+        for (i, f) in fixed.iter().enumerate() {
+            if let Some((_, other)) = seen.iter().find(|(l, _)| *l == f.label) {
+                return Err(self.err(
+                    format!("{}.label", named("fixed_clocks", i, &f.name)),
+                    format!("duplicate DT label `{}` (also {other})", f.label),
+                ));
+            }
+            seen.push((
+                f.label.clone(),
+                format!("{}.label", named("fixed_clocks", i, &f.name)),
+            ));
+        }
         let mut add = |label: &str, path: String| -> Res<()> {
             if let Some((_, other)) = seen.iter().find(|(l, _)| l == label) {
                 return Err(self.err(path, format!("duplicate DT label `{label}` (also {other})")));

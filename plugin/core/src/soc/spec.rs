@@ -16,6 +16,10 @@ pub struct SocSpec {
     pub bus_error: u32,
     pub gic: GicSpec,
     pub extal: ExtalSpec,
+    /// Further fixed-rate clocks of the board (the VBATTB's 32.768 kHz crystal), each a
+    /// `fixed-clock` DT node like EXTAL.
+    #[serde(default)]
+    pub fixed_clocks: Vec<ExtalSpec>,
     #[serde(default)]
     pub clock_controller: Option<ClockControllerSpec>,
     #[serde(default)]
