@@ -484,7 +484,7 @@ rtc_class() {
 # The RTC's seconds since the epoch as the RTC class reads it (rtca3_read_time).
 rtc_secs() { c=$(rtc_class) || { echo "$c"; return 1; }; cat "$c/since_epoch"; }
 # The count of interrupt $1 (its action name in /proc/interrupts: rtca3-alarm,
-# rtca3-period), summed over the CPUs; 0 when the line is not requested.
+# <device>:rx full), summed over the CPUs; 0 when the line is not requested.
 irq_count() {
     while read -r first rest; do
         case " $rest " in

@@ -40,22 +40,11 @@ loopback() {
     cmp /tmp/scif-tx /tmp/scif-rx >/tmp/scif-cmp 2>&1 || { echo "bytes differ: $(cat /tmp/scif-cmp)"; return 1; }
 }
 
-# scif_irq_count NAME: the count of interrupt "<device>:NAME" in /proc/interrupts (the guest has
-# one CPU: one count column).
-scif_irq_count() {
-    while read -r num c0 rest; do
-        case "$rest" in
-        *"$SCIF:$1") echo "$c0"; return 0 ;;
-        esac
-    done </proc/interrupts
-    echo 0
-}
-
 # The rx/tx/rx-ready interrupts each fired since the counts C_RX C_TX C_DR.
 irqs_fired() {
-    rx=$(scif_irq_count "rx full")
-    tx=$(scif_irq_count "tx empty")
-    dr=$(scif_irq_count "rx ready")
+    rx=$(irq_count "$SCIF:rx full")
+    tx=$(irq_count "$SCIF:tx empty")
+    dr=$(irq_count "$SCIF:rx ready")
     [ "$rx" -gt "$1" ] && [ "$tx" -gt "$2" ] && [ "$dr" -gt "$3" ] ||
         { echo "interrupts rx full $1 -> $rx, tx empty $2 -> $tx, rx ready $3 -> $dr"; return 1; }
 }
@@ -75,9 +64,9 @@ scif_errors() {
 check "scif3 bound to sh-sci" bound "$SCIF" sh-sci
 check "its tty exists" tty_exists
 check "the SCIF is not a console (console=ttyAMA0)" not_a_console
-C_RX=$(scif_irq_count "rx full")
-C_TX=$(scif_irq_count "tx empty")
-C_DR=$(scif_irq_count "rx ready")
+C_RX=$(irq_count "$SCIF:rx full")
+C_TX=$(irq_count "$SCIF:tx empty")
+C_DR=$(irq_count "$SCIF:rx ready")
 step "raw mode at 115200, $N bytes out and back"
 check "$N bytes loop back at 115200" loopback 115200
 step "raw mode at 9600, $N bytes out and back"

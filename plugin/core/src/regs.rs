@@ -229,6 +229,45 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// A register narrower than the 32-bit words the SoC description declares: a field of one
+/// of them, named after the register (byte and 16-bit registers packed into words, as the
+/// RTC and the SCIF have them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubReg {
+    /// Index of the declared word that holds it.
+    pub word: usize,
+    /// Its bits in the word.
+    pub mask: u32,
+}
+
+impl SubReg {
+    pub fn shift(self) -> u32 {
+        self.mask.trailing_zeros().min(31)
+    }
+
+    /// The bytes of the word it occupies (bit n = byte lane n).
+    pub fn lanes(self) -> u8 {
+        (0..4u32)
+            .filter(|b| self.mask & (0xff << (8 * b)) != 0)
+            .fold(0, |acc, b| acc | (1 << b))
+    }
+
+    /// A store or load of `lanes` of word `word` covers (part of) it.
+    pub fn hit_by(self, word: usize, lanes: u8) -> bool {
+        self.word == word && self.lanes() & lanes != 0
+    }
+
+    /// Its value in `word_value` (the whole word).
+    pub fn of(self, word_value: u32) -> u32 {
+        (word_value & self.mask) >> self.shift()
+    }
+
+    /// `word_value` with this register replaced by `v`.
+    pub fn with(self, word_value: u32, v: u32) -> u32 {
+        (word_value & !self.mask) | ((v << self.shift()) & self.mask)
+    }
+}
+
 /// Index of the register called `name`.
 pub fn find(registers: &[Register], name: &str) -> Result<usize, Missing> {
     registers

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::config::{Fault, ModelConfig};
 use crate::device::{BuildError, Effects, Env, Peripheral};
-use crate::regs::{find, find_field, Missing, RegFile, Register};
+use crate::regs::{find, find_field, Missing, RegFile, Register, SubReg as Loc};
 use crate::soc::Device;
 
 /// The registry name of this model.
@@ -79,35 +79,16 @@ const SEC_NS: u64 = 1_000_000_000;
 /// jumps instead of comparing the alarm at every second.
 const STEP_LIMIT: u64 = 400_000;
 
-/// One byte (or 16-bit) register inside a declared word.
+/// One byte (or 16-bit) register inside a declared word: field `field` of word `word`.
+fn loc(registers: &[Register], word: &str, field: &str) -> Result<Loc, Missing> {
+    let word = find(registers, word)?;
+    Ok(Loc {
+        word,
+        mask: find_field(registers, word, field)?,
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Loc {
-    reg: usize,
-    mask: u32,
-}
-
-impl Loc {
-    fn resolve(registers: &[Register], word: &str, field: &str) -> Result<Loc, Missing> {
-        let reg = find(registers, word)?;
-        Ok(Loc {
-            reg,
-            mask: find_field(registers, reg, field)?,
-        })
-    }
-
-    fn shift(self) -> u32 {
-        self.mask.trailing_zeros().min(31)
-    }
-
-    /// Bytes of the word (bit n = byte n) this register occupies.
-    fn lanes(self) -> u8 {
-        (0..4u32)
-            .filter(|b| self.mask & (0xff << (8 * b)) != 0)
-            .fold(0, |acc, b| acc | (1 << b))
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
 struct Layout {
     sec: Loc,
     min: Loc,
@@ -133,25 +114,25 @@ struct Layout {
 impl Layout {
     fn resolve(r: &[Register]) -> Result<Layout, Missing> {
         Ok(Layout {
-            sec: Loc::resolve(r, R64CNT_RSECCNT, "RSECCNT")?,
-            min: Loc::resolve(r, RMINCNT_RHRCNT, "RMINCNT")?,
-            hour: Loc::resolve(r, RMINCNT_RHRCNT, "RHRCNT")?,
-            wday: Loc::resolve(r, RWKCNT_RDAYCNT, "RWKCNT")?,
-            day: Loc::resolve(r, RWKCNT_RDAYCNT, "RDAYCNT")?,
-            mon: Loc::resolve(r, RMONCNT_RYRCNT, "RMONCNT")?,
-            year: Loc::resolve(r, RMONCNT_RYRCNT, "RYRCNT")?,
-            sec_ar: Loc::resolve(r, RSECAR_RMINAR, "RSECAR")?,
-            min_ar: Loc::resolve(r, RSECAR_RMINAR, "RMINAR")?,
-            hour_ar: Loc::resolve(r, RHRAR_RWKAR, "RHRAR")?,
-            wday_ar: Loc::resolve(r, RHRAR_RWKAR, "RWKAR")?,
-            day_ar: Loc::resolve(r, RDAYAR_RMONAR, "RDAYAR")?,
-            mon_ar: Loc::resolve(r, RDAYAR_RMONAR, "RMONAR")?,
-            year_ar: Loc::resolve(r, RYRAR_RYRAREN, "RYRAR")?,
-            year_aren: Loc::resolve(r, RYRAR_RYRAREN, "RYRAREN")?,
-            rsr: Loc::resolve(r, RSR_RCR1, "RSR")?,
-            rcr1: Loc::resolve(r, RSR_RCR1, "RCR1")?,
-            rcr2: Loc::resolve(r, RCR2, "RCR2")?,
-            radj: Loc::resolve(r, RADJ, "RADJ")?,
+            sec: loc(r, R64CNT_RSECCNT, "RSECCNT")?,
+            min: loc(r, RMINCNT_RHRCNT, "RMINCNT")?,
+            hour: loc(r, RMINCNT_RHRCNT, "RHRCNT")?,
+            wday: loc(r, RWKCNT_RDAYCNT, "RWKCNT")?,
+            day: loc(r, RWKCNT_RDAYCNT, "RDAYCNT")?,
+            mon: loc(r, RMONCNT_RYRCNT, "RMONCNT")?,
+            year: loc(r, RMONCNT_RYRCNT, "RYRCNT")?,
+            sec_ar: loc(r, RSECAR_RMINAR, "RSECAR")?,
+            min_ar: loc(r, RSECAR_RMINAR, "RMINAR")?,
+            hour_ar: loc(r, RHRAR_RWKAR, "RHRAR")?,
+            wday_ar: loc(r, RHRAR_RWKAR, "RWKAR")?,
+            day_ar: loc(r, RDAYAR_RMONAR, "RDAYAR")?,
+            mon_ar: loc(r, RDAYAR_RMONAR, "RMONAR")?,
+            year_ar: loc(r, RYRAR_RYRAREN, "RYRAR")?,
+            year_aren: loc(r, RYRAR_RYRAREN, "RYRAREN")?,
+            rsr: loc(r, RSR_RCR1, "RSR")?,
+            rcr1: loc(r, RSR_RCR1, "RCR1")?,
+            rcr2: loc(r, RCR2, "RCR2")?,
+            radj: loc(r, RADJ, "RADJ")?,
         })
     }
 
@@ -326,13 +307,12 @@ impl Rtca3 {
     }
 
     fn get(&self, loc: Loc) -> u32 {
-        (self.regs.get(loc.reg) & loc.mask) >> loc.shift()
+        loc.of(self.regs.get(loc.word))
     }
 
     fn set(&mut self, loc: Loc, v: u32) {
-        let old = self.regs.get(loc.reg);
         self.regs
-            .set(loc.reg, (old & !loc.mask) | ((v << loc.shift()) & loc.mask));
+            .set(loc.word, loc.with(self.regs.get(loc.word), v));
     }
 
     /// The counters now (as the registers hold them).
@@ -350,7 +330,7 @@ impl Rtca3 {
     }
 
     fn set_calendar(&mut self, c: Calendar) {
-        let l = self.layout.clone();
+        let l = self.layout;
         self.set(l.sec, bin2bcd(c.sec));
         self.set(l.min, bin2bcd(c.min));
         self.set(l.hour, bin2bcd(c.hour));
@@ -469,9 +449,9 @@ impl Rtca3 {
     /// RCR2.RESET: the counters and alarm registers to their power-on values.
     fn reset_counter(&mut self) {
         let fresh = RegFile::new(&self.registers);
-        let l = self.layout.clone();
+        let l = self.layout;
         for loc in l.counters().into_iter().chain(l.alarms()) {
-            let v = (fresh.get(loc.reg) & loc.mask) >> loc.shift();
+            let v = loc.of(fresh.get(loc.word));
             self.set(loc, v);
         }
     }
@@ -563,9 +543,9 @@ impl Peripheral for Rtca3 {
 
     fn write_lanes(&mut self, reg: usize, value: u32, lanes: u8, env: &Env, fx: &mut Effects) {
         self.catch_up(env, fx);
-        let l = self.layout.clone();
-        let hit = |loc: Loc| loc.reg == reg && loc.lanes() & lanes != 0;
-        let field = |loc: Loc| (value & loc.mask) >> loc.shift();
+        let l = self.layout;
+        let hit = |loc: Loc| loc.hit_by(reg, lanes);
+        let field = |loc: Loc| loc.of(value);
         for loc in l.counters().into_iter().chain(l.alarms()).chain([l.radj]) {
             if hit(loc) {
                 self.set(loc, field(loc));
@@ -647,14 +627,14 @@ mod tests {
 
     /// Where the byte (or 16-bit) register `field` lives.
     fn loc(r: &Rtca3, field: &str) -> Loc {
-        let reg = r
+        let word = r
             .registers
             .iter()
             .position(|x| x.field(field).is_some())
             .expect("field");
         Loc {
-            reg,
-            mask: find_field(&r.registers, reg, field).expect("mask"),
+            word,
+            mask: find_field(&r.registers, word, field).expect("mask"),
         }
     }
 
@@ -663,8 +643,8 @@ mod tests {
         fn wb(&mut self, field: &str, v: u32, now: u64) -> Effects {
             let l = loc(self, field);
             let mut fx = Effects::default();
-            let word = (self.regs.get(l.reg) & !l.mask) | ((v << l.shift()) & l.mask);
-            self.write_lanes(l.reg, word, l.lanes(), &at(now), &mut fx);
+            let word = l.with(self.regs.get(l.word), v);
+            self.write_lanes(l.word, word, l.lanes(), &at(now), &mut fx);
             fx
         }
         fn rb(&self, field: &str) -> u32 {

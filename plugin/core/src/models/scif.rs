@@ -52,7 +52,7 @@ use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig};
 use crate::device::{save_with_parts, saved_part, BuildError, Effects, Env, Peripheral};
-use crate::regs::{RegFile, Register};
+use crate::regs::{field_mask, RegFile, Register, SubReg};
 use crate::soc::Device;
 
 /// The registry name of this model.
@@ -117,27 +117,6 @@ const NAMES: [(R, &str, u32); 11] = [
     (R::Semr, "SEMR", 8),
 ];
 
-/// Where a register sits: declared register `word`, bits `shift..shift+width`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct At {
-    word: usize,
-    shift: u32,
-    width: u32,
-}
-
-impl At {
-    fn mask(&self) -> u32 {
-        (((1u64 << self.width) - 1) as u32) << self.shift
-    }
-
-    /// Byte lanes of its word the register occupies.
-    fn lanes(&self) -> u8 {
-        let first = self.shift / 8;
-        let n = self.width / 8;
-        (((1u16 << n) - 1) << first) as u8
-    }
-}
-
 /// The interrupt lines by their DT names; shared lines (one virt SPI) are driven together.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Lines {
@@ -153,17 +132,13 @@ struct Lines {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Layout {
-    regs: [At; 11],
+    regs: [SubReg; 11],
     lines: Lines,
 }
 
 impl Layout {
     fn resolve(dev: &Device) -> Result<Layout, BuildError> {
-        let mut regs = [At {
-            word: 0,
-            shift: 0,
-            width: 8,
-        }; 11];
+        let mut regs = [SubReg { word: 0, mask: 0 }; 11];
         for (i, (_, name, width)) in NAMES.iter().enumerate() {
             let found = dev.registers.iter().enumerate().find_map(|(w, r)| {
                 r.fields
@@ -184,10 +159,9 @@ impl Layout {
                 ));
             }
             if let Some(slot) = regs.get_mut(i) {
-                *slot = At {
+                *slot = SubReg {
                     word,
-                    shift: lsb,
-                    width: got,
+                    mask: field_mask(lsb, got),
                 };
             }
         }
@@ -223,12 +197,11 @@ impl Layout {
         Ok(Layout { regs, lines })
     }
 
-    fn at(&self, r: R) -> At {
-        self.regs.get(r as usize).copied().unwrap_or(At {
-            word: 0,
-            shift: 0,
-            width: 8,
-        })
+    fn at(&self, r: R) -> SubReg {
+        self.regs
+            .get(r as usize)
+            .copied()
+            .unwrap_or(SubReg { word: 0, mask: 0 })
     }
 }
 
@@ -306,16 +279,13 @@ impl Scif {
 
     fn get(&self, r: R) -> u16 {
         let at = self.layout.at(r);
-        ((self.regs.get(at.word) & at.mask()) >> at.shift) as u16
+        at.of(self.regs.get(at.word)) as u16
     }
 
     fn set(&mut self, r: R, v: u16) {
         let at = self.layout.at(r);
-        let word = self.regs.get(at.word);
-        self.regs.set(
-            at.word,
-            (word & !at.mask()) | ((u32::from(v) << at.shift) & at.mask()),
-        );
+        self.regs
+            .set(at.word, at.with(self.regs.get(at.word), u32::from(v)));
     }
 
     fn scr(&self, bit: u16) -> bool {
@@ -331,7 +301,7 @@ impl Scif {
     }
 
     /// One register written with `v` (already cut to its width).
-    fn write_reg(&mut self, r: R, v: u16, fx: &mut Effects) {
+    fn write_reg(&mut self, r: R, v: u16) {
         match r {
             R::Scftdr => {
                 self.set(R::Scftdr, v & 0xff);
@@ -357,10 +327,10 @@ impl Scif {
                 self.set(R::Sclsr, old & v & (SCLSR_ORER | SCLSR_TO));
             }
             R::Scfcr => {
-                if v & SCFCR_TFRST != 0 && !self.fifos.tx.is_empty() {
+                if v & SCFCR_TFRST != 0 {
                     self.fifos.tx.clear();
                 }
-                if v & SCFCR_RFRST != 0 && !self.fifos.rx.is_empty() {
+                if v & SCFCR_RFRST != 0 {
                     self.fifos.rx.clear();
                 }
                 if v & (SCFCR_TFRST | SCFCR_RFRST) != 0 {
@@ -374,7 +344,6 @@ impl Scif {
             R::Scfrdr => {}
             R::Scsmr | R::Scbrr | R::Scscr | R::Scsptr | R::Semr => self.set(r, v),
         }
-        let _ = fx;
     }
 
     /// Moves bytes from the transmit FIFO over the wire into the receive FIFO while the
@@ -506,19 +475,19 @@ impl Peripheral for Scif {
         let mut hit = false;
         for (r, _, _) in NAMES {
             let at = self.layout.at(r);
-            if at.word != reg || at.lanes() & lanes == 0 {
+            if !at.hit_by(reg, lanes) {
                 continue;
             }
             hit = true;
-            let v = ((value & at.mask()) >> at.shift) as u16;
-            self.write_reg(r, v, fx);
+            let v = at.of(value) as u16;
+            self.write_reg(r, v);
         }
         if !hit {
             // A word the model gives no behaviour: kept as written.
             self.regs.write(&self.registers, reg, value);
         }
         let tdr = self.layout.at(R::Scftdr);
-        let feeding = reg == tdr.word && lanes & tdr.lanes() != 0;
+        let feeding = tdr.hit_by(reg, lanes);
         self.settle(!feeding, fx);
     }
 
@@ -532,7 +501,7 @@ impl Peripheral for Scif {
 
     fn after_read_lanes(&mut self, reg: usize, lanes: u8, _env: &Env, fx: &mut Effects) -> bool {
         let at = self.layout.at(R::Scfrdr);
-        if reg != at.word || lanes & at.lanes() == 0 {
+        if !at.hit_by(reg, lanes) {
             return false;
         }
         let before = self.regs.clone();
@@ -603,15 +572,14 @@ mod tests {
         fn new() -> T {
             T::with(Vec::new())
         }
-        fn at(&self, name: &str) -> At {
+        fn at(&self, name: &str) -> SubReg {
             let (r, _, _) = NAMES.iter().find(|(_, n, _)| *n == name).expect("name");
             self.scif.layout.at(*r)
         }
         /// A store of exactly register `name` (an 8- or 16-bit access).
         fn w(&mut self, name: &str, v: u16) {
             let at = self.at(name);
-            let word = self.scif.regs.get(at.word);
-            let value = (word & !at.mask()) | ((u32::from(v) << at.shift) & at.mask());
+            let value = at.with(self.scif.regs.get(at.word), u32::from(v));
             self.fx.clear();
             self.scif
                 .write_lanes(at.word, value, at.lanes(), &Env::EMPTY, &mut self.fx);
@@ -619,7 +587,7 @@ mod tests {
         /// A load of exactly register `name`: the value the guest sees.
         fn r(&mut self, name: &str) -> u16 {
             let at = self.at(name);
-            let v = ((self.scif.regs.get(at.word) & at.mask()) >> at.shift) as u16;
+            let v = at.of(self.scif.regs.get(at.word)) as u16;
             self.fx.clear();
             self.scif
                 .after_read_lanes(at.word, at.lanes(), &Env::EMPTY, &mut self.fx);
@@ -680,7 +648,7 @@ mod tests {
         let t = T::new();
         let offset = |name: &str| {
             let at = t.at(name);
-            t.scif.registers[at.word].offset + at.shift / 8
+            t.scif.registers[at.word].offset + at.shift() / 8
         };
         for (name, off) in [
             ("SCSMR", 0x00),

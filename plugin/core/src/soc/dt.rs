@@ -59,14 +59,8 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
     let _ = writeln!(s, "\t\t}};");
     let _ = writeln!(s, "\t}};");
 
-    let extal = soc.extal();
-    let _ = writeln!(s);
-    let _ = writeln!(s, "\t{}: {} {{", extal.label, extal.node);
-    let _ = writeln!(s, "\t\tcompatible = \"fixed-clock\";");
-    let _ = writeln!(s, "\t\t#clock-cells = <0>;");
-    let _ = writeln!(s, "\t\tclock-frequency = <{}>;", extal.frequency);
-    let _ = writeln!(s, "\t}};");
-    for f in soc.fixed_clocks() {
+    // EXTAL and the board's other crystals: `fixed-clock` nodes.
+    for f in std::iter::once(soc.extal()).chain(soc.fixed_clocks()) {
         let _ = writeln!(s);
         let _ = writeln!(s, "\t{}: {} {{", f.label, f.node);
         let _ = writeln!(s, "\t\tcompatible = \"fixed-clock\";");

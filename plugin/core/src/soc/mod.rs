@@ -689,25 +689,20 @@ impl Validator<'_> {
         let mut next = free.iter();
         for (d, dev) in devices.iter_mut().enumerate() {
             for l in 0..dev.interrupts.len() {
-                // A line with the SoC SPI of an earlier line of the same device is that
-                // line on the silicon (scif's dri and tei): it gets the same virt SPI.
-                let shared = dev.interrupts.get(l).and_then(|line| {
-                    let soc_spi = line.soc_spi?;
-                    line.allocated.then_some(())?;
-                    dev.interrupts
-                        .get(..l)?
-                        .iter()
-                        .find(|o| o.soc_spi == Some(soc_spi))
-                        .map(|o| o.spi)
-                });
-                let Some(line) = dev.interrupts.get_mut(l) else {
+                let (earlier, rest) = dev.interrupts.split_at_mut(l);
+                let Some(line) = rest.first_mut() else {
                     continue;
                 };
                 if !line.allocated {
                     continue;
                 }
-                if let Some(spi) = shared {
-                    line.spi = spi;
+                // A line with the SoC SPI of an earlier line of the same device is that
+                // line on the silicon (scif's dri and tei): it gets the same virt SPI.
+                let shared = line
+                    .soc_spi
+                    .and_then(|soc_spi| earlier.iter().find(|o| o.soc_spi == Some(soc_spi)));
+                if let Some(first) = shared {
+                    line.spi = first.spi;
                     continue;
                 }
                 let spi = next
@@ -1722,18 +1717,6 @@ impl Validator<'_> {
     ) -> Res<()> {
         let mut seen: Vec<(String, String)> =
             vec![(extal.label.clone(), "extal.label".to_string())];
-        for (i, f) in fixed.iter().enumerate() {
-            if let Some((_, other)) = seen.iter().find(|(l, _)| *l == f.label) {
-                return Err(self.err(
-                    format!("{}.label", named("fixed_clocks", i, &f.name)),
-                    format!("duplicate DT label `{}` (also {other})", f.label),
-                ));
-            }
-            seen.push((
-                f.label.clone(),
-                format!("{}.label", named("fixed_clocks", i, &f.name)),
-            ));
-        }
         let mut add = |label: &str, path: String| -> Res<()> {
             if let Some((_, other)) = seen.iter().find(|(l, _)| l == label) {
                 return Err(self.err(path, format!("duplicate DT label `{label}` (also {other})")));
@@ -1741,6 +1724,12 @@ impl Validator<'_> {
             seen.push((label.to_string(), path));
             Ok(())
         };
+        for (i, f) in fixed.iter().enumerate() {
+            add(
+                &f.label,
+                format!("{}.label", named("fixed_clocks", i, &f.name)),
+            )?;
+        }
         for d in devices {
             if let Some(dt) = &d.dt {
                 add(&dt.label, format!("devices.{}.dt.label", d.name))?;
