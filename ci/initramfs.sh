@@ -55,6 +55,13 @@ mkdir -p "$staging/selftests/watchdog"
 in_root aarch64-linux-gnu-gcc -static -s -O2 -Wall -o "$in_root_staging/selftests/watchdog/watchdog-test" \
     "/work/$(basename "$ksrc")/tools/testing/selftests/watchdog/watchdog-test.c" ||
     die "building the kernel's watchdog-test (tools/testing/selftests/watchdog) failed"
+# And its RTC client (tools/testing/selftests/rtc/rtctest.c, the kselftest harness beside it;
+# the libraries its Makefile links).
+mkdir -p "$staging/selftests/rtc"
+in_root aarch64-linux-gnu-gcc -static -s -O2 -Wall -I"/work/$(basename "$ksrc")/tools/testing/selftests" \
+    -o "$in_root_staging/selftests/rtc/rtctest" \
+    "/work/$(basename "$ksrc")/tools/testing/selftests/rtc/rtctest.c" -lrt -lpthread -lm ||
+    die "building the kernel's rtctest (tools/testing/selftests/rtc) failed"
 
 mkdir -p "$OUT"
 # Uncompressed: the kernel unpacks a gzip'd archive at about 10 MB/s under TCG, 0.2 s of

@@ -412,6 +412,8 @@ wdt_daemon_start() { # timeout_s ping_s
 # initramfs from the kernel source). It reports a failed ioctl on stdout and exits 0
 # anyway, so a run passes when it exits 0 and names no error.
 WDT_SELFTEST=/selftests/watchdog/watchdog-test
+# The kernel's RTC client (tools/testing/selftests/rtc/rtctest).
+RTC_SELFTEST=/selftests/rtc/rtctest
 wdt_selftest() { # args...
     out=$("$WDT_SELFTEST" "$@" 2>&1) || { echo "watchdog-test $* exited $?: $out"; return 1; }
     case "$out" in

@@ -149,7 +149,7 @@ enum CellEvent {
 ///
 /// Worker threads take the next cell from a shared counter, so a slow cell never holds up
 /// the others; the calling thread only draws progress from the workers' messages. The
-/// looping cells start first ([`start_order`]).
+/// longest cells start first ([`start_order`]).
 pub fn execute_cells(
     inputs: &RunInputs,
     specs: &[CellSpec],
@@ -326,12 +326,13 @@ fn make_all(inputs: &RunInputs, requests: &[Request], jobs: usize) -> Vec<Made> 
         .collect()
 }
 
-/// The order the cells start in: the most loops first, otherwise as given. A loop test
-/// takes two to three times as long as the others; started last, it would run on while
-/// the other workers idle.
+/// The order the cells start in: the longest first, otherwise as given. A cell's timeout
+/// says how long its test may take (`rtctest` waits out a minute, 200 s; the loop tests
+/// 180 s), and among equal timeouts the most loops go first. Started last, a long cell
+/// would run on while the other workers idle.
 fn start_order(specs: &[CellSpec]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by_key(|&index| std::cmp::Reverse(specs[index].loops));
+    order.sort_by_key(|&index| std::cmp::Reverse((specs[index].timeout, specs[index].loops)));
     order
 }
 
@@ -571,6 +572,20 @@ mod tests {
             })
             .collect();
         assert_eq!(start_order(&specs), [1, 4, 5, 0, 2, 3]);
+    }
+
+    #[test]
+    fn longer_timeouts_start_before_more_loops() {
+        let cells = [(60, 1), (60, 20), (200, 1), (180, 20), (60, 1)];
+        let specs: Vec<CellSpec> = cells
+            .iter()
+            .map(|&(timeout_s, loops)| CellSpec {
+                loops,
+                timeout: Duration::from_secs(timeout_s),
+                ..crate::cell::tests::spec("boot", OnAbort::Continue, None)
+            })
+            .collect();
+        assert_eq!(start_order(&specs), [2, 3, 1, 0, 4]);
     }
 
     #[test]
