@@ -36,6 +36,13 @@ RTC_COMPAT=renesas,r9a08g045-rtca3
 RTC_DRIVER=/sys/bus/platform/drivers/rtc-rtca3
 VBATTB_COMPAT=renesas,r9a08g045-vbattb
 VBATTB_DRIVER=/sys/bus/platform/drivers/renesas-vbattb-clk
+# The system controller (rz-sysc) and what its soc_device shows (socs/r9a08g045.yaml sysc:
+# the family and soc_id the driver derives, the revision in the model's SYS_LSI_DEVID).
+SYSC_COMPAT=renesas,r9a08g045-sysc
+SYSC_DRIVER=/sys/bus/platform/drivers/renesas-rz-sysc
+SYSC_FAMILY=RZ/G3S
+SYSC_SOC_ID=r9a08g045
+SYSC_REVISION=0
 
 rzgate_parse_cmdline() {
     rzgate_parse_words $(cat /proc/cmdline)
