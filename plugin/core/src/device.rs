@@ -307,13 +307,19 @@ impl VecMemory {
 
 impl GuestMemory for VecMemory {
     fn read(&self, phys: u64, buf: &mut [u8]) -> Result<(), String> {
-        let bytes = self.bytes.lock().map_err(|_| "memory lock poisoned".to_string())?;
+        let bytes = self
+            .bytes
+            .lock()
+            .map_err(|_| "memory lock poisoned".to_string())?;
         let r = self.range(phys, buf.len(), bytes.len())?;
         buf.copy_from_slice(bytes.get(r).unwrap_or_default());
         Ok(())
     }
     fn write(&self, phys: u64, data: &[u8]) -> Result<(), String> {
-        let mut bytes = self.bytes.lock().map_err(|_| "memory lock poisoned".to_string())?;
+        let mut bytes = self
+            .bytes
+            .lock()
+            .map_err(|_| "memory lock poisoned".to_string())?;
         let total = bytes.len();
         let r = self.range(phys, data.len(), total)?;
         if let Some(dst) = bytes.get_mut(r) {

@@ -6,7 +6,7 @@
 //! CHCTRL is a command register that reads 0; its bits act in this order within one write:
 //! SWRST (status, trigger and suspend cleared), CLREN (the channel stops), CLREND, CLRTC,
 //! CLRSUS, SETSUS (while enabled), CLRINTMSK, SETINTMSK, SETEN, STG (the software trigger:
-//! memcpy's, rz_dmac_prepare_desc_for_memcpy sets CHCTRL_STG, rz-dmac.c:446).
+//! memcpy's, rz_dmac_prepare_desc_for_memcpy sets CHCTRL_STG, rz-dmac.c:449).
 //!
 //! An enabled, triggered, not suspended channel transfers at once, inside the write:
 //! - link mode (CHCFG.DMS, what rz-dmac uses for everything, CHCFG_MEM_COPY :190): it walks
@@ -18,14 +18,14 @@
 //!   :293-304). A descriptor whose chcfg has DEM (bit 24) clear ends with END and TC set and
 //!   the channel's line raised (unless CHSTAT.INTMSK); header.LE (:207) ends the chain:
 //!   the channel disables (CHSTAT.EN clear, what rz_dmac_device_synchronize polls for,
-//!   :912). At most 64 descriptors (DMAC_NR_LMDESC, :213) per trigger.
+//!   :912). At most 64 descriptors (DMAC_NR_LMDESC, :212) per trigger.
 //! - register mode (DMS clear): N0TB bytes from N0SA to N0DA, then as a link end.
 //!
 //! The driver completes a transfer from the channel's interrupt: the hard handler reads
 //! CHSTAT (ER: it logs and disables the channel) and writes CLREND (rz_dmac_irq_handle_channel,
-//! :1181-1202), the thread completes the descriptor and starts the next (:1215-1236).
+//! :1181-1202), the thread completes the descriptor and starts the next (:1216-1237).
 //! Completing inside the start write is safe for it: issue_pending starts the channel under
-//! the channel's spinlock with interrupts off (:870-883), so the edge is taken after it.
+//! the channel's spinlock with interrupts off (:812-830), so the edge is taken after it.
 //!
 //! Errors: a descriptor read or a copy that guest memory refuses (an address outside RAM),
 //! or a descriptor without LV, sets CHSTAT.ER, disables the channel and raises the
@@ -47,9 +47,9 @@ use crate::soc::Device;
 /// The registry name of this model.
 pub const MODEL: &str = "dmac";
 
-/// rz-dmac handles at most 16 channels (RZ_DMAC_MAX_CHANNELS, rz-dmac.c:212).
+/// rz-dmac handles at most 16 channels (RZ_DMAC_MAX_CHANNELS, rz-dmac.c:211).
 pub const MAX_CHANNELS: u32 = 16;
-/// Descriptors walked per trigger at most (DMAC_NR_LMDESC, rz-dmac.c:213: the ring's size).
+/// Descriptors walked per trigger at most (DMAC_NR_LMDESC, rz-dmac.c:212: the ring's size).
 const MAX_DESCRIPTORS: usize = 64;
 /// Bytes copied per guest-memory call.
 const CHUNK: usize = 4096;
@@ -328,7 +328,8 @@ impl Dmac {
                     .and_then(|b| b.try_into().ok())
                     .map_or(0, u32::from_le_bytes)
             };
-            let [header, sa, da, tb, chcfg, chitvl, chext, nxla] = [0, 1, 2, 3, 4, 5, 6, 7].map(word);
+            let [header, sa, da, tb, chcfg, chitvl, chext, nxla] =
+                [0, 1, 2, 3, 4, 5, 6, 7].map(word);
             if header & HEADER_LV == 0 {
                 return Err(Failed(format!(
                     "channel {c}: descriptor at 0x{addr:08x} is not valid (header 0x{header:08x}, LV clear)"
@@ -350,7 +351,9 @@ impl Dmac {
             if header & HEADER_WBD == 0 {
                 let back = (header & !HEADER_LV).to_le_bytes();
                 env.memory().write(u64::from(addr), &back).map_err(|e| {
-                    Failed(format!("channel {c}: descriptor write-back at 0x{addr:08x}: {e}"))
+                    Failed(format!(
+                        "channel {c}: descriptor write-back at 0x{addr:08x}: {e}"
+                    ))
                 })?;
             }
             if header & HEADER_LE != 0 {
@@ -518,7 +521,10 @@ mod tests {
         fn line(&self, name: &str) -> usize {
             let soc = test_soc();
             let dev = soc.device("dmac").expect("dmac");
-            dev.interrupts.iter().position(|l| l.name == name).expect(name)
+            dev.interrupts
+                .iter()
+                .position(|l| l.name == name)
+                .expect(name)
         }
         fn put(&self, at: u32, bytes: &[u8]) {
             self.mem.write(u64::from(at), bytes).expect("inside");
@@ -527,7 +533,7 @@ mod tests {
             let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
             self.put(at, &bytes);
         }
-        /// rz_dmac_enable_hw for a memcpy (rz-dmac.c:320-338, :427-447).
+        /// rz_dmac_enable_hw for a memcpy (rz-dmac.c:320-338, :427-450).
         fn start_memcpy(&mut self, ch: u32) -> Effects {
             self.w(&format!("NXLA{ch}"), DESC);
             self.w(&format!("CHCFG{ch}"), 0x8040_0008);
@@ -541,7 +547,19 @@ mod tests {
     }
 
     fn memcpy_desc(t: &T, len: u32) {
-        t.desc(DESC, [HEADER_LV | HEADER_LE, SRC, DST, len, 0x8040_0008, 0, 0, DESC + 32]);
+        t.desc(
+            DESC,
+            [
+                HEADER_LV | HEADER_LE,
+                SRC,
+                DST,
+                len,
+                0x8040_0008,
+                0,
+                0,
+                DESC + 32,
+            ],
+        );
     }
 
     #[test]
@@ -589,8 +607,32 @@ mod tests {
         let mut t = dmac(vec![]);
         t.put(SRC, &pattern(64));
         // Two descriptors: the first masks its end interrupt (DEM), as slave sg does.
-        t.desc(DESC, [HEADER_LV, SRC, DST, 32, 0x8040_0008 | CHCFG_DEM, 0, 0, DESC + 32]);
-        t.desc(DESC + 32, [HEADER_LV | HEADER_LE, SRC + 32, DST + 32, 32, 0x8040_0008, 0, 0, DESC]);
+        t.desc(
+            DESC,
+            [
+                HEADER_LV,
+                SRC,
+                DST,
+                32,
+                0x8040_0008 | CHCFG_DEM,
+                0,
+                0,
+                DESC + 32,
+            ],
+        );
+        t.desc(
+            DESC + 32,
+            [
+                HEADER_LV | HEADER_LE,
+                SRC + 32,
+                DST + 32,
+                32,
+                0x8040_0008,
+                0,
+                0,
+                DESC,
+            ],
+        );
         let fx = t.start_memcpy(0);
         assert_eq!(t.mem.peek(u64::from(DST), 64), pattern(64));
         assert_eq!(fx.raised().count(), 1);
@@ -601,7 +643,19 @@ mod tests {
     #[test]
     fn wbd_keeps_the_header() {
         let mut t = dmac(vec![]);
-        t.desc(DESC, [HEADER_LV | HEADER_LE | HEADER_WBD, SRC, DST, 4, 0x8040_0008, 0, 0, 0]);
+        t.desc(
+            DESC,
+            [
+                HEADER_LV | HEADER_LE | HEADER_WBD,
+                SRC,
+                DST,
+                4,
+                0x8040_0008,
+                0,
+                0,
+                0,
+            ],
+        );
         t.start_memcpy(0);
         assert_eq!(
             t.mem.peek(u64::from(DESC), 4),
@@ -679,7 +733,10 @@ mod tests {
     #[test]
     fn a_copy_outside_memory_and_an_invalid_descriptor_are_errors() {
         let mut t = dmac(vec![]);
-        t.desc(DESC, [HEADER_LV | HEADER_LE, 0x10, DST, 16, 0x8040_0008, 0, 0, 0]);
+        t.desc(
+            DESC,
+            [HEADER_LV | HEADER_LE, 0x10, DST, 16, 0x8040_0008, 0, 0, 0],
+        );
         t.start_memcpy(0);
         assert_ne!(t.r("CHSTAT0") & CHSTAT_ER, 0);
         t.desc(DESC, [0, SRC, DST, 16, 0x8040_0008, 0, 0, 0]);

@@ -787,16 +787,25 @@ impl Validator<'_> {
             };
             let path = format!("{dev_path}.registers[{i}] ({}).repeat", r.name);
             if !(1..=64).contains(&rep.count) {
-                return Err(self.err(path, format!("count {} is out of range (expected 1..64)", rep.count)));
+                return Err(self.err(
+                    path,
+                    format!("count {} is out of range (expected 1..64)", rep.count),
+                ));
             }
             if rep.stride < 4 || !rep.stride.is_multiple_of(4) {
                 return Err(self.err(
                     path,
-                    format!("stride {} is not a non-zero multiple of 4 (registers are 32-bit)", hex(rep.stride)),
+                    format!(
+                        "stride {} is not a non-zero multiple of 4 (registers are 32-bit)",
+                        hex(rep.stride)
+                    ),
                 ));
             }
             if r.fields.iter().any(|f| f.mirror.is_some()) {
-                return Err(self.err(path, "a repeated register cannot mirror (expected one source per copy)"));
+                return Err(self.err(
+                    path,
+                    "a repeated register cannot mirror (expected one source per copy)",
+                ));
             }
             for k in 0..rep.count {
                 let mut copy = r.clone();
