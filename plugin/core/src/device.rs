@@ -5,10 +5,12 @@
 //! declared register ([`Peripheral::write`]) and, because QEMU reports an access only after
 //! it has landed, after a guest read ([`Peripheral::after_read`]): a read can change only
 //! what the *next* read sees (a FIFO pops, a clear-on-read flag clears). What the model asks
-//! of the world goes into [`Effects`]: interrupt lines raised or lowered, memory writes (a
-//! DMA copy), faults that fired, a test-step marker. What the model cannot see by itself
-//! (whether a condition declared in the SoC description holds, the value another device
-//! drives on a declared link) comes in an [`Env`].
+//! of the world goes into [`Effects`]: interrupt lines raised or lowered, small memory
+//! writes applied after the call, faults that fired, a test-step marker. What the model
+//! cannot see by itself (whether a condition declared in the SoC description holds, the
+//! value another device drives on a declared link, the bus time) comes in an [`Env`], and
+//! so does guest memory ([`GuestMemory`], [`Env::memory`]), which a bus master (the DMA
+//! controller) reads and writes during the call: descriptors, then the copy.
 //!
 //! Models are built by `crate::registry` from their device description; nothing else
 //! names a concrete model.

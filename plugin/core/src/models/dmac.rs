@@ -263,8 +263,8 @@ impl Dmac {
         if cmd & CHCTRL_STG != 0 && st & CHSTAT_EN != 0 {
             self.set_triggered(c, true);
         }
+        // CLRRQ clears a peripheral's pending request: there are none here.
         self.set_stat(c, st);
-        let _ = CHCTRL_CLRRQ; // no peripheral requests to clear
         if st & CHSTAT_EN != 0 && st & CHSTAT_SUS == 0 && self.is_triggered(c) {
             self.set_triggered(c, false);
             self.run(c, env, fx);
