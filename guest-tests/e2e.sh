@@ -144,8 +144,9 @@ for driver, (function, register) in expected_prefix.items():
 # no register; RIIC0's remove writes ICIER runtime-resumed and its devres touches no
 # register (matrix.yaml i2c-eeprom); sh-sci's remove, with the port closed, touches none
 # (matrix.yaml serial-loopback); the RTC and the VBATTB run on vbat_bclk, a critical clock
-# no detach stops (matrix.yaml rtc).
-for driver in ["rzg2l_wdt", "i2c-riic", "sh-sci", "rtc-rtca3", "renesas-vbattb-clk"]:
+# no detach stops (matrix.yaml rtc); rz-dmac's remove and devres touch no register and it has
+# no runtime-PM callbacks (matrix.yaml dma-memcpy).
+for driver in ["rzg2l_wdt", "i2c-riic", "sh-sci", "rtc-rtca3", "renesas-vbattb-clk", "rz-dmac"]:
     row = drivers.get(driver)
     if row is None:
         bad.append(f"{driver} is not in the sweep (drivers: {sorted(drivers)})")

@@ -528,3 +528,41 @@ rtc_advances() {
     echo "since_epoch stayed at $a for $1 tenths of a second"
     return 1
 }
+
+# The DMA controller (rz-dmac) and the kernel's dmatest client (CONFIG_DMATEST=y: built in,
+# idle until /sys/module/dmatest/parameters/run is written).
+DMAC_COMPAT=renesas,r9a08g045-dmac
+DMAC_DRIVER=/sys/bus/platform/drivers/rz-dmac
+DMATEST=/sys/module/dmatest/parameters
+# dmatest_run DEVICE CHANNELS ITERATIONS BUF_SIZE TIMEOUT_MS: one verified memcpy run
+# (dmatest.c add_threaded_test: one thread per channel, CHANNELS channels of DEVICE),
+# waiting for its end (reading `wait` blocks until every thread is done, reading `run`
+# afterwards releases the channels); the kernel log lines it wrote go to /tmp/dmatest.log.
+dmatest_run() {
+    before=$(dmesg | wc -l)
+    echo "$1" >$DMATEST/device && echo 1 >$DMATEST/threads_per_chan &&
+        echo "$2" >$DMATEST/max_channels && echo "$3" >$DMATEST/iterations &&
+        echo "$4" >$DMATEST/test_buf_size && echo "$5" >$DMATEST/timeout &&
+        echo 0 >$DMATEST/noverify || { echo "cannot set the dmatest parameters"; return 1; }
+    echo 1 >$DMATEST/run || { echo "writing 1 to $DMATEST/run failed"; return 1; }
+    cat $DMATEST/wait >/dev/null
+    [ "$(cat $DMATEST/run)" = N ] || { echo "dmatest still runs after wait"; return 1; }
+    dmesg | tail -n +$((before + 1)) >/tmp/dmatest.log
+}
+# dmatest_summary: "THREADS TESTS FAILURES" summed over the summary lines of the last run
+# (dmatest.c:935, one per thread: "<thread>: summary N tests, F failures ...").
+dmatest_summary() {
+    sed -n 's/.*: summary \([0-9]*\) tests, \([0-9]*\) failures.*/\1 \2/p' /tmp/dmatest.log |
+        { t=0; n=0; f=0; while read -r a b; do t=$((t + 1)); n=$((n + a)); f=$((f + b)); done; echo "$t $n $f"; }
+}
+# dmac_irqs DEVICE CHANNELS: the interrupts of its channels 0..CHANNELS-1, summed (rz-dmac
+# names each channel's handler "<device>:<n>", rz_dmac_chan_probe).
+dmac_irqs() {
+    s=0
+    i=0
+    while [ $i -lt "$2" ]; do
+        s=$((s + $(irq_count "$1:$i")))
+        i=$((i + 1))
+    done
+    echo $s
+}

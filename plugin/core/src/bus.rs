@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Fault, ModelConfig, PluginConfig};
-use crate::device::{Effects, Env, Peripheral};
+use crate::device::{Effects, Env, GuestMemory, NoMemory, Peripheral};
 use crate::event::{Abort, AccessKind, Event, GatedSince};
 use crate::gate::{self, GateState};
 use crate::registry;
@@ -235,6 +235,9 @@ pub struct Bus {
     /// continuous across a snapshot.
     clock: Box<dyn Clock>,
     time_offset: u64,
+    /// Guest-physical memory for bus masters (the DMA controller): the glue's, or
+    /// [`NoMemory`]. Taken out of the bus for the length of a model call.
+    memory: Box<dyn GuestMemory>,
 }
 
 impl Bus {
@@ -308,6 +311,7 @@ impl Bus {
             fx: Effects::default(),
             clock: Box::new(HostClock::new()),
             time_offset: 0,
+            memory: Box::new(NoMemory),
         };
         bus.settle_all();
         Ok(bus)
@@ -364,6 +368,12 @@ impl Bus {
         self.clock = clock;
     }
 
+    /// Gives the models guest-physical memory (the glue's view of the machine's address
+    /// space, a test's `Vec`): what a DMA controller copies. Until then every access fails.
+    pub fn set_memory(&mut self, memory: Box<dyn GuestMemory>) {
+        self.memory = memory;
+    }
+
     /// The earliest bus time at which a model needs [`Bus::tick`]; None when none does.
     pub fn deadline(&self) -> Option<u64> {
         self.slots
@@ -383,11 +393,12 @@ impl Bus {
 
     /// [`Peripheral::tick`] of every model that keeps time, for access `a` (or none).
     fn tick_models(&mut self, a: &Access, out: &mut Outcome) {
+        let memory = std::mem::replace(&mut self.memory, Box::new(NoMemory));
         for si in 0..self.slots.len() {
             if !self.slots.get(si).is_some_and(|s| s.keeps_time) {
                 continue;
             }
-            let env = self.env(si);
+            let env = self.env(si).with_memory(&*memory);
             let mut fx = std::mem::take(&mut self.fx);
             fx.clear();
             let changed = match self.slots.get(si).and_then(|s| self.models.get_mut(s.dev)) {
@@ -402,6 +413,7 @@ impl Bus {
             }
             self.fx = fx;
         }
+        self.memory = memory;
     }
 
     pub fn window(&self) -> Window {
@@ -548,7 +560,7 @@ impl Bus {
     }
 
     /// What a model call of slot `si` may ask about: its unmet conditions and its inputs.
-    fn env(&self, si: usize) -> Env {
+    fn env(&self, si: usize) -> Env<'static> {
         let Some(slot) = self.slots.get(si).filter(|s| s.needs_env || s.keeps_time) else {
             return Env::EMPTY;
         };
@@ -589,7 +601,8 @@ impl Bus {
     /// A read of a device whose model acts on reads.
     fn read(&mut self, si: usize, a: &Access, dev_off: u64, end: u64, out: &mut Outcome) {
         let mut changed = false;
-        let env = self.env(si);
+        let memory = std::mem::replace(&mut self.memory, Box::new(NoMemory));
+        let env = self.env(si).with_memory(&*memory);
         let mut word = dev_off & !3;
         while word < end {
             match self.slots.get(si).and_then(|s| s.reg_at(word)) {
@@ -609,6 +622,7 @@ impl Bus {
             }
             word += 4;
         }
+        self.memory = memory;
         if changed {
             self.sync(si, &[], out);
         }
@@ -629,7 +643,8 @@ impl Bus {
         let mut fx = std::mem::take(&mut self.fx);
         fx.clear();
         let mut first_reg: Option<usize> = None;
-        let env = self.env(si);
+        let memory = std::mem::replace(&mut self.memory, Box::new(NoMemory));
+        let env = self.env(si).with_memory(&*memory);
         let mut word = dev_off & !3;
         while word < end {
             match self.slots.get(si).and_then(|s| s.reg_at(word)) {
@@ -654,6 +669,8 @@ impl Bus {
             }
             word += 4;
         }
+        drop(env);
+        self.memory = memory;
         self.sync(si, touched.get(..n_touched).unwrap_or(&[]), out);
         if self.slots.get(si).is_some_and(|s| s.is_clock_controller) {
             if let Some(idx) = first_reg {

@@ -96,16 +96,19 @@ pub enum Fault {
     ScifRxOverrun,
     /// The RTC's 32.768 kHz oscillator never runs: RCR2.START never reads 1.
     RtcOscStuck,
+    /// A DMAC channel starts but its transfer never ends (no copy, no end, no interrupt).
+    DmacTransferStuck,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::AdcSresbStuck,
         Fault::AdcConversionStuck,
         Fault::CpgClkmonStuckAdc,
         Fault::RiicBusBusy,
         Fault::ScifRxOverrun,
         Fault::RtcOscStuck,
+        Fault::DmacTransferStuck,
     ];
 
     /// Position in [`Fault::ALL`].
@@ -117,6 +120,7 @@ impl Fault {
             Fault::RiicBusBusy => 3,
             Fault::ScifRxOverrun => 4,
             Fault::RtcOscStuck => 5,
+            Fault::DmacTransferStuck => 6,
         }
     }
 
@@ -128,6 +132,7 @@ impl Fault {
             Fault::RiicBusBusy => "riic-bus-busy",
             Fault::ScifRxOverrun => "scif-rx-overrun",
             Fault::RtcOscStuck => "rtc-osc-stuck",
+            Fault::DmacTransferStuck => "dmac-transfer-stuck",
         }
     }
 }

@@ -5,10 +5,12 @@
 //! declared register ([`Peripheral::write`]) and, because QEMU reports an access only after
 //! it has landed, after a guest read ([`Peripheral::after_read`]): a read can change only
 //! what the *next* read sees (a FIFO pops, a clear-on-read flag clears). What the model asks
-//! of the world goes into [`Effects`]: interrupt lines raised or lowered, memory writes (a
-//! DMA copy), faults that fired, a test-step marker. What the model cannot see by itself
-//! (whether a condition declared in the SoC description holds, the value another device
-//! drives on a declared link) comes in an [`Env`].
+//! of the world goes into [`Effects`]: interrupt lines raised or lowered, small memory
+//! writes applied after the call, faults that fired, a test-step marker. What the model
+//! cannot see by itself (whether a condition declared in the SoC description holds, the
+//! value another device drives on a declared link, the bus time) comes in an [`Env`], and
+//! so does guest memory ([`GuestMemory`], [`Env::memory`]), which a bus master (the DMA
+//! controller) reads and writes during the call: descriptors, then the copy.
 //!
 //! Models are built by `crate::registry` from their device description; nothing else
 //! names a concrete model.
@@ -156,36 +158,98 @@ pub fn saved_part<T: serde::de::DeserializeOwned>(state: &Value, key: &str) -> R
         .and_then(|v| serde_json::from_value(v).map_err(|e| format!("`{key}`: {e}")))
 }
 
+/// Guest-physical memory as a bus master (a DMA controller) sees it: the QEMU glue reads and
+/// writes the machine's address space, the unit tests a `Vec`. Calls come from inside a
+/// model call, on the vCPU thread whose access (or deadline) led to it. An address the
+/// machine does not back is an `Err` naming it; a model turns it into the device's own error
+/// report (a DMA channel's error status and interrupt), never into a panic.
+pub trait GuestMemory: Send {
+    /// Fills `buf` with the bytes at guest-physical `phys`.
+    fn read(&self, phys: u64, buf: &mut [u8]) -> Result<(), String>;
+    /// Stores `data` at guest-physical `phys`.
+    fn write(&self, phys: u64, data: &[u8]) -> Result<(), String>;
+}
+
+/// A machine without memory (a bus the glue gave none): every access fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoMemory;
+
+impl GuestMemory for NoMemory {
+    fn read(&self, phys: u64, _buf: &mut [u8]) -> Result<(), String> {
+        Err(format!("no guest memory at 0x{phys:x} (the bus has none)"))
+    }
+    fn write(&self, phys: u64, _data: &[u8]) -> Result<(), String> {
+        Err(format!("no guest memory at 0x{phys:x} (the bus has none)"))
+    }
+}
+
 /// What the bus knows and a model cannot see: the declared conditions of the device that do
-/// not hold now (with the reason, in words), the values of its declared inputs and, for
-/// models that [keep time](Peripheral::keeps_time), the bus time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Env {
+/// not hold now (with the reason, in words), the values of its declared inputs, for
+/// models that [keep time](Peripheral::keeps_time) the bus time, and guest memory (what a
+/// bus master reads and writes; [`NoMemory`] unless the bus has some).
+#[derive(Clone)]
+pub struct Env<'m> {
     unmet: Vec<(String, String)>,
     inputs: Vec<(String, u32)>,
     now_ns: u64,
+    memory: &'m dyn GuestMemory,
 }
 
-impl Env {
-    /// Nothing unmet, no inputs (devices that declare neither get this one).
-    pub const EMPTY: Env = Env {
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("unmet", &self.unmet)
+            .field("inputs", &self.inputs)
+            .field("now_ns", &self.now_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Env<'_> {
+    fn default() -> Self {
+        Env::EMPTY
+    }
+}
+
+impl Env<'static> {
+    /// Nothing unmet, no inputs, no memory (devices that declare neither get this one).
+    pub const EMPTY: Env<'static> = Env {
         unmet: Vec::new(),
         inputs: Vec::new(),
         now_ns: 0,
+        memory: &NoMemory,
     };
 
-    pub fn new(unmet: Vec<(String, String)>, inputs: Vec<(String, u32)>) -> Env {
+    pub fn new(unmet: Vec<(String, String)>, inputs: Vec<(String, u32)>) -> Env<'static> {
         Env {
             unmet,
             inputs,
             now_ns: 0,
+            memory: &NoMemory,
+        }
+    }
+}
+
+impl<'m> Env<'m> {
+    /// The same, at bus time `now_ns`.
+    pub fn at(mut self, now_ns: u64) -> Env<'m> {
+        self.now_ns = now_ns;
+        self
+    }
+
+    /// The same, with guest memory `memory`.
+    pub fn with_memory<'n>(self, memory: &'n dyn GuestMemory) -> Env<'n> {
+        Env {
+            unmet: self.unmet,
+            inputs: self.inputs,
+            now_ns: self.now_ns,
+            memory,
         }
     }
 
-    /// The same, at bus time `now_ns`.
-    pub fn at(mut self, now_ns: u64) -> Env {
-        self.now_ns = now_ns;
-        self
+    /// Guest-physical memory, for bus masters.
+    pub fn memory(&self) -> &'m dyn GuestMemory {
+        self.memory
     }
 
     /// The bus time in ns: monotonic, continuous across a snapshot (the bus's clock);
@@ -207,6 +271,63 @@ impl Env {
     /// source drives nothing.
     pub fn input(&self, name: &str) -> Option<u32> {
         self.inputs.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+}
+
+/// Guest memory in a `Vec` at guest-physical `base` (tests): reads and writes outside it
+/// fail like an unbacked address does.
+#[derive(Debug, Default)]
+pub struct VecMemory {
+    pub base: u64,
+    pub bytes: std::sync::Mutex<Vec<u8>>,
+}
+
+impl VecMemory {
+    pub fn new(base: u64, size: usize) -> VecMemory {
+        VecMemory {
+            base,
+            bytes: std::sync::Mutex::new(vec![0; size]),
+        }
+    }
+
+    fn range(&self, phys: u64, len: usize, total: usize) -> Result<std::ops::Range<usize>, String> {
+        let start = phys
+            .checked_sub(self.base)
+            .and_then(|o| usize::try_from(o).ok())
+            .filter(|&o| o.checked_add(len).is_some_and(|end| end <= total))
+            .ok_or_else(|| format!("0x{phys:x}+{len} is outside guest memory"))?;
+        Ok(start..start + len)
+    }
+
+    /// A copy of `len` bytes at `phys` (panics outside: tests only).
+    pub fn peek(&self, phys: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        self.read(phys, &mut buf).expect("inside the test memory");
+        buf
+    }
+}
+
+impl GuestMemory for VecMemory {
+    fn read(&self, phys: u64, buf: &mut [u8]) -> Result<(), String> {
+        let bytes = self
+            .bytes
+            .lock()
+            .map_err(|_| "memory lock poisoned".to_string())?;
+        let r = self.range(phys, buf.len(), bytes.len())?;
+        buf.copy_from_slice(bytes.get(r).unwrap_or_default());
+        Ok(())
+    }
+    fn write(&self, phys: u64, data: &[u8]) -> Result<(), String> {
+        let mut bytes = self
+            .bytes
+            .lock()
+            .map_err(|_| "memory lock poisoned".to_string())?;
+        let total = bytes.len();
+        let r = self.range(phys, data.len(), total)?;
+        if let Some(dst) = bytes.get_mut(r) {
+            dst.copy_from_slice(data);
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::device::{BuildError, Peripheral};
-use crate::models::{adc, cpg, generic, mailbox, riic, rtca3, scif, tsu, wdt};
+use crate::models::{adc, cpg, dmac, generic, mailbox, riic, rtca3, scif, tsu, wdt};
 use crate::soc::{Device, Soc, SocError};
 
 /// Builds the model of one device.
@@ -37,6 +37,9 @@ pub const MODELS: &[(&str, Constructor)] = &[
     }),
     (rtca3::MODEL, |d, _, cfg| {
         Ok(Box::new(rtca3::Rtca3::new(d, cfg)?))
+    }),
+    (dmac::MODEL, |d, _, cfg| {
+        Ok(Box::new(dmac::Dmac::new(d, cfg)?))
     }),
 ];
 

@@ -196,8 +196,9 @@ fn run(ops: &[Op], faults: Vec<Fault>) -> Result<u64, TestCaseError> {
     );
     let gic = sim.bus.soc().gic();
     // The watchdog's lines and the SCIF's (a random SCSCR write can enable a pending
-    // TDFE: txi), set or cleared.
-    let wdt_lines: Vec<(u64, u8, u64)> = ["wdt0", "scif3"]
+    // TDFE: txi), set or cleared; the DMAC's (a random CHCTRL write can start a channel,
+    // whose descriptor read fails without guest memory: ch<n> and error).
+    let wdt_lines: Vec<(u64, u8, u64)> = ["wdt0", "scif3", "dmac"]
         .iter()
         .filter_map(|name| sim.bus.soc().device(name))
         .flat_map(|d| d.interrupts.clone())

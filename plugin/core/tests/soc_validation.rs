@@ -603,3 +603,63 @@ fn only_the_riic_model_takes_i2c_targets() {
         "carries no I2C targets",
     );
 }
+
+#[test]
+fn repeat_with_a_bad_stride() {
+    let t = mutate(
+        "{ name: CHSTAT, offset: 0x024, access: ro, repeat: { count: 8, stride: 0x40 } }",
+        "{ name: CHSTAT, offset: 0x024, access: ro, repeat: { count: 8, stride: 0x42 } }",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.dmac.registers[12] (CHSTAT).repeat: ",
+        "stride 0x42 is not a non-zero multiple of 4",
+    );
+}
+
+#[test]
+fn repeat_copies_clash_by_name_and_offset() {
+    // Channels 8..15 named from 0 again: the copies' names clash with channels 0..7.
+    let t = mutate(
+        "{ name: CHSTAT, offset: 0x424, access: ro, repeat: { count: 8, stride: 0x40, first: 8 } }",
+        "{ name: CHSTAT, offset: 0x424, access: ro, repeat: { count: 8, stride: 0x40 } }",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.dmac.registers[104] (CHSTAT0): ",
+        "duplicate register name (also registers[96])",
+    );
+    // Copies past the device's end.
+    let t = mutate(
+        "{ name: DMARS,  offset: 0x10000, access: rw, repeat: { count: 8, stride: 0x4 } }",
+        "{ name: DMARS,  offset: 0x1fff0, access: rw, repeat: { count: 8, stride: 0x4 } }",
+    );
+    let e = error(&t);
+    assert!(
+        e.starts_with("test.yaml: devices.dmac.registers[") && e.contains("(DMARS4): "),
+        "{e}"
+    );
+    assert!(e.contains("is outside the device"), "{e}");
+}
+
+#[test]
+fn dt_regions_outside_the_device_or_unordered() {
+    let t = mutate(
+        "regions: [[0x0, 0x10000], [0x10000, 0x10000]]",
+        "regions: [[0x0, 0x10000], [0x10000, 0x20000]]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.dmac.dt.regions[1]: ",
+        "is not a non-empty range inside the device (size 0x20000)",
+    );
+    let t = mutate(
+        "regions: [[0x0, 0x10000], [0x10000, 0x10000]]",
+        "regions: [[0x10000, 0x10000], [0x0, 0x10000]]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.dmac.dt.regions[1]: ",
+        "after the previous one",
+    );
+}

@@ -22,6 +22,7 @@ use crate::plugin::{Guest, Plugin, Verdict};
 use rzgate_arm64::filter;
 use rzgate_arm64::serror::{CpuState, Register};
 use rzgate_arm64::unwind::FrameRecord;
+use rzgate_core::device::GuestMemory;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::panic::catch_unwind;
 use std::sync::{Mutex, OnceLock};
@@ -205,6 +206,8 @@ extern "C" {
     /// CPU loop and never returns to the caller.
     fn qemu_plugin_set_pc(vaddr: u64) -> !;
     fn qemu_plugin_write_memory_hwaddr(addr: u64, data: *mut GByteArray) -> c_int;
+    /// Resizes `data` to `len` and fills it from guest-physical `addr` (RAM or MMIO).
+    fn qemu_plugin_read_memory_hwaddr(addr: u64, data: *mut GByteArray, len: usize) -> c_int;
     fn qemu_plugin_outs(string: *const c_char);
 
     fn g_byte_array_new() -> *mut GByteArray;
@@ -302,6 +305,7 @@ unsafe fn install(
         return Err(InstallError::LoadedTwice);
     }
     let plugin = Plugin::from_arguments(&arguments)?;
+    plugin.set_memory(Box::new(QemuMemory));
     if PLUGIN.set(plugin).is_err() {
         return Err(InstallError::LoadedTwice);
     }
@@ -825,6 +829,68 @@ impl Guest for QemuVcpu {
 /// A glib-allocated `GByteArray`: QEMU may resize what it is given, so it must be glib's.
 struct ByteArray(*mut GByteArray);
 
+/// Guest-physical memory for the models (a DMA controller's copies): the vCPU's address
+/// space through `qemu_plugin_read/write_memory_hwaddr`. The models call it only inside a
+/// bus call, which the glue makes from a vCPU callback (a memory callback, or the idle and
+/// resume callbacks' deadline check): `current_cpu` is set, as both calls assert. RAM needs
+/// no BQL; an MMIO address takes it as the GIC writes do (see `check_deadline`).
+struct QemuMemory;
+
+thread_local! {
+    /// The calling vCPU thread's array for [`QemuMemory`].
+    static DMA_SCRATCH: std::cell::RefCell<Option<ByteArray>> = const { std::cell::RefCell::new(None) };
+}
+
+impl QemuMemory {
+    fn with_scratch<T>(f: impl FnOnce(&mut ByteArray) -> T) -> T {
+        DMA_SCRATCH.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            f(slot.get_or_insert_with(ByteArray::new))
+        })
+    }
+}
+
+impl GuestMemory for QemuMemory {
+    fn read(&self, phys: u64, buf: &mut [u8]) -> Result<(), String> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        QemuMemory::with_scratch(|scratch| {
+            // SAFETY: a glib-allocated GByteArray that QEMU resizes to buf.len() and fills;
+            // from a vCPU callback (current_cpu is set).
+            let result =
+                unsafe { qemu_plugin_read_memory_hwaddr(phys, scratch.as_ptr(), buf.len()) };
+            let bytes = scratch.bytes();
+            if result != QEMU_PLUGIN_HWADDR_OPERATION_OK || bytes.len() != buf.len() {
+                return Err(format!(
+                    "QEMU refused a read of {} bytes at 0x{phys:x} (result {result})",
+                    buf.len()
+                ));
+            }
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    fn write(&self, phys: u64, data: &[u8]) -> Result<(), String> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        QemuMemory::with_scratch(|scratch| {
+            scratch.set_bytes(data);
+            // SAFETY: a glib-allocated GByteArray of data.len() bytes, from a vCPU callback.
+            let result = unsafe { qemu_plugin_write_memory_hwaddr(phys, scratch.as_ptr()) };
+            if result != QEMU_PLUGIN_HWADDR_OPERATION_OK {
+                return Err(format!(
+                    "QEMU refused a write of {} bytes at 0x{phys:x} (result {result})",
+                    data.len()
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
 impl ByteArray {
     fn new() -> ByteArray {
         // SAFETY: plain glib allocation (aborts on out-of-memory, never returns NULL).
@@ -836,7 +902,7 @@ impl ByteArray {
     }
 
     fn set_len(&mut self, len: usize) {
-        // SAFETY: resizing our own array; lengths here are at most 16.
+        // SAFETY: resizing our own array; lengths here are at most 4096 (a DMA chunk).
         unsafe { g_byte_array_set_size(self.0, len as c_uint) };
     }
 

@@ -38,6 +38,7 @@ use rzgate_arm64::serror::{
 use rzgate_arm64::unwind::{walk_frame_records, CallChain, FrameRecord};
 use rzgate_core::bus::{Access, Bus, MemWrite, Outcome};
 use rzgate_core::config::{AbortPolicy, PluginConfig, UserSpace};
+use rzgate_core::device::GuestMemory;
 use rzgate_core::event::{Abort, Event};
 use rzgate_core::soc::Soc;
 use rzgate_core::state::Identity;
@@ -262,6 +263,14 @@ impl Plugin {
                 plugin.note_deadline(&engine.bus);
             }
         })
+    }
+
+    /// Gives the bus guest-physical memory (the glue's `QemuMemory`): what the DMA
+    /// controller's model copies. Called once, at install, before any callback runs.
+    pub fn set_memory(&self, memory: Box<dyn GuestMemory>) {
+        if let Ok(mut engine) = self.engine.lock() {
+            engine.bus.set_memory(memory);
+        }
     }
 
     /// Host monotonic ns since install (the bus's own clock is host time as well).

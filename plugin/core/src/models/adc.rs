@@ -400,7 +400,7 @@ mod tests {
                 blocked: None,
             }
         }
-        fn env(&self) -> Env {
+        fn env(&self) -> Env<'static> {
             let unmet = self
                 .blocked
                 .iter()

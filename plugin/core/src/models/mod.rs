@@ -5,6 +5,7 @@
 
 pub mod adc;
 pub mod cpg;
+pub mod dmac;
 pub mod generic;
 pub mod mailbox;
 pub mod riic;

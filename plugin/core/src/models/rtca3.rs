@@ -621,7 +621,7 @@ mod tests {
         Rtca3::new(soc.device("rtc").expect("rtc"), &ModelConfig::default()).expect("rtc builds")
     }
 
-    fn at(now: u64) -> Env {
+    fn at(now: u64) -> Env<'static> {
         Env::new(vec![], vec![]).at(now)
     }
 

@@ -395,11 +395,11 @@ mod tests {
     }
 
     /// Reset released, OSCCLK running, at `now`.
-    fn on(now: u64) -> Env {
+    fn on(now: u64) -> Env<'static> {
         Env::new(vec![], vec![]).at(now)
     }
 
-    fn in_reset(now: u64) -> Env {
+    fn in_reset(now: u64) -> Env<'static> {
         Env::new(
             vec![(OUT_OF_RESET.into(), "WDT0 reset held".into())],
             vec![],
@@ -407,7 +407,7 @@ mod tests {
         .at(now)
     }
 
-    fn clock_off(now: u64) -> Env {
+    fn clock_off(now: u64) -> Env<'static> {
         Env::new(vec![(COUNTING.into(), "wdt0_clk off".into())], vec![]).at(now)
     }
 

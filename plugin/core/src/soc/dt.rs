@@ -75,7 +75,16 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
         let _ = writeln!(s);
         let _ = writeln!(s, "\t{}: {}@{:x} {{", dt.label, dt.node, guest);
         let _ = writeln!(s, "\t\tcompatible = {};", string_list(&dt.compatible));
-        let _ = writeln!(s, "\t\treg = <{} {}>;", cells64(guest), cells64(dev.size));
+        if dt.regions.is_empty() {
+            let _ = writeln!(s, "\t\treg = <{} {}>;", cells64(guest), cells64(dev.size));
+        } else {
+            let ranges: Vec<String> = dt
+                .regions
+                .iter()
+                .map(|&(o, n)| format!("<{} {}>", cells64(guest + o), cells64(n)))
+                .collect();
+            let _ = writeln!(s, "\t\treg = {};", ranges.join(", "));
+        }
         if !dev.interrupts.is_empty() {
             for line in &dev.interrupts {
                 let _ = writeln!(s, "\t\t/* {} */", spi_note(line));

@@ -224,6 +224,8 @@ pub struct DtNode {
     /// `mmio-sram`: name of the one child partition that covers the device and is
     /// exported to sysfs (`<phys>.sram`).
     pub sram_export: Option<String>,
+    /// `reg` ranges as (offset from the device base, size); empty: the whole device.
+    pub regions: Vec<(u64, u64)>,
     pub properties: Vec<String>,
 }
 
@@ -474,7 +476,10 @@ impl Validator<'_> {
         }
     }
 
-    fn soc(&self, spec: spec::SocSpec) -> Res<Soc> {
+    fn soc(&self, mut spec: spec::SocSpec) -> Res<Soc> {
+        for (name, d) in &mut spec.devices.0 {
+            d.registers = self.expand_repeats(&format!("devices.{name}"), &d.registers)?;
+        }
         if spec.name.trim().is_empty() {
             return Err(self.err("name", "must not be empty (expected the SoC's part name)"));
         }
@@ -588,6 +593,7 @@ impl Validator<'_> {
                     &clocks,
                     &resets,
                 )?;
+                self.regions(&format!("devices.{name}.dt.regions"), &node, dspec.size)?;
                 if let Some(dev) = devices.get_mut(i) {
                     dev.dt = Some(node);
                 }
@@ -743,6 +749,76 @@ impl Validator<'_> {
             soc_base: w.soc_base,
             size: w.size,
         })
+    }
+
+    /// `dt.regions`: non-empty ranges inside the device, in ascending order, disjoint.
+    fn regions(&self, path: &str, node: &DtNode, size: u64) -> Res<()> {
+        let mut end_prev = 0u64;
+        for (i, &(offset, len)) in node.regions.iter().enumerate() {
+            let end = offset.checked_add(len);
+            if len == 0 || end.is_none_or(|e| e > size) || (i > 0 && offset < end_prev) {
+                return Err(self.err(
+                    format!("{path}[{i}]"),
+                    format!(
+                        "[{}, {}] is not a non-empty range inside the device (size {}) after the previous one",
+                        hex(offset),
+                        hex(len),
+                        hex(size)
+                    ),
+                ));
+            }
+            end_prev = end.unwrap_or(size);
+        }
+        Ok(())
+    }
+
+    /// Registers with `repeat` become `count` registers `<name><first + i>` at `offset + i *
+    /// stride`, in place; later checks (offsets, overlaps, names) see the copies.
+    fn expand_repeats(
+        &self,
+        dev_path: &str,
+        specs: &[spec::RegisterSpec],
+    ) -> Res<Vec<spec::RegisterSpec>> {
+        let mut out = Vec::with_capacity(specs.len());
+        for (i, r) in specs.iter().enumerate() {
+            let Some(rep) = &r.repeat else {
+                out.push(r.clone());
+                continue;
+            };
+            let path = format!("{dev_path}.registers[{i}] ({}).repeat", r.name);
+            if !(1..=64).contains(&rep.count) {
+                return Err(self.err(
+                    path,
+                    format!("count {} is out of range (expected 1..64)", rep.count),
+                ));
+            }
+            if rep.stride < 4 || !rep.stride.is_multiple_of(4) {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "stride {} is not a non-zero multiple of 4 (registers are 32-bit)",
+                        hex(rep.stride)
+                    ),
+                ));
+            }
+            if r.fields.iter().any(|f| f.mirror.is_some()) {
+                return Err(self.err(
+                    path,
+                    "a repeated register cannot mirror (expected one source per copy)",
+                ));
+            }
+            for k in 0..rep.count {
+                let mut copy = r.clone();
+                copy.repeat = None;
+                copy.name = format!("{}{}", r.name, rep.first.saturating_add(k));
+                copy.offset = r
+                    .offset
+                    .checked_add(u64::from(k).saturating_mul(rep.stride))
+                    .ok_or_else(|| self.err(path.clone(), "offset overflows"))?;
+                out.push(copy);
+            }
+        }
+        Ok(out)
     }
 
     fn registers(&self, dev_path: &str, d: &spec::DeviceSpec) -> Res<Vec<Register>> {
@@ -1663,6 +1739,7 @@ impl Validator<'_> {
             module_clock_cell: dt.module_clock_cell,
             channel_nodes: dt.channel_nodes,
             sram_export: dt.sram_export.clone(),
+            regions: dt.regions.iter().map(|&[o, n]| (o, n)).collect(),
             properties: dt.properties.clone(),
         })
     }

@@ -210,7 +210,7 @@ impl BusErrorWhen {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterSpec {
     pub name: String,
@@ -222,9 +222,22 @@ pub struct RegisterSpec {
     pub mask: Option<u32>,
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
+    /// One register per channel: `count` copies `stride` bytes apart, named
+    /// `<name><first + i>` (a DMA controller's per-channel registers).
+    #[serde(default)]
+    pub repeat: Option<RepeatSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatSpec {
+    pub count: u32,
+    pub stride: u64,
+    #[serde(default)]
+    pub first: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     pub name: String,
@@ -276,6 +289,10 @@ pub struct DtSpec {
     pub channel_nodes: bool,
     #[serde(default)]
     pub sram_export: Option<String>,
+    /// The node's `reg` as several ranges of the device, `[offset, size]` each (a DMA
+    /// controller's channel registers and its DMARS block); default one range, the device.
+    #[serde(default)]
+    pub regions: Vec<[u64; 2]>,
     #[serde(default)]
     pub properties: Vec<String>,
 }
