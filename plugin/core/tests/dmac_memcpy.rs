@@ -35,16 +35,7 @@ fn with_memory(sim: &mut Sim) -> Arc<VecMemory> {
 
 /// The GIC set-pending write of line `name`.
 fn pend(sim: &Sim, name: &str) -> (u64, u64) {
-    let soc = sim.bus.soc();
-    let dev = soc.device("dmac").expect("dmac");
-    let spi = dev
-        .interrupts
-        .iter()
-        .find(|l| l.name == name)
-        .map(|l| l.spi)
-        .expect("line");
-    let (phys, bit) = soc.gic().set_pending(spi);
-    (phys, u64::from(bit))
+    common::gic_pend(sim, "dmac", name)
 }
 
 /// rz_dmac_probe with the clocks on: the channel reset (CHCTRL_DEFAULT), DCTRL_DEFAULT.

@@ -23,16 +23,7 @@ fn base(sim: &Sim) -> u64 {
 
 /// The GIC set-pending write of line `name`.
 fn pend(sim: &Sim, name: &str) -> (u64, u64) {
-    let soc = sim.bus.soc();
-    let dev = soc.device("scif3").expect("scif3");
-    let spi = dev
-        .interrupts
-        .iter()
-        .find(|l| l.name == name)
-        .map(|l| l.spi)
-        .expect("line");
-    let (phys, bit) = soc.gic().set_pending(spi);
-    (phys, u64::from(bit))
+    common::gic_pend(sim, "scif3", name)
 }
 
 fn raised(sim: &mut Sim, name: &str) -> bool {

@@ -205,3 +205,18 @@ pub fn tsu_probe(sim: &mut Sim) -> (i64, i64) {
     sim.w("tsu", "TSU_SM", 3);
     (c0, c1)
 }
+
+/// The GIC set-pending write (address, bit) that raising interrupt line `line` of device
+/// `device` makes.
+pub fn gic_pend(sim: &Sim, device: &str, line: &str) -> (u64, u64) {
+    let soc = sim.bus.soc();
+    let dev = soc.device(device).expect("device");
+    let spi = dev
+        .interrupts
+        .iter()
+        .find(|l| l.name == line)
+        .map(|l| l.spi)
+        .expect("line");
+    let (phys, bit) = soc.gic().set_pending(spi);
+    (phys, u64::from(bit))
+}
