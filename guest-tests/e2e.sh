@@ -583,7 +583,10 @@ t_missing_toolchain_is_named() {
 wait_for_line() { # log regex pid
     # tail --pid ends with the process; grep -m1 ends at the first match. A process
     # substitution, so that the caller does not wait for tail once grep has matched.
-    grep -m1 -qE "$2" < <(tail -n +1 --pid="$3" -f "$1" 2>/dev/null)
+    # -F (follow the name, retry): the background job that writes the log may not have
+    # opened it yet, and tail -f gives up at once on a file that is not there (stop 22's
+    # red CI: the Ctrl-C test ended in 0 s with no log).
+    grep -m1 -qE "$2" < <(tail -n +1 --pid="$3" -F "$1" 2>/dev/null)
 }
 
 # The cells of a report as "kernel/test outcome ok" lines, in report order.
