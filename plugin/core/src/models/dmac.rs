@@ -199,22 +199,8 @@ impl Dmac {
         })
     }
 
-    pub fn counters_ref(&self) -> &DmacCounters {
-        &self.counters
-    }
-
     fn chan(&self, c: usize) -> Option<&Chan> {
         self.chans.get(c)
-    }
-
-    fn stat(&self, c: usize) -> u32 {
-        self.chan(c).map_or(0, |ch| self.regs.get(ch.chstat))
-    }
-
-    fn set_stat(&mut self, c: usize, v: u32) {
-        if let Some(i) = self.chan(c).map(|ch| ch.chstat) {
-            self.regs.set(i, v);
-        }
     }
 
     /// The register `pick` of channel `c`.
@@ -230,7 +216,7 @@ impl Dmac {
 
     /// A CHCTRL write of `cmd` to channel `c`.
     fn command(&mut self, c: usize, cmd: u32, env: &Env, fx: &mut Effects) {
-        let mut st = self.stat(c);
+        let mut st = self.get(c, |ch| ch.chstat);
         if cmd & CHCTRL_SWRST != 0 {
             st &= !(CHSTAT_EN | CHSTAT_SUS | CHSTAT_ER | CHSTAT_END | CHSTAT_TC);
             self.set_triggered(c, false);
@@ -264,7 +250,7 @@ impl Dmac {
             self.set_triggered(c, true);
         }
         // CLRRQ clears a peripheral's pending request: there are none here.
-        self.set_stat(c, st);
+        self.set(c, |ch| ch.chstat, st);
         if st & CHSTAT_EN != 0 && st & CHSTAT_SUS == 0 && self.is_triggered(c) {
             self.set_triggered(c, false);
             self.run(c, env, fx);
@@ -395,12 +381,12 @@ impl Dmac {
     /// A descriptor (or a register-mode transfer) ended: END and TC, the channel's line
     /// unless masked; `last` ends the transfer (the channel disables).
     fn end(&mut self, c: usize, last: bool, fx: &mut Effects) {
-        let mut st = self.stat(c) | CHSTAT_END | CHSTAT_TC;
+        let mut st = self.get(c, |ch| ch.chstat) | CHSTAT_END | CHSTAT_TC;
         if last {
             st &= !CHSTAT_EN;
             self.counters.transfers += 1;
         }
-        self.set_stat(c, st);
+        self.set(c, |ch| ch.chstat, st);
         let masked = st & CHSTAT_INTMSK != 0 || self.get(c, |ch| ch.chcfg) & CHCFG_DEM != 0;
         if !masked {
             if let Some(line) = self.chan(c).map(|ch| ch.line) {
@@ -411,8 +397,8 @@ impl Dmac {
 
     /// The transfer failed: ER, the channel disabled, its line and the error line raised.
     fn error(&mut self, c: usize, why: String, fx: &mut Effects) {
-        let st = (self.stat(c) | CHSTAT_ER) & !CHSTAT_EN;
-        self.set_stat(c, st);
+        let st = (self.get(c, |ch| ch.chstat) | CHSTAT_ER) & !CHSTAT_EN;
+        self.set(c, |ch| ch.chstat, st);
         self.counters.errors += 1;
         self.counters.last_error = Some(why);
         if let Some(line) = self.chan(c).map(|ch| ch.line) {
@@ -598,8 +584,8 @@ mod tests {
         // The IRQ handler's CLREND clears END.
         t.w("CHCTRL3", CHCTRL_CLREND);
         assert_eq!(t.r("CHSTAT3") & CHSTAT_END, 0);
-        assert_eq!(t.m.counters_ref().bytes, 5000);
-        assert_eq!(t.m.counters_ref().transfers, 1);
+        assert_eq!(t.m.counters.bytes, 5000);
+        assert_eq!(t.m.counters.transfers, 1);
     }
 
     #[test]
@@ -637,7 +623,7 @@ mod tests {
         assert_eq!(t.mem.peek(u64::from(DST), 64), pattern(64));
         assert_eq!(fx.raised().count(), 1);
         assert_eq!(t.r("CRLA0"), DESC + 32);
-        assert_eq!(t.m.counters_ref().descriptors, 2);
+        assert_eq!(t.m.counters.descriptors, 2);
     }
 
     #[test]
@@ -723,7 +709,7 @@ mod tests {
         let mut want = vec![t.line("error"), t.line("ch5")];
         want.sort_unstable();
         assert_eq!(lines, want);
-        let why = t.m.counters_ref().last_error.clone().unwrap_or_default();
+        let why = t.m.counters.last_error.clone().unwrap_or_default();
         assert!(why.contains("0x00001000"), "{why}");
         // The IRQ handler's rz_dmac_disable_hw clears it (SWRST).
         t.w("CHCTRL5", 0x0002_027a);
@@ -742,7 +728,7 @@ mod tests {
         t.desc(DESC, [0, SRC, DST, 16, 0x8040_0008, 0, 0, 0]);
         t.start_memcpy(0);
         assert_ne!(t.r("CHSTAT0") & CHSTAT_ER, 0);
-        assert_eq!(t.m.counters_ref().errors, 2);
+        assert_eq!(t.m.counters.errors, 2);
     }
 
     #[test]
