@@ -143,7 +143,8 @@ dt_node_of() {
 }
 
 # check "description" command...: one KTAP result line from the command's exit status;
-# the command's stdout becomes the reason on failure.
+# the command's stdout becomes the reason on failure, without printk timestamps: the
+# runner reads a timestamp inside a line as a kernel message that interrupted it.
 check() {
     desc=$1
     shift
@@ -151,7 +152,7 @@ check() {
     if out=$("$@" 2>&1); then
         echo "ok $RZGATE_CHECK $desc"
     else
-        echo "not ok $RZGATE_CHECK $desc # $(echo "$out" | tr '\n' ' ' | cut -c1-300)"
+        echo "not ok $RZGATE_CHECK $desc # $(echo "$out" | tr '\n' ' ' | sed 's/\[ *[0-9]*\.[0-9]*\] //g' | cut -c1-300)"
     fi
 }
 

@@ -94,11 +94,10 @@ only_eeprom_detected() {
 # their drivers: who logged and at what level, not the words. One is the regulator core's,
 # not theirs: the EEPROM node (rzgate's own, the board has none) names no vcc-supply, so
 # regulator_get() on it warns that it uses the dummy regulator, as on any board whose
-# at24 node has no supply (drivers/regulator/core.c:2458, _regulator_get_common). The message
-# goes without its printk prefix: a timestamp inside a KTAP line reads as a kernel line.
+# at24 node has no supply (drivers/regulator/core.c:2458, _regulator_get_common).
 no_i2c_errors() {
     errs=$(dmesg -r | grep -E '^<[0-4]>' | grep -F -e "$RIIC" -e i2c-riic -e at24 -e 'i2c i2c-' -e i2c_dev |
-        grep -v -F 'using dummy regulator' | sed 's/^<[0-9]>\[[ 0-9.]*\] //')
+        grep -v -F 'using dummy regulator')
     [ -z "$errs" ] || { echo "$errs"; return 1; }
 }
 
