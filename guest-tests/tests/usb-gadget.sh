@@ -13,8 +13,13 @@
 # (phy-rcar-gen3-usb2.c:769-773, 862-863).
 plan 25
 PHYRST=$(dev_by_compat $USBPHYCTRL_COMPAT)
-PHY=$(dev_by_compat $USB2PHY_COMPAT)
 USBHS=$(dev_by_compat $USBHS_COMPAT)
+# usbhs's PHY (usb2_phy0; usb2_phy1, the other PHY with the same compatible, has no user
+# here): the usb-phy device among usbhs's device-link suppliers (hsusb's `phys`).
+PHY=$(for l in /sys/bus/platform/devices/$USBHS/supplier:platform:*.usb-phy; do
+    [ -e "$l" ] && echo "${l##*/supplier:platform:}" && break
+done)
+[ -n "$PHY" ] || PHY="no usb-phy supplier of $USBHS"
 UDC=/sys/class/udc/$USBHS
 G=/sys/kernel/config/usb_gadget/g1
 

@@ -134,9 +134,14 @@ fn cpg_probe_sequence_succeeds() {
             ("vbattb".to_string(), false, "CLK_ON_VBAT".to_string()),
             ("dmac".to_string(), true, "BUS_REG1_MSTOP".to_string()),
             ("wdt0".to_string(), true, "BUS_REG0_MSTOP".to_string()),
-            // BUS_PERI_COM_MSTOP bits 5 (usb0_host), 6 (usb0_func), 4 (usb_pclk).
+            // BUS_PERI_COM_MSTOP bits 5 (usb0_host), 7 (usb1_host), 6 (usb0_func), 4 (usb_pclk).
             (
                 "usb2_phy0".to_string(),
+                true,
+                "BUS_PERI_COM_MSTOP".to_string()
+            ),
+            (
+                "usb2_phy1".to_string(),
                 true,
                 "BUS_PERI_COM_MSTOP".to_string()
             ),

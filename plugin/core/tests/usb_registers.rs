@@ -57,6 +57,7 @@ fn usb_devices_sit_at_their_dtsi_addresses() {
     for (name, base, size) in [
         ("phyrst", 0x11e0_0000, 0x1_0000),
         ("usb2_phy0", 0x11e1_0200, 0x700),
+        ("usb2_phy1", 0x11e3_0200, 0x700),
         ("hsusb", 0x11e2_0000, 0x1_0000),
     ] {
         let d = soc.device(name).expect(name);
@@ -118,6 +119,13 @@ fn dt_nodes_are_the_boards() {
         "renesas,buswait = <7>;",
     ] {
         assert!(hs.contains(want), "missing `{want}` in:\n{hs}");
+    }
+    let phy1 = node("usb2_phy1: usb-phy@7ee30200 {");
+    for want in [
+        "clocks = <&cpg 1 68>, <&cpg 1 66>;",
+        "resets = <&phyrst 1>, <&cpg 50>;",
+    ] {
+        assert!(phy1.contains(want), "missing `{want}` in:\n{phy1}");
     }
     // No dr_mode: it would make the PHY an OTG channel that needs extcon (the YAML).
     assert!(!hs.contains("dr_mode"), "{hs}");
@@ -280,4 +288,35 @@ fn usb0_func_stopped_without_module_stop_is_only_suspect() {
     assert!(sim.aborts().is_empty());
     assert_eq!(sim.suspects().len(), 1);
     assert_eq!(sim.suspects()[0].device, "hsusb");
+}
+
+#[test]
+fn usb2_phy1_has_phy0s_registers_and_its_own_gate() {
+    let soc = common::soc();
+    let p0 = soc.device("usb2_phy0").expect("phy0");
+    let p1 = soc.device("usb2_phy1").expect("phy1");
+    assert_eq!(
+        p0.registers, p1.registers,
+        "one register list (a YAML alias)"
+    );
+    let mut sim = common::sim();
+    usb_up(&mut sim);
+    assert!(common::clk_enable(&mut sim, "usb1_host", true));
+    assert!(common::reset(&mut sim, "usb_u2h1_hresetn", false));
+    wr(&mut sim, "usb2_phy1", 0x008, 2);
+    assert_eq!(rd(&mut sim, "usb2_phy1", 0x008), 2);
+    assert_eq!(
+        rd(&mut sim, "usb2_phy0", 0x008),
+        0,
+        "phy0 is another device"
+    );
+    // usb1_host stopped gates PHY1 alone.
+    common::clk_disable(&mut sim, "usb1_host", true);
+    assert_eq!(sim.bus.is_gated("usb2_phy1"), Some(true));
+    assert_eq!(sim.bus.is_gated("usb2_phy0"), Some(false));
+    let _ = rd(&mut sim, "usb2_phy1", 0x604);
+    let aborts = sim.aborts();
+    assert_eq!(aborts.len(), 1, "{aborts:?}");
+    assert_eq!(aborts[0].device, "usb2_phy1");
+    assert_eq!(aborts[0].register, "OBINTSTA");
 }
