@@ -145,8 +145,11 @@ for driver, (function, register) in expected_prefix.items():
 # register (matrix.yaml i2c-eeprom); sh-sci's remove, with the port closed, touches none
 # (matrix.yaml serial-loopback); the RTC and the VBATTB run on vbat_bclk, a critical clock
 # no detach stops (matrix.yaml rtc); rz-dmac's remove and devres touch no register and it has
-# no runtime-PM callbacks (matrix.yaml dma-memcpy).
-for driver in ["rzg2l_wdt", "i2c-riic", "sh-sci", "rtc-rtca3", "renesas-vbattb-clk", "rz-dmac"]:
+# no runtime-PM callbacks (matrix.yaml dma-memcpy); usbhs's runtime PM is not devres, and
+# the USB2 PHY's and the usbphy-ctrl's devres touch no gated register (matrix.yaml
+# usb-gadget, platform-sweep).
+for driver in ["rzg2l_wdt", "i2c-riic", "sh-sci", "rtc-rtca3", "renesas-vbattb-clk", "rz-dmac",
+               "renesas_usbhs", "phy_rcar_gen3_usb2", "rzg2l_usbphy_ctrl"]:
     row = drivers.get(driver)
     if row is None:
         bad.append(f"{driver} is not in the sweep (drivers: {sorted(drivers)})")

@@ -36,6 +36,14 @@ RTC_COMPAT=renesas,r9a08g045-rtca3
 RTC_DRIVER=/sys/bus/platform/drivers/rtc-rtca3
 VBATTB_COMPAT=renesas,r9a08g045-vbattb
 VBATTB_DRIVER=/sys/bus/platform/drivers/renesas-vbattb-clk
+# USB as on the SMARC board (socs/r9a08g045.yaml phyrst, usb2_phy0, hsusb): the USB PHY
+# control and its VBUS regulator, the USB2 PHY, the high-speed function controller.
+USBPHYCTRL_COMPAT=renesas,r9a08g045-usbphy-ctrl
+USBPHYCTRL_DRIVER=/sys/bus/platform/drivers/rzg2l_usbphy_ctrl
+USB2PHY_COMPAT=renesas,usb2-phy-r9a08g045
+USB2PHY_DRIVER=/sys/bus/platform/drivers/phy_rcar_gen3_usb2
+USBHS_COMPAT=renesas,usbhs-r9a08g045
+USBHS_DRIVER=/sys/bus/platform/drivers/renesas_usbhs
 # The system controller (rz-sysc) and what its soc_device shows (socs/r9a08g045.yaml sysc:
 # the family and soc_id the driver derives, the revision in the model's SYS_LSI_DEVID).
 SYSC_COMPAT=renesas,r9a08g045-sysc

@@ -4,7 +4,8 @@
 # ("r9a08g045", rz-sysc.c:41-46) and the revision it reads from the device ID register
 # (DEVID[31:28], rz-sysc.c:60-63; the model's SYS_LSI_DEVID has revision 0); the syscon
 # regmap it registers for other drivers (rz-sysc.c:139-152) reads the model's registers
-# (regmap debugfs: SYS_USB_PWRRDY at its power-on value 1). The driver cannot be unbound:
+# (regmap debugfs: SYS_USB_PWRRDY 0, power ready: the USB PHY control, bound at boot, wrote
+# it through this regmap, reset-rzg2l-usbphy-ctrl.c:134-143, :182). The driver cannot be unbound:
 # suppress_bind_attrs (rz-sysc.c:158) removes the bind/unbind files, so nothing here
 # unbinds it and platform-sweep skips it with a KTAP SKIP.
 plan 8
@@ -39,7 +40,7 @@ regmap_reads() { # offset expected-value
     [ "${line#*: }" = "$2" ] || { echo "regmap $line, expected $2"; return 1; }
 }
 step "read the SYSC regmap through debugfs"
-check "the syscon regmap reads SYS_USB_PWRRDY (0xd70) = 1" regmap_reads d70 00000001
+check "the syscon regmap reads SYS_USB_PWRRDY (0xd70) = 0, as usbphy-ctrl set it" regmap_reads d70 00000000
 # The device ID register is outside the regmap's readable table (r9a08g045-sysc.c:40-76):
 # only the probe's readl sees it.
 not_in_regmap() { ! grep -q "^$1:" "$SYSC_REGMAP/registers" || { echo "regmap lists $1"; return 1; }; }

@@ -321,7 +321,7 @@ fn start_and_summary_events() {
     );
     assert!(
         json.contains(
-            "\"accesses\":{\"adc\":0,\"cpg\":0,\"dmac\":0,\"i2c0\":0,\"mailbox\":0,\"rtc\":0,\"scif3\":0,\"sysc\":0,\"tsu\":0,\"vbattb\":0,\"wdt0\":0}"
+            "\"accesses\":{\"adc\":0,\"cpg\":0,\"dmac\":0,\"hsusb\":0,\"i2c0\":0,\"mailbox\":0,\"phyrst\":0,\"rtc\":0,\"scif3\":0,\"sysc\":0,\"tsu\":0,\"usb2_phy0\":0,\"usb2_phy1\":0,\"vbattb\":0,\"wdt0\":0}"
         ),
         "{json}"
     );

@@ -111,7 +111,7 @@ fn cpg_probe_sequence_succeeds() {
     // The CPG is never gated, and nothing of this touched a gated device.
     assert!(sim.aborts().is_empty());
     // The gate changes: the RTC and VBATTB open when the critical vbat_bclk is turned on
-    // (r9a08g045-cpg.c crit_mod_clks); the DMAC (dmac_pclk), WDT0, RIIC0, SCIF3, ADC and TSU, clocks off since
+    // (r9a08g045-cpg.c crit_mod_clks); the DMAC (dmac_pclk), WDT0, the USB blocks, RIIC0, SCIF3, ADC and TSU, clocks off since
     // reset, answer with a bus error once rzg2l_mod_clock_init_mstop puts their bus in
     // module stop.
     let gates: Vec<(String, bool, String)> = sim
@@ -134,6 +134,19 @@ fn cpg_probe_sequence_succeeds() {
             ("vbattb".to_string(), false, "CLK_ON_VBAT".to_string()),
             ("dmac".to_string(), true, "BUS_REG1_MSTOP".to_string()),
             ("wdt0".to_string(), true, "BUS_REG0_MSTOP".to_string()),
+            // BUS_PERI_COM_MSTOP bits 5 (usb0_host), 7 (usb1_host), 6 (usb0_func), 4 (usb_pclk).
+            (
+                "usb2_phy0".to_string(),
+                true,
+                "BUS_PERI_COM_MSTOP".to_string()
+            ),
+            (
+                "usb2_phy1".to_string(),
+                true,
+                "BUS_PERI_COM_MSTOP".to_string()
+            ),
+            ("hsusb".to_string(), true, "BUS_PERI_COM_MSTOP".to_string()),
+            ("phyrst".to_string(), true, "BUS_PERI_COM_MSTOP".to_string()),
             ("i2c0".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
             ("scif3".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),
             ("adc".to_string(), true, "BUS_MCPU2_MSTOP".to_string()),

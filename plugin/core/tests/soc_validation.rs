@@ -193,6 +193,55 @@ fn undefined_reset_in_dt() {
 }
 
 #[test]
+fn reset_of_an_undefined_provider_in_dt() {
+    let t = mutate(
+        "resets: [\"phyrst:0\", usb_u2h0_hresetn]",
+        "resets: [\"phyrs:0\", usb_u2h0_hresetn]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.usb2_phy0.dt.resets[0]: ",
+        "reference to undefined device `phyrs`",
+    );
+}
+
+#[test]
+fn reset_provider_cell_must_be_a_number() {
+    let t = mutate(
+        "resets: [\"phyrst:0\", usb_u2h0_hresetn]",
+        "resets: [\"phyrst:x\", usb_u2h0_hresetn]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.usb2_phy0.dt.resets[0]: ",
+        "the cell after `:` must be a number",
+    );
+}
+
+#[test]
+fn dt_child_property_with_braces() {
+    let t = mutate(
+        "properties: [\"regulator-name = \\\"vbus\\\"\"]",
+        "properties: [\"sub { x }\"]",
+    );
+    assert_error(
+        &t,
+        "test.yaml: devices.phyrst.dt.children[0].properties[0]: ",
+        "expected one DTS property",
+    );
+}
+
+#[test]
+fn dt_child_with_a_bad_label() {
+    let t = mutate("label: usb0_vbus_otg", "label: usb0-vbus");
+    assert_error(
+        &t,
+        "test.yaml: devices.phyrst.dt.children[0].label: ",
+        "not a valid DT label",
+    );
+}
+
+#[test]
 fn undefined_register_in_a_clock() {
     let t = mutate(
         "on: { reg: CLK_ON_TSU,  bit: 0 }",

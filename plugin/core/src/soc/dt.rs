@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{DtClock, DtNode, Soc};
+use super::{DtClock, DtNode, DtReset, Soc};
 
 /// The GIC binding's interrupt-specifier type for SPIs (dt-bindings/interrupt-controller/arm-gic.h).
 const GIC_SPI: u32 = 0;
@@ -107,8 +107,13 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
             let refs: Vec<String> = dt
                 .resets
                 .iter()
-                .filter_map(|&i| soc.resets().get(i))
-                .map(|r| format!("<&{cpg_label} {}>", r.id))
+                .filter_map(|r| match r {
+                    DtReset::Cpg(i) => soc
+                        .resets()
+                        .get(*i)
+                        .map(|r| format!("<&{cpg_label} {}>", r.id)),
+                    DtReset::Provider { label, cell } => Some(format!("<&{label} {cell}>")),
+                })
                 .collect();
             let _ = writeln!(s, "\t\tresets = {};", refs.join(", "));
         }
@@ -135,6 +140,21 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
         }
         for p in &dt.properties {
             let _ = writeln!(s, "\t\t{};", p.trim());
+        }
+        for c in &dt.children {
+            let _ = writeln!(s);
+            match &c.label {
+                Some(l) => {
+                    let _ = writeln!(s, "\t\t{l}: {} {{", c.node);
+                }
+                None => {
+                    let _ = writeln!(s, "\t\t{} {{", c.node);
+                }
+            }
+            for p in &c.properties {
+                let _ = writeln!(s, "\t\t\t{};", p.trim());
+            }
+            let _ = writeln!(s, "\t\t}};");
         }
         if let Some(child) = &dt.sram_export {
             // no-memory-wc: a plain (device) ioremap, so each store of the sysfs write

@@ -201,6 +201,25 @@ pub enum DtClock {
     },
 }
 
+/// A reset reference in a DT `resets` property.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DtReset {
+    /// One of the SoC's `resets` (the CPG's), by index: `<&cpg id>`.
+    Cpg(usize),
+    /// Line `cell` of another device's reset controller: `<&label cell>` (YAML
+    /// `device:cell`, the usbphy-ctrl's `<&phyrst 0>`).
+    Provider { label: String, cell: u32 },
+}
+
+/// A DT child node of a device that is no device of its own (a regulator the device's
+/// driver registers from it): `[label:] node { properties; };`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DtChild {
+    pub node: String,
+    pub label: Option<String>,
+    pub properties: Vec<String>,
+}
+
 /// DT node data of a device (validated; references resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DtNode {
@@ -209,7 +228,7 @@ pub struct DtNode {
     pub compatible: Vec<String>,
     pub clocks: Vec<DtClock>,
     pub clock_names: Vec<String>,
-    pub resets: Vec<usize>,
+    pub resets: Vec<DtReset>,
     pub reset_names: Vec<String>,
     /// Label of the power-domain provider.
     pub power_domains: Option<String>,
@@ -227,6 +246,7 @@ pub struct DtNode {
     /// `reg` ranges as (offset from the device base, size); empty: the whole device.
     pub regions: Vec<(u64, u64)>,
     pub properties: Vec<String>,
+    pub children: Vec<DtChild>,
 }
 
 /// One device in the window.
@@ -1625,15 +1645,47 @@ impl Validator<'_> {
         }
         let mut dresets = Vec::with_capacity(dt.resets.len());
         for (i, name) in dt.resets.iter().enumerate() {
-            let idx = resets.iter().position(|r| r.name == *name).ok_or_else(|| {
-                self.err(
-                    format!("{path}.resets[{i}]"),
+            let rpath = format!("{path}.resets[{i}]");
+            if let Some(idx) = resets.iter().position(|r| r.name == *name) {
+                dresets.push(DtReset::Cpg(idx));
+            } else if let Some((dev, cell)) = name.split_once(':') {
+                // `device:cell`: line `cell` of another device's reset controller.
+                let cell: u32 = cell.parse().map_err(|_| {
+                    self.err(
+                        rpath.clone(),
+                        format!(
+                            "`{name}`: the cell after `:` must be a number (`<device>:<cell>`)"
+                        ),
+                    )
+                })?;
+                let label = devices
+                    .iter()
+                    .find(|(n, _)| n == dev)
+                    .ok_or_else(|| {
+                        self.err(
+                            rpath.clone(),
+                            format!("`{name}`: reference to undefined device `{dev}` (expected a name from `devices`)"),
+                        )
+                    })?
+                    .1
+                    .dt
+                    .as_ref()
+                    .map(|d| d.label.clone())
+                    .ok_or_else(|| {
+                        self.err(
+                            rpath.clone(),
+                            format!("`{name}`: device `{dev}` has no `dt` node to provide resets"),
+                        )
+                    })?;
+                dresets.push(DtReset::Provider { label, cell });
+            } else {
+                return Err(self.err(
+                    rpath,
                     format!(
-                        "reference to undefined reset `{name}` (expected a name from `resets`)"
+                        "reference to undefined reset `{name}` (expected a name from `resets` or `<device>:<cell>`)"
                     ),
-                )
-            })?;
-            dresets.push(idx);
+                ));
+            }
         }
         let same_len = |names: &[String], refs: usize, what: &str| -> Res<()> {
             if !names.is_empty() && names.len() != refs {
@@ -1720,6 +1772,40 @@ impl Validator<'_> {
                 ));
             }
         }
+        let mut children: Vec<DtChild> = Vec::with_capacity(dt.children.len());
+        for (i, c) in dt.children.iter().enumerate() {
+            let cpath = format!("{path}.children[{i}]");
+            if !node_ok(&c.node) {
+                return Err(self.err(
+                    format!("{cpath}.node"),
+                    format!("`{}` is not a valid DT node name", c.node),
+                ));
+            }
+            if children.iter().any(|o| o.node == c.node) {
+                return Err(self.err(format!("{cpath}.node"), "duplicate child node name"));
+            }
+            if let Some(l) = &c.label {
+                if !ident(l) {
+                    return Err(self.err(
+                        format!("{cpath}.label"),
+                        format!("`{l}` is not a valid DT label ([A-Za-z0-9_])"),
+                    ));
+                }
+            }
+            for (j, p) in c.properties.iter().enumerate() {
+                if p.trim().is_empty() || p.contains(';') || p.contains('{') || p.contains('}') {
+                    return Err(self.err(
+                        format!("{cpath}.properties[{j}]"),
+                        "expected one DTS property without `;` or braces, e.g. \"regulator-name = \\\"vbus\\\"\"",
+                    ));
+                }
+            }
+            children.push(DtChild {
+                node: c.node.clone(),
+                label: c.label.clone(),
+                properties: c.properties.clone(),
+            });
+        }
         if let Some(child) = &dt.sram_export {
             self.sram_export(path, dt, child, &node_ok)?;
         }
@@ -1741,6 +1827,7 @@ impl Validator<'_> {
             sram_export: dt.sram_export.clone(),
             regions: dt.regions.iter().map(|&[o, n]| (o, n)).collect(),
             properties: dt.properties.clone(),
+            children,
         })
     }
 
@@ -1839,8 +1926,8 @@ impl Validator<'_> {
         for d in devices {
             let Some(dt) = &d.dt else { continue };
             let path = format!("devices.{}.dt", d.name);
-            let uses_cpg =
-                dt.clocks.iter().any(|c| matches!(c, DtClock::Module(_))) || !dt.resets.is_empty();
+            let uses_cpg = dt.clocks.iter().any(|c| matches!(c, DtClock::Module(_)))
+                || dt.resets.iter().any(|r| matches!(r, DtReset::Cpg(_)));
             if uses_cpg {
                 match cpg_dt {
                     None => {

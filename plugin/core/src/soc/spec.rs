@@ -295,6 +295,19 @@ pub struct DtSpec {
     pub regions: Vec<[u64; 2]>,
     #[serde(default)]
     pub properties: Vec<String>,
+    /// Child nodes without a device of their own (the usbphy-ctrl's `regulator-vbus`).
+    #[serde(default)]
+    pub children: Vec<DtChildSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtChildSpec {
+    pub node: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub properties: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
