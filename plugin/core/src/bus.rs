@@ -863,7 +863,10 @@ impl Bus {
                     .unwrap_or_default(),
                 slot.reg_at(dev_off & !3)
                     .and_then(|idx| dev.registers.get(idx))
-                    .map(|r| r.name.clone())
+                    .map(|r| {
+                        r.name_for_access((dev_off & 3) as u32, len as u32)
+                            .to_string()
+                    })
                     .unwrap_or_else(|| format!("unmodelled@{}", hex(dev_off))),
             ),
             None => (String::new(), 0, Vec::new(), String::new()),

@@ -111,6 +111,21 @@ impl Register {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The name a report gives an access of `size` bytes at byte `byte` of this word. The
+    /// SoC description declares 32-bit words; where the hardware has narrower registers
+    /// side by side (SCIF's SCSMR and SCBRR, usbhs's SYSCFG and BUSWAIT), they are fields
+    /// of one word, and an access that covers exactly one of them is to that register, by
+    /// the name the driver uses. Any other access is to the word.
+    pub fn name_for_access(&self, byte: u32, size: u32) -> &str {
+        if size == 0 || size >= 4 {
+            return &self.name;
+        }
+        self.fields
+            .iter()
+            .find(|f| f.lsb == byte * 8 && f.width == size * 8)
+            .map_or(&self.name, |f| &f.name)
+    }
+
     /// The value the register holds after a bus write of `written` when it held `old`.
     pub fn apply_write(&self, old: u32, written: u32) -> u32 {
         match self.access {
@@ -293,6 +308,53 @@ pub fn find_field(registers: &[Register], idx: usize, field: &str) -> Result<u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn two_halves() -> Register {
+        Register {
+            name: "SYSCFG_BUSWAIT".into(),
+            offset: 0,
+            reset: 0,
+            access: RegAccess::Rw,
+            mask: u32::MAX,
+            fields: vec![
+                Field {
+                    name: "SYSCFG".into(),
+                    lsb: 0,
+                    width: 16,
+                    behaviour: Behaviour::Plain,
+                },
+                Field {
+                    name: "BUSWAIT".into(),
+                    lsb: 16,
+                    width: 16,
+                    behaviour: Behaviour::Plain,
+                },
+                Field {
+                    name: "USBE".into(),
+                    lsb: 0,
+                    width: 1,
+                    behaviour: Behaviour::Plain,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn an_access_covering_one_narrow_register_is_named_after_it() {
+        let r = two_halves();
+        assert_eq!(r.name_for_access(0, 2), "SYSCFG");
+        assert_eq!(r.name_for_access(2, 2), "BUSWAIT");
+    }
+
+    #[test]
+    fn other_accesses_are_named_after_the_word() {
+        let r = two_halves();
+        assert_eq!(r.name_for_access(0, 4), "SYSCFG_BUSWAIT");
+        // A byte of SYSCFG is no declared register of its own (USBE is one bit).
+        assert_eq!(r.name_for_access(0, 1), "SYSCFG_BUSWAIT");
+        assert_eq!(r.name_for_access(1, 2), "SYSCFG_BUSWAIT");
+        assert_eq!(r.name_for_access(0, 8), "SYSCFG_BUSWAIT");
+    }
 
     fn reg(access: RegAccess, mask: u32, fields: Vec<Field>) -> Register {
         Register {
