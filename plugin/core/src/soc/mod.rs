@@ -1597,6 +1597,33 @@ impl Validator<'_> {
                 "DT strings must not contain quotes or backslashes",
             ));
         }
+        // A `<device>:<cell>` reference: the providing device's DT label and the cell.
+        let provider = |name: &str,
+                        dev: &str,
+                        cell: &str,
+                        at: String,
+                        what: &str|
+         -> Res<(String, u32)> {
+            let cell: u32 = cell.parse().map_err(|_| {
+                self.err(
+                    at.clone(),
+                    format!("`{name}`: the cell after `:` must be a number (`<device>:<cell>`)"),
+                )
+            })?;
+            let spec = devices.iter().find(|(n, _)| n == dev).ok_or_else(|| {
+                self.err(
+                    at.clone(),
+                    format!("`{name}`: reference to undefined device `{dev}` (expected a name from `devices`)"),
+                )
+            })?;
+            let label = spec.1.dt.as_ref().map(|d| d.label.clone()).ok_or_else(|| {
+                self.err(
+                    at.clone(),
+                    format!("`{name}`: device `{dev}` has no `dt` node to provide {what}"),
+                )
+            })?;
+            Ok((label, cell))
+        };
         let mut dclocks = Vec::with_capacity(dt.clocks.len());
         for (i, name) in dt.clocks.iter().enumerate() {
             if *name == extal.name {
@@ -1607,34 +1634,8 @@ impl Validator<'_> {
                 dclocks.push(DtClock::Fixed(idx));
             } else if let Some((dev, cell)) = name.split_once(':') {
                 // `device:cell`: output `cell` of another device's clock provider.
-                let cpath = format!("{path}.clocks[{i}]");
-                let cell: u32 = cell.parse().map_err(|_| {
-                    self.err(
-                        cpath.clone(),
-                        format!(
-                            "`{name}`: the cell after `:` must be a number (`<device>:<cell>`)"
-                        ),
-                    )
-                })?;
-                let label = devices
-                    .iter()
-                    .find(|(n, _)| n == dev)
-                    .ok_or_else(|| {
-                        self.err(
-                            cpath.clone(),
-                            format!("`{name}`: reference to undefined device `{dev}` (expected a name from `devices`)"),
-                        )
-                    })?
-                    .1
-                    .dt
-                    .as_ref()
-                    .map(|d| d.label.clone())
-                    .ok_or_else(|| {
-                        self.err(
-                            cpath.clone(),
-                            format!("`{name}`: device `{dev}` has no `dt` node to provide clocks"),
-                        )
-                    })?;
+                let (label, cell) =
+                    provider(name, dev, cell, format!("{path}.clocks[{i}]"), "clocks")?;
                 dclocks.push(DtClock::Provider { label, cell });
             } else {
                 return Err(self.err(
@@ -1650,33 +1651,7 @@ impl Validator<'_> {
                 dresets.push(DtReset::Cpg(idx));
             } else if let Some((dev, cell)) = name.split_once(':') {
                 // `device:cell`: line `cell` of another device's reset controller.
-                let cell: u32 = cell.parse().map_err(|_| {
-                    self.err(
-                        rpath.clone(),
-                        format!(
-                            "`{name}`: the cell after `:` must be a number (`<device>:<cell>`)"
-                        ),
-                    )
-                })?;
-                let label = devices
-                    .iter()
-                    .find(|(n, _)| n == dev)
-                    .ok_or_else(|| {
-                        self.err(
-                            rpath.clone(),
-                            format!("`{name}`: reference to undefined device `{dev}` (expected a name from `devices`)"),
-                        )
-                    })?
-                    .1
-                    .dt
-                    .as_ref()
-                    .map(|d| d.label.clone())
-                    .ok_or_else(|| {
-                        self.err(
-                            rpath.clone(),
-                            format!("`{name}`: device `{dev}` has no `dt` node to provide resets"),
-                        )
-                    })?;
+                let (label, cell) = provider(name, dev, cell, rpath.clone(), "resets")?;
                 dresets.push(DtReset::Provider { label, cell });
             } else {
                 return Err(self.err(
