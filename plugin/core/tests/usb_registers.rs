@@ -75,6 +75,12 @@ fn usb_devices_sit_at_their_dtsi_addresses() {
     assert_eq!(hs.interrupts[0].flags, 1, "U2P_IXL_INT is edge-rising");
 }
 
+fn assert_has(node: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(node.contains(want), "missing `{want}` in:\n{node}");
+    }
+}
+
 #[test]
 fn dt_nodes_are_the_boards() {
     let soc = common::soc();
@@ -87,46 +93,50 @@ fn dt_nodes_are_the_boards() {
         n[..n.find("\n\t};").expect("end of node")].to_string()
     };
     let phyrst = node("phyrst: usbphy-ctrl@7ee00000 {");
-    for want in [
-        "compatible = \"renesas,r9a08g045-usbphy-ctrl\";",
-        "clocks = <&cpg 1 68>;",
-        "resets = <&cpg 52>;",
-        "#reset-cells = <1>;",
-        "renesas,sysc-pwrrdy = <&sysc 0xd70 0x1>;",
-        "usb0_vbus_otg: regulator-vbus {",
-        "regulator-name = \"vbus\";",
-    ] {
-        assert!(phyrst.contains(want), "missing `{want}` in:\n{phyrst}");
-    }
+    assert_has(
+        &phyrst,
+        &[
+            "compatible = \"renesas,r9a08g045-usbphy-ctrl\";",
+            "clocks = <&cpg 1 68>;",
+            "resets = <&cpg 52>;",
+            "#reset-cells = <1>;",
+            "renesas,sysc-pwrrdy = <&sysc 0xd70 0x1>;",
+            "usb0_vbus_otg: regulator-vbus {",
+            "regulator-name = \"vbus\";",
+        ],
+    );
     let phy = node("usb2_phy0: usb-phy@7ee10200 {");
-    for want in [
-        "compatible = \"renesas,usb2-phy-r9a08g045\";",
-        "reg = <0x0 0x7ee10200 0x0 0x700>;",
-        "clocks = <&cpg 1 68>, <&cpg 1 65>;",
-        "resets = <&phyrst 0>, <&cpg 49>;",
-        "#phy-cells = <1>;",
-        "vbus-supply = <&usb0_vbus_otg>;",
-    ] {
-        assert!(phy.contains(want), "missing `{want}` in:\n{phy}");
-    }
+    assert_has(
+        &phy,
+        &[
+            "compatible = \"renesas,usb2-phy-r9a08g045\";",
+            "reg = <0x0 0x7ee10200 0x0 0x700>;",
+            "clocks = <&cpg 1 68>, <&cpg 1 65>;",
+            "resets = <&phyrst 0>, <&cpg 49>;",
+            "#phy-cells = <1>;",
+            "vbus-supply = <&usb0_vbus_otg>;",
+        ],
+    );
     let hs = node("hsusb: usb@7ee20000 {");
-    for want in [
-        "compatible = \"renesas,usbhs-r9a08g045\", \"renesas,rzg2l-usbhs\";",
-        "clocks = <&cpg 1 68>, <&cpg 1 67>;",
-        "resets = <&phyrst 0>, <&cpg 51>;",
-        "phys = <&usb2_phy0 3>;",
-        "phy-names = \"usb\";",
-        "renesas,buswait = <7>;",
-    ] {
-        assert!(hs.contains(want), "missing `{want}` in:\n{hs}");
-    }
+    assert_has(
+        &hs,
+        &[
+            "compatible = \"renesas,usbhs-r9a08g045\", \"renesas,rzg2l-usbhs\";",
+            "clocks = <&cpg 1 68>, <&cpg 1 67>;",
+            "resets = <&phyrst 0>, <&cpg 51>;",
+            "phys = <&usb2_phy0 3>;",
+            "phy-names = \"usb\";",
+            "renesas,buswait = <7>;",
+        ],
+    );
     let phy1 = node("usb2_phy1: usb-phy@7ee30200 {");
-    for want in [
-        "clocks = <&cpg 1 68>, <&cpg 1 66>;",
-        "resets = <&phyrst 1>, <&cpg 50>;",
-    ] {
-        assert!(phy1.contains(want), "missing `{want}` in:\n{phy1}");
-    }
+    assert_has(
+        &phy1,
+        &[
+            "clocks = <&cpg 1 68>, <&cpg 1 66>;",
+            "resets = <&phyrst 1>, <&cpg 50>;",
+        ],
+    );
     // No dr_mode: it would make the PHY an OTG channel that needs extcon (the YAML).
     assert!(!hs.contains("dr_mode"), "{hs}");
 }

@@ -142,15 +142,12 @@ pub(super) fn fragment(soc: &Soc, gic_path: &str) -> String {
             let _ = writeln!(s, "\t\t{};", p.trim());
         }
         for c in &dt.children {
-            let _ = writeln!(s);
-            match &c.label {
-                Some(l) => {
-                    let _ = writeln!(s, "\t\t{l}: {} {{", c.node);
-                }
-                None => {
-                    let _ = writeln!(s, "\t\t{} {{", c.node);
-                }
-            }
+            let label = c
+                .label
+                .as_deref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            let _ = writeln!(s, "\n\t\t{label}{} {{", c.node);
             for p in &c.properties {
                 let _ = writeln!(s, "\t\t\t{};", p.trim());
             }

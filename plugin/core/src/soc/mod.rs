@@ -487,6 +487,12 @@ fn named(path: &str, index: usize, name: &str) -> String {
     format!("{path}[{index}] ({name})")
 }
 
+/// A DTS property as the SoC file may give it verbatim: one, not empty, and unable to close
+/// its node or open another (no `;`, no braces).
+fn one_dts_property(p: &str) -> bool {
+    !p.trim().is_empty() && !p.contains(';') && !p.contains('{') && !p.contains('}')
+}
+
 impl Validator<'_> {
     fn err(&self, path: impl Into<String>, message: impl Into<String>) -> SocError {
         SocError::Invalid {
@@ -1498,10 +1504,7 @@ impl Validator<'_> {
                         ));
                     }
                     for (j, p) in d.properties.iter().enumerate() {
-                        let bad = p.trim().is_empty()
-                            || p.contains(';')
-                            || p.contains('{')
-                            || p.contains('}');
+                        let bad = !one_dts_property(p);
                         let name = p.split('=').next().unwrap_or("").trim();
                         if bad || name == "reg" || name == "pagesize" {
                             return Err(self.err(
@@ -1740,7 +1743,7 @@ impl Validator<'_> {
             io_channels.push((label, io.channel));
         }
         for (i, p) in dt.properties.iter().enumerate() {
-            if p.trim().is_empty() || p.contains(';') || p.contains('{') || p.contains('}') {
+            if !one_dts_property(p) {
                 return Err(self.err(
                     format!("{path}.properties[{i}]"),
                     "expected one DTS property without `;` or braces, e.g. \"#clock-cells = <2>\"",
@@ -1768,7 +1771,7 @@ impl Validator<'_> {
                 }
             }
             for (j, p) in c.properties.iter().enumerate() {
-                if p.trim().is_empty() || p.contains(';') || p.contains('{') || p.contains('}') {
+                if !one_dts_property(p) {
                     return Err(self.err(
                         format!("{cpath}.properties[{j}]"),
                         "expected one DTS property without `;` or braces, e.g. \"regulator-name = \\\"vbus\\\"\"",
