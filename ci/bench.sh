@@ -34,6 +34,12 @@
 #                              (CPG, ADC, TSU and the mailbox SRAM: the platform's later
 #                              peripherals disabled, so their drivers do not probe). What
 #                              the platform adds to every boot, like for like in one run
+#   boot_kernel_ratio, boot_user_ratio
+#                              boot_cell_ratio's pairs split at the guest's "Run /init" by
+#                              its printk stamps (guest seconds, which follow host time):
+#                              kernel start to /init (every built-in driver probes there)
+#                              and /init to the power-off (the boot test, most of it the
+#                              DT selftest, whose loops grow with the enabled nodes)
 #   boot_cpu_s, boot_wall_s    the boot cell (test boot, on_abort=continue) with the plugin:
 #                              QEMU's CPU and wall seconds, over the BENCH_RUNS runs. To
 #                              compare two commits, run `make bench` in each tree on the same
@@ -93,8 +99,17 @@ TIME_FORMAT="%e %M %U %S"
 PLUGIN_ARGS=(--plugin "$PLUGIN")
 BENCH=$OUT/bench
 mkdir -p "$BENCH"
-rm -f "$BENCH"/*.times
+rm -f "$BENCH"/*.times "$BENCH"/*.stamps
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Every measured guest runs with `norandmaps`: with its user space at random addresses the
+# same guest work cost QEMU 1.75-2.18 s of CPU across six runs without the plugin, and
+# 1.70-1.78 s at fixed addresses (docs/performance.md "Fixed user-space addresses"). Both sides of every pair
+# get it, so the ratios compare like with like; the matrix's cells keep the default.
+steady() { # qemu command line -> the same with norandmaps on the kernel command line
+    [[ "$1" == *" -append '"* ]] || die "bench: no -append '...' in the command line: $1"
+    echo "${1/ -append \'/ -append \'norandmaps }"
+}
 
 # One runner boot per workload leaves the exact QEMU command line (qemu.cmd) behind;
 # the benchmark replays it with and without the plugin.
@@ -103,7 +118,7 @@ command_for() { # test [runner args...] -> qemu command line with the plugin
     shift
     "$RUNNER" boot --initramfs "$OUT/initramfs.cpio" --kernels-dir "$OUT/kernels" --kernel "$KERNEL" --test "$test" --out "$BENCH/prepare" "${PLUGIN_ARGS[@]}" "$@" >"$BENCH/prepare-$test.log" 2>&1 ||
         { tail -n 20 "$BENCH/prepare-$test.log" >&2; die "bench: the $test cell did not run cleanly"; }
-    cat "$BENCH/prepare/cells/$KERNEL/$test/qemu.cmd"
+    steady "$(cat "$BENCH/prepare/cells/$KERNEL/$test/qemu.cmd")"
 }
 
 # bash -c execs a single command, so the child GNU time measures is QEMU itself.
@@ -112,6 +127,10 @@ timed() { # name command -> appends "wall-s peak-rss-kb user-s sys-s" to $BENCH/
     /usr/bin/time -f "$TIME_FORMAT" -o "$BENCH/$name.one" bash -c "$cmd" >"$BENCH/$name.console" 2>&1 ||
         { tail -n 20 "$BENCH/$name.console" >&2; die "bench: $name failed (console: $BENCH/$name.console)"; }
     cat "$BENCH/$name.one" >>"$BENCH/$name.times"
+    # The guest's printk stamps of "Run /init" (every built-in driver has probed) and of its
+    # last kernel line (the power-off): "init-s end-s", "- -" where the console has none.
+    sed -n 's/^\[ *\([0-9.]*\)\] Run \/init.*/init \1/p; s/^\[ *\([0-9.]*\)\] reboot: .*/end \1/p' "$BENCH/$name.console" |
+        awk '{ at[$1] = $2 } END { print (at["init"] == "" ? "-" : at["init"]), (at["end"] == "" ? "-" : at["end"]) }' >>"$BENCH/$name.stamps"
 }
 
 pair() { # index name-a command-a name-b command-b: one pair, the order flipping with index
@@ -177,8 +196,8 @@ if [ -n "$BASELINE" ]; then
     for f in "prepare/cells/$KERNEL/boot/qemu.cmd" "prepare/cells/$KERNEL/bench-busy/qemu.cmd" models-disabled.dtb; do
         [ -f "$BASELINE/$f" ] || die "bench: BENCH_BASELINE=$BASELINE has no $f (expected the out/bench of a 'make bench' run in the other checkout)"
     done
-    baseline_boot=$(cat "$BASELINE/prepare/cells/$KERNEL/boot/qemu.cmd")
-    baseline_busy=$(sed "s# -dtb [^ ]* # -dtb $BASELINE/models-disabled.dtb #" "$BASELINE/prepare/cells/$KERNEL/bench-busy/qemu.cmd")
+    baseline_boot=$(steady "$(cat "$BASELINE/prepare/cells/$KERNEL/boot/qemu.cmd")")
+    baseline_busy=$(steady "$(sed "s# -dtb [^ ]* # -dtb $BASELINE/models-disabled.dtb #" "$BASELINE/prepare/cells/$KERNEL/bench-busy/qemu.cmd")")
 fi
 
 say "bench: $RUNS alternating pairs of each kind on kernel $KERNEL (plugin $PLUGIN)"
@@ -225,13 +244,22 @@ runs = int(runs)
 WALL, RSS, USER, SYS = range(4)
 
 def column(name, basis):
-    """One figure per run of `name`, in run order: wall or cpu (user + sys) seconds, or rss kB."""
+    """One figure per run of `name`, in run order: wall or cpu (user + sys) seconds, rss kB, or
+    the guest's seconds to "Run /init" (kernel) and from there to its power-off (user)."""
     path = os.path.join(bench, name + ".times")
     if not os.path.exists(path):  # BENCH_MATRIX_RUNS=0
         return []
     rows = [[float(x) for x in line.split()] for line in open(path) if line.strip()]
     if basis == "cpu":
         return [r[USER] + r[SYS] for r in rows]
+    if basis in ("kernel", "user"):  # guest seconds from the printk stamps
+        path = os.path.join(bench, name + ".stamps")
+        rows = [line.split() for line in open(path) if line.strip()] if os.path.exists(path) else []
+        def guest_s(init, end):
+            if "-" in (init, end):
+                return float("nan")
+            return float(init) if basis == "kernel" else float(end) - float(init)
+        return [guest_s(*r) for r in rows]
     return [r[{"wall": WALL, "rss": RSS}[basis]] for r in rows]
 
 def spread(values, digits):
@@ -245,7 +273,7 @@ def spread(values, digits):
 
 def ratio(a, b, basis):
     """a / b for every pair (the i-th run of a with the i-th run of b)."""
-    pairs = [x / y for x, y in zip(column(a, basis), column(b, basis)) if y > 0]
+    pairs = [x / y for x, y in zip(column(a, basis), column(b, basis)) if y > 0 and x == x]  # x == x: not nan
     s = spread(pairs, 4)
     return s and {"time": basis, **s, "pairs": [round(p, 4) for p in pairs]}
 
@@ -279,6 +307,10 @@ result = {
 for key, (a, b) in RATIOS.items():
     result[key] = ratio(a, b, "cpu")
     result[key + "_wall"] = ratio(a, b, "wall")
+# boot_cell_ratio split at "Run /init": the kernel's part (every driver's probe) and user
+# space's (the boot test: most of it the DT selftest, whose loops grow with the nodes).
+result["boot_kernel_ratio"] = ratio("boot-platform", "boot-first-slice", "kernel")
+result["boot_user_ratio"] = ratio("boot-platform", "boot-first-slice", "user")
 peak = ratio("busy-plugin", "busy-bare", "rss")
 result["qemu_peak_rss_ratio"] = peak and {k: v for k, v in peak.items() if k != "time"}
 result["boot_cpu_s"] = seconds("boot-continue", "cpu")
@@ -373,7 +405,7 @@ def line(key, s):
 for key in RATIOS:
     print(line(key, result[key]))
     print(line(key + "_wall", result[key + "_wall"]))
-for key in ["qemu_peak_rss_ratio", "boot_cpu_s", "boot_wall_s", "matrix_warm_s", "matrix_warm_cpu_s",
+for key in ["boot_kernel_ratio", "boot_user_ratio", "qemu_peak_rss_ratio", "boot_cpu_s", "boot_wall_s", "matrix_warm_s", "matrix_warm_cpu_s",
             "matrix_cold_s", "matrix_cold_cpu_s"]:
     print(line(key, result[key]))
 cells = result["cells"]
