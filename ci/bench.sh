@@ -103,9 +103,10 @@ rm -f "$BENCH"/*.times "$BENCH"/*.stamps
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Every measured guest runs with `norandmaps`: with its user space at random addresses the
-# same guest work cost QEMU 1.75-2.18 s of CPU across six runs without the plugin, and
-# 1.70-1.78 s at fixed addresses (docs/performance.md "Fixed user-space addresses"). Both sides of every pair
-# get it, so the ratios compare like with like; the matrix's cells keep the default.
+# same guest work cost QEMU 1.84-2.31 s of CPU across six runs without the plugin, and
+# 1.78-1.90 s in five at fixed addresses (docs/performance.md "Fixed user-space
+# addresses"). Both sides of every pair get it, so the ratios compare like with like; the
+# matrix's cells keep the default.
 steady() { # qemu command line -> the same with norandmaps on the kernel command line
     [[ "$1" == *" -append '"* ]] || die "bench: no -append '...' in the command line: $1"
     echo "${1/ -append \'/ -append \'norandmaps }"
@@ -245,21 +246,19 @@ WALL, RSS, USER, SYS = range(4)
 
 def column(name, basis):
     """One figure per run of `name`, in run order: wall or cpu (user + sys) seconds, rss kB, or
-    the guest's seconds to "Run /init" (kernel) and from there to its power-off (user)."""
+    the guest's seconds to "Run /init" (kernel) and from there to its power-off (user); None
+    where the console had no such line."""
+    if basis in ("kernel", "user"):
+        path = os.path.join(bench, name + ".stamps")
+        rows = [line.split() for line in open(path) if line.strip()] if os.path.exists(path) else []
+        at = lambda init, end: None if "-" in (init, end) else float(init) if basis == "kernel" else float(end) - float(init)
+        return [at(*r) for r in rows]
     path = os.path.join(bench, name + ".times")
     if not os.path.exists(path):  # BENCH_MATRIX_RUNS=0
         return []
     rows = [[float(x) for x in line.split()] for line in open(path) if line.strip()]
     if basis == "cpu":
         return [r[USER] + r[SYS] for r in rows]
-    if basis in ("kernel", "user"):  # guest seconds from the printk stamps
-        path = os.path.join(bench, name + ".stamps")
-        rows = [line.split() for line in open(path) if line.strip()] if os.path.exists(path) else []
-        def guest_s(init, end):
-            if "-" in (init, end):
-                return float("nan")
-            return float(init) if basis == "kernel" else float(end) - float(init)
-        return [guest_s(*r) for r in rows]
     return [r[{"wall": WALL, "rss": RSS}[basis]] for r in rows]
 
 def spread(values, digits):
@@ -273,7 +272,7 @@ def spread(values, digits):
 
 def ratio(a, b, basis):
     """a / b for every pair (the i-th run of a with the i-th run of b)."""
-    pairs = [x / y for x, y in zip(column(a, basis), column(b, basis)) if y > 0 and x == x]  # x == x: not nan
+    pairs = [x / y for x, y in zip(column(a, basis), column(b, basis)) if x is not None and y]
     s = spread(pairs, 4)
     return s and {"time": basis, **s, "pairs": [round(p, 4) for p in pairs]}
 

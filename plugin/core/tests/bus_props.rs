@@ -196,9 +196,10 @@ fn run(ops: &[Op], faults: Vec<Fault>) -> Result<u64, TestCaseError> {
     );
     let gic = sim.bus.soc().gic();
     // Any declared line may be set or cleared: a random write can enable an interrupt
-    // whose status is already pending (SCSCR with TDFE, RIIC's ICIER with TDRE, a DMAC
-    // CHCTRL starting a channel whose descriptor read fails without guest memory), and
-    // the lines go nowhere but the GIC distributor's pending registers.
+    // whose status is pending (SCSCR with TDFE), raise one (RIIC's ICCR2.ST with
+    // ICIER.STIE in the same store), or start a DMAC channel whose descriptor read fails
+    // without guest memory; the lines go nowhere but the GIC distributor's pending
+    // registers.
     let declared_lines: Vec<(u64, u8, u64)> = sim
         .bus
         .soc()
@@ -284,21 +285,37 @@ fn random_sequences_do_reach_conversions() {
     );
 }
 
-/// Found by CI: one 64-bit store over RIIC's ICCR1..ICIER words enables a transmit
-/// interrupt whose status is already set, so the RIIC's line goes pending.
+/// Found by CI: one 64-bit store over RIIC0's first two words asks for a START (ICCR2.ST)
+/// with ICIER.STIE set, so the RIIC raises its `sti` line, which the oracle must accept.
 #[test]
 fn a_wide_riic_store_may_raise_a_riic_line() {
+    const VALUE: u64 = 0xfd86_9e54_a426_b680; // ICCR2 0xb6 (ST), ICIER 0xfd (STIE)
     let regs = register_addresses();
-    let reg = regs
+    let (_, _, addr) = regs
         .iter()
-        .position(|(dev, idx, _)| dev == "i2c0" && *idx == 0)
+        .find(|(dev, idx, _)| dev == "i2c0" && *idx == 0)
         .expect("i2c0's first register");
+    let mut sim = Sim::new(common::soc(), &ModelConfig::default());
+    let soc = sim.bus.soc();
+    let sti = soc
+        .device("i2c0")
+        .and_then(|d| d.interrupts.iter().find(|l| l.name == "sti"))
+        .expect("i2c0's sti line");
+    let (phys, bit) = soc.gic().set_pending(sti.spi);
+    sim.write(*addr, 8, VALUE);
+    assert!(
+        sim.take_irqs()
+            .iter()
+            .any(|w| (w.phys, w.value) == (phys, u64::from(bit))),
+        "the store did not raise sti"
+    );
+    let reg = regs.iter().position(|(_, _, a)| a == addr).expect("index");
     let ops = [Op::Register {
         reg,
         skew: 0,
         size: 8,
         write: true,
-        value: 18_268_463_024_843_437_696,
+        value: VALUE,
     }];
     if let Err(e) = run(&ops, vec![]) {
         panic!("{e}");
