@@ -44,7 +44,7 @@
 //! The guest's own KTAP results are kept in the cell whatever the outcome (the console may
 //! show a consequence of an abort that the outcome `abort` does not spell out).
 
-use crate::console::{frame_function, frame_offset, ConsoleReport, GuestTrace};
+use crate::console::{frame_function, frame_offset, ConsoleReport, GuestTrace, OOPS};
 use crate::events::EventsReport;
 use crate::matrix::OnAbort;
 use crate::outcome::Outcome;
@@ -182,7 +182,17 @@ pub fn classify(evidence: &Evidence) -> Verdict {
     let serror_panic = evidence.on_abort == OnAbort::Serror && aborted && console.panic.is_some();
     if let Some(panic) = &console.panic {
         if !serror_panic {
-            return Verdict::error(format!("the guest kernel panicked: {panic}"));
+            // The kernel's own fault says where: a driver bug, not a gated access.
+            let oops = console
+                .guest_trace
+                .as_ref()
+                .filter(|t| t.exception == OOPS)
+                .map(|t| match &t.pc {
+                    Some(pc) => format!(" after `{}` at {pc}", t.exception_line),
+                    None => format!(" after `{}`", t.exception_line),
+                })
+                .unwrap_or_default();
+            return Verdict::error(format!("the guest kernel panicked: {panic}{oops}"));
         }
     }
 
@@ -586,6 +596,23 @@ mod tests {
         let mut case = Case::new(testdata::SERROR_CONSOLE, testdata::CLEAN_EVENTS);
         case.on_abort = OnAbort::Serror;
         assert!(case.error().contains("panicked"));
+    }
+
+    #[test]
+    fn a_panic_after_the_guests_own_oops_names_the_fault_and_its_pc() {
+        let console = "\
+Unable to handle kernel NULL pointer dereference at virtual address 0000000000000024
+pc : rz_dmac_irq_handler+0x28/0xac
+Kernel panic - not syncing: Oops: Fatal exception in interrupt
+";
+        let mut case = Case::new(console, testdata::CLEAN_EVENTS);
+        case.on_abort = OnAbort::Serror;
+        assert_eq!(
+            case.error(),
+            "the guest kernel panicked: Kernel panic - not syncing: Oops: Fatal exception in \
+             interrupt after `Unable to handle kernel NULL pointer dereference at virtual \
+             address 0000000000000024` at rz_dmac_irq_handler+0x28/0xac"
+        );
     }
 
     /// The cell of the recorded prefix run: aborts symbolized against the fixture map.

@@ -88,7 +88,9 @@ pub struct ConsoleReport {
     pub expect_reset_ms: Option<u64>,
     /// The first `Kernel panic - not syncing: ...` line, if any.
     pub panic: Option<String>,
-    /// The guest kernel's own report of an SError (`on_abort=serror`), if it printed one.
+    /// The guest kernel's own report of an exception: the SError or synchronous external
+    /// abort `on_abort=serror` made it take, or a fault of its own (an oops at a bad kernel
+    /// address), whichever it printed first.
     pub guest_trace: Option<GuestTrace>,
     /// Number of console lines.
     pub lines: usize,
@@ -127,13 +129,29 @@ pub struct ConsoleReport {
 ///  ...
 /// Kernel panic - not syncing: synchronous external abort: Fatal exception
 /// ```
+///
+/// The guest's own faults are reported the same way, with the address it could not
+/// access: a driver that dereferences a NULL pointer (no gated access involved),
+///
+/// ```text
+/// Unable to handle kernel NULL pointer dereference at virtual address 0000000000000024
+/// ...
+/// Internal error: Oops: 0000000096000004 [#1]  SMP
+/// ...
+/// pc : rz_dmac_irq_handler+0x28/0xac
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct GuestTrace {
-    /// "serror" or "synchronous-external-abort" (the names of the plugin's events).
+    /// "serror" or "synchronous-external-abort" (the names of the plugin's events), or
+    /// "oops": the kernel's own fault at an address it could not access.
     pub exception: String,
-    /// `SError Interrupt on CPU0, code 0x... -- SError` or `Internal error: synchronous
-    /// external abort: 0000000096000010 [#1] ...`
+    /// `SError Interrupt on CPU0, code 0x... -- SError`, `Internal error: synchronous
+    /// external abort: 0000000096000010 [#1] ...` or `Unable to handle kernel NULL pointer
+    /// dereference at virtual address 0000000000000024`
     pub exception_line: String,
+    /// An oops's virtual address (`... at virtual address <hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_address: Option<u64>,
     /// The register dump's `pc :` (`function+0xoff/0xsize`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pc: Option<String>,
@@ -196,9 +214,19 @@ fn is_trace_frame(body: &str) -> bool {
 /// The exception names of a [`GuestTrace`] (and of the plugin's abort events).
 pub const SERROR: &str = "serror";
 pub const SYNC_EXTERNAL_ABORT: &str = "synchronous-external-abort";
+/// The guest kernel's own fault: arm64's do_page_fault/die_kernel_fault report for a kernel
+/// access to an address nothing maps (NULL pointer dereference or paging request).
+pub const OOPS: &str = "oops";
 
-/// Collects the guest's SError or synchronous external abort report while the console is
-/// parsed, line by line.
+/// `... at virtual address 0000000000000024` -> 0x24.
+fn oops_address(line: &str) -> Option<u64> {
+    let (_, rest) = line.split_once("at virtual address ")?;
+    let hex = rest.split_whitespace().next()?;
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
+}
+
+/// Collects the guest's exception report (an SError, a synchronous external abort or an
+/// oops) while the console is parsed, line by line.
 #[derive(Default)]
 struct TraceParser {
     trace: Option<GuestTrace>,
@@ -217,14 +245,17 @@ impl TraceParser {
                 "Internal error: synchronous external abort: ",
                 SYNC_EXTERNAL_ABORT,
             ),
+            ("Unable to handle kernel ", OOPS),
         ]
         .into_iter()
         .find_map(|(start, name)| body.find(start).map(|pos| (pos, name)));
         if let Some((pos, name)) = exception {
             if self.trace.is_none() {
+                let line = body[pos..].trim_end();
                 self.trace = Some(GuestTrace {
                     exception: name.to_string(),
-                    exception_line: body[pos..].trim_end().to_string(),
+                    exception_line: line.to_string(),
+                    fault_address: (name == OOPS).then(|| oops_address(line)).flatten(),
                     ..GuestTrace::default()
                 });
             }
@@ -744,6 +775,51 @@ Kernel panic - not syncing: synchronous external abort: Fatal exception
         // Without an SError line there is no guest trace, panic or not.
         let c = ConsoleReport::parse("Kernel panic - not syncing: VFS\nCall trace:\n x+0x0/0x4\n");
         assert!(c.guest_trace.is_none() && c.panic.is_some());
+    }
+
+    /// The guest's own NULL-pointer oops (replay-dmac-irq: a channel handler run at its
+    /// request, before ch_base was set), as 7.2 prints it.
+    const OOPS_CONSOLE: &str = "\
+[    0.400653] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000024
+[    0.400765] Mem abort info:
+[    0.400780]   ESR = 0x0000000096000004
+[    0.401289] Internal error: Oops: 0000000096000004 [#1]  SMP
+[    0.404147] pc : rz_dmac_irq_handler+0x28/0xac
+[    0.404897] lr : __handle_irq_event_percpu+0x44/0x1b4
+[    0.407986] Call trace:
+[    0.408256]  rz_dmac_irq_handler+0x28/0xac (P)
+[    0.408627]  __handle_irq_event_percpu+0x44/0x1b4
+[    0.410143]  _raw_spin_unlock_irqrestore+0x8/0x40 (P)
+[    0.410283]  request_threaded_irq+0xc4/0x190
+[    0.410537]  rz_dmac_probe+0x2f0/0x7e0
+[    0.415792] ---[ end trace 0000000000000000 ]---
+[    0.416372] Kernel panic - not syncing: Oops: Fatal exception in interrupt
+";
+
+    #[test]
+    fn a_kernel_oops_is_a_guest_trace_with_its_address() {
+        let c = ConsoleReport::parse(OOPS_CONSOLE);
+        let trace = c.guest_trace.expect("an oops report");
+        assert_eq!(trace.exception, OOPS);
+        assert_eq!(
+            trace.exception_line,
+            "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000024"
+        );
+        assert_eq!(trace.fault_address, Some(0x24));
+        assert_eq!(trace.pc_function(), Some("rz_dmac_irq_handler"));
+        assert_eq!(trace.call_trace.len(), 5);
+        assert_eq!(
+            trace.panic.as_deref(),
+            Some("Kernel panic - not syncing: Oops: Fatal exception in interrupt")
+        );
+        // A paging request names its address the same way.
+        let c = ConsoleReport::parse(
+            "Unable to handle kernel paging request at virtual address ffff800081234567\n",
+        );
+        assert_eq!(
+            c.guest_trace.unwrap().fault_address,
+            Some(0xffff_8000_8123_4567)
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `rzgate-runner replay`: the real bugs on record (guest-tests/replays.yaml), each run under
 //! `on_abort=serror` on the kernel with its fix reverted and on its twin with the fix, and
-//! judged on what the board showed: the first abort's function, device, register and access,
-//! the exception class the guest kernel reports (a read: synchronous external abort; a write:
-//! SError) with its own trace agreeing, and a clean twin. Writes replay.md and replay.json.
+//! judged on what the board showed. A gated access (`kind: abort`): the first abort's
+//! function, device, register and access, the exception class the guest kernel reports (a
+//! read: synchronous external abort; a write: SError) with its own trace agreeing. A bug of
+//! the driver's own (`kind: oops`): no gated access, the guest kernel's oops in the function
+//! at the address the fix names. Either way the twin is clean. Writes replay.md and
+//! replay.json.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -12,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ReplayArgs;
-use crate::console::{SERROR, SYNC_EXTERNAL_ABORT};
+use crate::console::{OOPS, SERROR, SYNC_EXTERNAL_ABORT};
 use crate::fsutil::write_atomic;
 use crate::matrix::{Matrix, OnAbort};
 use crate::outcome::Outcome;
@@ -34,6 +37,8 @@ struct RawReplay {
     register: Option<String>,
     access: Option<String>,
     function: Option<String>,
+    kind: Option<String>,
+    address: Option<String>,
     pending: Option<String>,
 }
 
@@ -43,9 +48,21 @@ struct RawFile {
     replays: Vec<RawReplay>,
 }
 
+/// What the bug made the board do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A register access to a gated module: rzgate's abort.
+    Abort,
+    /// The driver's own fault at a bad kernel address (a NULL pointer): the guest's oops,
+    /// with no gated access.
+    Oops,
+}
+
 /// Where the board aborted, and on which kernels to look for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Target {
+    pub kind: Kind,
     pub variant: String,
     pub twin: String,
     pub test: String,
@@ -53,16 +70,20 @@ pub struct Target {
     pub register: String,
     pub access: String,
     pub function: String,
+    /// `kind: oops`: the virtual address the guest kernel faults at (for a NULL base, the
+    /// register's offset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<u64>,
 }
 
 impl Target {
     /// The exception the board takes: a read's bus error is synchronous, a write's is
-    /// posted and comes back as an SError.
+    /// posted and comes back as an SError; the driver's own bad address is an oops.
     pub fn exception(&self) -> &'static str {
-        if self.access == "read" {
-            SYNC_EXTERNAL_ABORT
-        } else {
-            SERROR
+        match self.kind {
+            Kind::Oops => OOPS,
+            Kind::Abort if self.access == "read" => SYNC_EXTERNAL_ABORT,
+            Kind::Abort => SERROR,
         }
     }
 }
@@ -104,7 +125,12 @@ fn parse(text: &str, matrix: &Matrix) -> Result<Vec<Replay>> {
             ("function", &raw.function),
         ];
         let target = if raw.pending.is_some() {
-            if let Some((key, _)) = target_keys.iter().find(|(_, value)| value.is_some()) {
+            let more = [("kind", &raw.kind), ("address", &raw.address)];
+            if let Some((key, _)) = target_keys
+                .iter()
+                .chain(&more)
+                .find(|(_, value)| value.is_some())
+            {
                 bail!("{at}.{key}: a pending replay has no target (remove `pending:` to run it)");
             }
             None
@@ -117,7 +143,30 @@ fn parse(text: &str, matrix: &Matrix) -> Result<Vec<Replay>> {
             };
             let [variant, twin, test, device, register, access, function] =
                 target_keys.map(|(key, v)| value(key, v));
+            let kind = match raw.kind.as_deref() {
+                None | Some("abort") => Kind::Abort,
+                Some("oops") => Kind::Oops,
+                Some(other) => bail!("{at}.kind: expected abort or oops, got `{other}`"),
+            };
+            let address = match (kind, raw.address.as_deref()) {
+                (Kind::Oops, None) => {
+                    bail!("{at}.address: missing (an oops replay names the address it faults at)")
+                }
+                (Kind::Oops, Some(text)) => Some(
+                    text.strip_prefix("0x")
+                        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                        .with_context(|| {
+                            format!("{at}.address: expected a 0x-hex address, got `{text}`")
+                        })?,
+                ),
+                (Kind::Abort, Some(_)) => {
+                    bail!("{at}.address: only an oops replay has one (`kind: oops`)")
+                }
+                (Kind::Abort, None) => None,
+            };
             let target = Target {
+                kind,
+                address,
                 variant: variant?,
                 twin: twin?,
                 test: test?,
@@ -186,6 +235,10 @@ pub fn judge(replay: &Replay, variant: Option<&CellReport>, twin: Option<&CellRe
     let mut reasons = Vec::new();
     match variant {
         None => reasons.push(format!("{}/{} did not run", target.variant, target.test)),
+        Some(cell) if target.kind == Kind::Oops => {
+            verdict.seconds = Some(cell.duration_s);
+            judge_oops(target, cell, &mut verdict, &mut reasons);
+        }
         Some(cell) => {
             verdict.seconds = Some(cell.duration_s);
             let root = cell.aborts.iter().find(|abort| abort.root);
@@ -263,6 +316,62 @@ pub fn judge(replay: &Replay, variant: Option<&CellReport>, twin: Option<&CellRe
     .into();
     verdict.reasons = reasons;
     verdict
+}
+
+/// The variant of an oops replay: no gated access, and the guest kernel's own fault in the
+/// fix's function at its address.
+fn judge_oops(
+    target: &Target,
+    cell: &CellReport,
+    verdict: &mut Verdict,
+    reasons: &mut Vec<String>,
+) {
+    if let Some(root) = cell.aborts.iter().find(|abort| abort.root) {
+        reasons.push(format!(
+            "a gated access came first ({}: {} {} {}); the fix's bug is the driver's own fault",
+            root.function.as_deref().unwrap_or(&root.symbol),
+            root.device,
+            root.register,
+            root.access
+        ));
+    }
+    let Some(trace) = &cell.guest_trace else {
+        reasons.push(format!(
+            "the guest kernel reported no oops ({})",
+            cell.error.as_deref().unwrap_or(cell.outcome.as_str())
+        ));
+        return;
+    };
+    verdict.exception = Some(trace.exception.clone());
+    if trace.exception != OOPS {
+        reasons.push(format!(
+            "the guest reported `{}`, the fix's bug is an oops",
+            trace.exception_line
+        ));
+        return;
+    }
+    let function = trace.pc_function().unwrap_or("no `pc :` line");
+    let address = trace
+        .fault_address
+        .map_or("no address".to_string(), |a| format!("{a:#x}"));
+    let expected = target
+        .address
+        .map(|a| format!("{a:#x}"))
+        .unwrap_or_default();
+    verdict.reported = Some(if address == expected {
+        format!(
+            "{function}: {} {} {} through a NULL base (address {address})",
+            target.device, target.register, target.access
+        )
+    } else {
+        format!("{function}: address {address}")
+    });
+    if function != target.function || address != expected {
+        reasons.push(format!(
+            "the guest's oops is in {function} at {address}, the fix's in {} at {expected}",
+            target.function
+        ));
+    }
 }
 
 pub fn command(args: &ReplayArgs) -> Result<u8> {
@@ -436,13 +545,136 @@ replays:
     pending: no USB model
 ";
 
+    const DMAC: &str = "\
+replays:
+  - id: dmac
+    driver: rz-dmac
+    fix: Move interrupt request after everything is set up
+    board: the IRQ handler ran before the setup
+    kind: oops
+    variant: prefix
+    twin: upstream
+    test: tsu-unbind
+    device: dmac
+    register: CHSTAT
+    access: read
+    function: rz_dmac_irq_handler
+    address: \"0x24\"
+";
+
+    fn oops_cell(kernel: &str, function: &str, address: u64) -> CellReport {
+        let mut report = cell(kernel, Outcome::Error, None);
+        report.error = Some("the guest kernel panicked".into());
+        report.guest_trace = Some(crate::console::GuestTrace {
+            exception: OOPS.into(),
+            exception_line: format!(
+                "Unable to handle kernel NULL pointer dereference at virtual address {address:016x}"
+            ),
+            fault_address: Some(address),
+            pc: Some(format!("{function}+0x28/0xac")),
+            ..Default::default()
+        });
+        report
+    }
+
+    #[test]
+    fn an_oops_replay_names_its_address_and_reproduces_only_as_the_guests_own_fault() {
+        let replay = &parse(DMAC, &matrix()).unwrap()[0];
+        let target = replay.target.as_ref().unwrap();
+        assert_eq!((target.kind, target.address), (Kind::Oops, Some(0x24)));
+        assert_eq!(target.exception(), OOPS);
+        let twin = cell("upstream", Outcome::Clean, None);
+
+        let v = judge(
+            replay,
+            Some(&oops_cell("prefix", "rz_dmac_irq_handler", 0x24)),
+            Some(&twin),
+        );
+        assert_eq!(v.status, "reproduced", "{:?}", v.reasons);
+        assert_eq!(
+            v.reported.as_deref(),
+            Some("rz_dmac_irq_handler: dmac CHSTAT read through a NULL base (address 0x24)")
+        );
+        assert_eq!(v.exception.as_deref(), Some(OOPS));
+
+        let v = judge(
+            replay,
+            Some(&oops_cell("prefix", "rz_dmac_irq_handler", 0x28)),
+            Some(&twin),
+        );
+        assert!(
+            v.reasons[0].contains("at 0x28, the fix's in rz_dmac_irq_handler at 0x24"),
+            "{v:?}"
+        );
+        let v = judge(
+            replay,
+            Some(&oops_cell("prefix", "other", 0x24)),
+            Some(&twin),
+        );
+        assert!(v.reasons[0].contains("oops is in other"), "{v:?}");
+
+        // A gated access first is not this bug, even with the same oops after it.
+        let mut gated = oops_cell("prefix", "rz_dmac_irq_handler", 0x24);
+        gated.aborts = cell("prefix", Outcome::Abort, Some(("f", SERROR))).aborts;
+        let v = judge(replay, Some(&gated), Some(&twin));
+        assert!(v.reasons[0].contains("a gated access came first"), "{v:?}");
+        // No oops at all (the handler never ran).
+        let v = judge(
+            replay,
+            Some(&cell("prefix", Outcome::Clean, None)),
+            Some(&twin),
+        );
+        assert!(v.reasons[0].contains("reported no oops"), "{v:?}");
+        // An SError in its place.
+        let v = judge(
+            replay,
+            Some(&cell(
+                "prefix",
+                Outcome::Abort,
+                Some(("rz_dmac_irq_handler", SERROR)),
+            )),
+            Some(&twin),
+        );
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("the fix's bug is an oops")),
+            "{v:?}"
+        );
+
+        for (text, expected) in [
+            (
+                DMAC.replace("    address: \"0x24\"\n", ""),
+                "dmac).address: missing",
+            ),
+            (
+                DMAC.replace("\"0x24\"", "\"36\""),
+                "expected a 0x-hex address, got `36`",
+            ),
+            (
+                DMAC.replace("kind: oops", "kind: crash"),
+                "expected abort or oops, got `crash`",
+            ),
+            (
+                DMAC.replace("kind: oops", "kind: abort"),
+                "only an oops replay has one",
+            ),
+        ] {
+            let error = format!("{:#}", parse(&text, &matrix()).unwrap_err());
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
     #[test]
     fn the_repositorys_replays_file_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let matrix = Matrix::load(&dir.join("matrix.yaml")).unwrap();
         let replays = load(&dir.join("replays.yaml"), &matrix).unwrap();
-        assert!(replays.iter().any(|r| r.target.is_some()));
-        assert!(replays.iter().any(|r| r.pending.is_some()));
+        let kinds: Vec<Kind> = replays
+            .iter()
+            .filter_map(|r| r.target.as_ref().map(|t| t.kind))
+            .collect();
+        assert!(kinds.contains(&Kind::Abort) && kinds.contains(&Kind::Oops));
     }
 
     #[test]

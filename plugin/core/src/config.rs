@@ -98,10 +98,13 @@ pub enum Fault {
     RtcOscStuck,
     /// A DMAC channel starts but its transfer never ends (no copy, no end, no interrupt).
     DmacTransferStuck,
+    /// Whenever the DMAC's register clock comes on, channel 0 has a transfer end left over
+    /// from before (CHSTAT.END) and its interrupt pending at the GIC.
+    DmacIrqPendingAtProbe,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::AdcSresbStuck,
         Fault::AdcConversionStuck,
         Fault::CpgClkmonStuckAdc,
@@ -109,6 +112,7 @@ impl Fault {
         Fault::ScifRxOverrun,
         Fault::RtcOscStuck,
         Fault::DmacTransferStuck,
+        Fault::DmacIrqPendingAtProbe,
     ];
 
     /// Position in [`Fault::ALL`].
@@ -121,6 +125,7 @@ impl Fault {
             Fault::ScifRxOverrun => 4,
             Fault::RtcOscStuck => 5,
             Fault::DmacTransferStuck => 6,
+            Fault::DmacIrqPendingAtProbe => 7,
         }
     }
 
@@ -133,6 +138,7 @@ impl Fault {
             Fault::ScifRxOverrun => "scif-rx-overrun",
             Fault::RtcOscStuck => "rtc-osc-stuck",
             Fault::DmacTransferStuck => "dmac-transfer-stuck",
+            Fault::DmacIrqPendingAtProbe => "dmac-irq-pending-at-probe",
         }
     }
 }

@@ -35,6 +35,15 @@
 //! and never run: no peripheral requests DMA in this model. DCTRL and DMARS keep what is
 //! written. Fault `dmac-transfer-stuck`: a started transfer never runs nor ends (the
 //! channel stays enabled until the driver's CLREN or SWRST).
+//!
+//! Fault `dmac-irq-pending-at-probe`: whenever the register clock comes on (the condition
+//! `registers_clocked`: off, then on, as rz_dmac_probe's pm_runtime_resume_and_get does,
+//! rz-dmac.c:1452), channel 0 holds a transfer end left over from before (CHSTAT.END) and
+//! its line is raised: the interrupt a transfer started by the boot loader or a kexec'd
+//! kernel leaves pending at the GIC. The driver then finds it pending when request_irq
+//! enables the line, and its handler runs at once: what the upstream fix "Move interrupt
+//! request after everything is set up" guards against (a handler that reads CHSTAT through
+//! a ch_base not yet set).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -88,6 +97,10 @@ pub const HEADER_WBD: u32 = 1 << 2;
 /// The interrupt line of the controller's errors; channel n's is `ch<n>`.
 pub const LINE_ERROR: &str = "error";
 
+/// The condition that holds while the registers are clocked (dmac_pclk on): the fault
+/// `dmac-irq-pending-at-probe` acts when it comes to hold.
+pub const REGISTERS_CLOCKED: &str = "registers_clocked";
+
 /// One channel's registers (indexes into the device's registers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Chan {
@@ -119,6 +132,8 @@ pub struct DmacCounters {
     pub errors: u64,
     /// Transfers the fault `dmac-transfer-stuck` held.
     pub stuck: u64,
+    /// Channel 0 interrupts the fault `dmac-irq-pending-at-probe` left pending.
+    pub stale_interrupts: u64,
     /// The last error, in words.
     pub last_error: Option<String>,
 }
@@ -133,6 +148,11 @@ pub struct Dmac {
     triggered: Vec<bool>,
     /// Fault `dmac-transfer-stuck` is armed.
     stuck: bool,
+    /// Fault `dmac-irq-pending-at-probe` is armed.
+    stale_irq: bool,
+    /// The register clock was seen off since the fault last acted: it acts when the clock
+    /// comes on.
+    stale_irq_due: bool,
     counters: DmacCounters,
 }
 
@@ -186,6 +206,17 @@ impl Dmac {
                 line: line(&format!("ch{c}"))?,
             });
         }
+        let stale_irq = cfg.armed(Fault::DmacIrqPendingAtProbe);
+        if stale_irq && !dev.conditions.iter().any(|(n, _)| n == REGISTERS_CLOCKED) {
+            return Err(BuildError::new(
+                "conditions",
+                format!(
+                    "the {MODEL} model needs the condition `{REGISTERS_CLOCKED}` for the fault \
+                     {}",
+                    Fault::DmacIrqPendingAtProbe
+                ),
+            ));
+        }
         let registers = dev.registers.clone();
         let regs = RegFile::new(&registers);
         Ok(Dmac {
@@ -195,6 +226,8 @@ impl Dmac {
             triggered: vec![false; chans.len()],
             chans,
             stuck: cfg.armed(Fault::DmacTransferStuck),
+            stale_irq,
+            stale_irq_due: false,
             counters: DmacCounters::default(),
         })
     }
@@ -416,7 +449,36 @@ impl Peripheral for Dmac {
     fn reset(&mut self) {
         self.regs = RegFile::new(&self.registers);
         self.triggered.iter_mut().for_each(|t| *t = false);
+        self.stale_irq_due = false;
         self.counters = DmacCounters::default();
+    }
+
+    /// Only with `dmac-irq-pending-at-probe` armed: the bus then calls
+    /// [`Peripheral::tick`] after every clock-controller write, where the fault watches the
+    /// register clock.
+    fn keeps_time(&self) -> bool {
+        self.stale_irq
+    }
+
+    fn tick(&mut self, env: &Env, fx: &mut Effects) -> bool {
+        if !self.stale_irq {
+            return false;
+        }
+        if env.unmet(REGISTERS_CLOCKED).is_some() {
+            self.stale_irq_due = true;
+            return false;
+        }
+        if !std::mem::take(&mut self.stale_irq_due) {
+            return false;
+        }
+        let st = self.get(0, |ch| ch.chstat) | CHSTAT_END;
+        self.set(0, |ch| ch.chstat, st);
+        if let Some(line) = self.chan(0).map(|ch| ch.line) {
+            fx.raise(line);
+        }
+        self.counters.stale_interrupts += 1;
+        fx.fire(Fault::DmacIrqPendingAtProbe);
+        true
     }
 
     fn write(&mut self, reg: usize, value: u32, env: &Env, fx: &mut Effects) {
@@ -431,12 +493,14 @@ impl Peripheral for Dmac {
         serde_json::to_value(&self.counters).ok()
     }
 
-    /// Registers, the channels triggered while suspended, counters.
+    /// Registers, the channels triggered while suspended, whether the register clock was
+    /// seen off (the fault `dmac-irq-pending-at-probe`), counters.
     fn save(&self) -> Value {
         save_with_parts(
             self.regs.save(),
             &[
                 ("triggered", serde_json::to_value(&self.triggered)),
+                ("stale_irq_due", serde_json::to_value(self.stale_irq_due)),
                 ("counters", serde_json::to_value(&self.counters)),
             ],
         )
@@ -453,9 +517,11 @@ impl Peripheral for Dmac {
                 self.chans.len()
             ));
         }
+        let stale_irq_due: bool = saved_part(state, "stale_irq_due")?;
         let counters: DmacCounters = saved_part(state, "counters")?;
         self.regs = regs;
         self.triggered = triggered;
+        self.stale_irq_due = stale_irq_due;
         self.counters = counters;
         Ok(())
     }
@@ -773,6 +839,93 @@ mod tests {
         // terminate_all's CHCTRL_DEFAULT stops it: synchronize's EN poll ends.
         t.w("CHCTRL0", 0x0002_027a);
         assert_eq!(t.r("CHSTAT0") & CHSTAT_EN, 0);
+    }
+
+    /// The bus's call after a clock-controller write, with the register clock `on` or off.
+    fn clock_tick(t: &mut T, on: bool) -> (bool, Effects) {
+        let unmet = if on {
+            vec![]
+        } else {
+            vec![(
+                REGISTERS_CLOCKED.to_string(),
+                "dmac_pclk is stopped".to_string(),
+            )]
+        };
+        let mut fx = Effects::default();
+        let changed = t.m.tick(&Env::new(unmet, vec![]), &mut fx);
+        (changed, fx)
+    }
+
+    #[test]
+    fn without_the_fault_the_clock_coming_on_raises_nothing() {
+        let mut t = dmac(vec![]);
+        assert!(!t.m.keeps_time(), "no tick is asked for");
+        clock_tick(&mut t, false);
+        let (changed, fx) = clock_tick(&mut t, true);
+        assert!(!changed && fx.is_empty());
+        assert_eq!(t.r("CHSTAT0"), 0);
+    }
+
+    #[test]
+    fn stale_irq_is_pending_when_the_register_clock_comes_on() {
+        let mut t = dmac(vec![Fault::DmacIrqPendingAtProbe]);
+        assert!(t.m.keeps_time(), "the fault watches the clock through tick");
+        let ch0 = t.line("ch0");
+        // Clocked from the start (a restored guest with rz-dmac bound): nothing yet.
+        let (changed, fx) = clock_tick(&mut t, true);
+        assert!(!changed && fx.is_empty());
+        // Off (unbind: runtime PM put), then on (the next probe's resume_and_get).
+        let (changed, fx) = clock_tick(&mut t, false);
+        assert!(!changed && fx.is_empty());
+        let (changed, fx) = clock_tick(&mut t, true);
+        assert!(changed);
+        assert_eq!(fx.raised().collect::<Vec<_>>(), vec![ch0]);
+        assert!(fx.fired(Fault::DmacIrqPendingAtProbe));
+        assert_eq!(t.r("CHSTAT0") & CHSTAT_END, CHSTAT_END);
+        assert_eq!(t.r("CHSTAT1"), 0, "channel 0 only");
+        // Once per off -> on: further writes with the clock on raise nothing.
+        let (changed, fx) = clock_tick(&mut t, true);
+        assert!(!changed && fx.is_empty());
+        assert_eq!(t.m.counters.stale_interrupts, 1);
+        // rz_dmac_disable_hw's CHCTRL_DEFAULT (SWRST, CLREND) clears the left-over end.
+        t.w("CHCTRL0", 0x0002_027a);
+        assert_eq!(t.r("CHSTAT0") & CHSTAT_END, 0);
+        clock_tick(&mut t, false);
+        let (_, fx) = clock_tick(&mut t, true);
+        assert!(
+            fx.fired(Fault::DmacIrqPendingAtProbe),
+            "again at the next probe"
+        );
+        assert_eq!(t.m.counters.stale_interrupts, 2);
+    }
+
+    #[test]
+    fn stale_irq_needs_its_condition() {
+        let soc = test_soc();
+        let mut dev = soc.device("dmac").expect("dmac").clone();
+        dev.conditions.retain(|(n, _)| n != REGISTERS_CLOCKED);
+        let armed = ModelConfig {
+            faults: vec![Fault::DmacIrqPendingAtProbe],
+            ..ModelConfig::default()
+        };
+        let err = Dmac::new(&dev, &armed).expect_err("refused");
+        assert_eq!(err.key, "conditions");
+        assert!(err.message.contains(REGISTERS_CLOCKED), "{}", err.message);
+        assert!(
+            Dmac::new(&dev, &ModelConfig::default()).is_ok(),
+            "needed only when armed"
+        );
+    }
+
+    #[test]
+    fn a_restored_model_remembers_the_clock_was_off() {
+        let mut t = dmac(vec![Fault::DmacIrqPendingAtProbe]);
+        clock_tick(&mut t, false);
+        let saved = t.m.save();
+        let mut u = dmac(vec![Fault::DmacIrqPendingAtProbe]);
+        u.m.load(&saved).expect("loads");
+        let (_, fx) = clock_tick(&mut u, true);
+        assert!(fx.fired(Fault::DmacIrqPendingAtProbe));
     }
 
     #[test]
