@@ -545,8 +545,7 @@ DMAC_DRIVER=/sys/bus/platform/drivers/rz-dmac
 DMATEST=/sys/module/dmatest/parameters
 # dmatest_run DEVICE CHANNELS ITERATIONS BUF_SIZE TIMEOUT_MS: one verified memcpy run
 # (dmatest.c add_threaded_test: one thread per channel, CHANNELS channels of DEVICE),
-# waiting for its end (reading `wait` blocks until every thread is done, reading `run`
-# afterwards releases the channels); the kernel log lines it wrote go to /tmp/dmatest.log.
+# waiting for its end (below; reading `run` afterwards releases the channels); the kernel log lines it wrote go to /tmp/dmatest.log.
 dmatest_run() {
     before=$(dmesg | wc -l)
     echo "$1" >$DMATEST/device && echo 1 >$DMATEST/threads_per_chan &&
@@ -554,6 +553,17 @@ dmatest_run() {
         echo "$4" >$DMATEST/test_buf_size && echo "$5" >$DMATEST/timeout &&
         echo 0 >$DMATEST/noverify || { echo "cannot set the dmatest parameters"; return 1; }
     echo 1 >$DMATEST/run || { echo "writing 1 to $DMATEST/run failed"; return 1; }
+    # Reading `wait` blocks only while a thread runs, and a thread `run` woke that has not
+    # been scheduled yet is still pending, which does not count (dmatest.c:254-268; the
+    # thread clears `pending` when it starts, :613): a read that early returns at once.
+    # So: until each of the CHANNELS threads has logged its summary (:935), then once
+    # more for the last one to be done (:944).
+    i=0
+    until [ "$(dmesg | tail -n +$((before + 1)) | grep -c ': summary ')" -ge "$2" ]; do
+        cat $DMATEST/wait >/dev/null
+        i=$((i + 1))
+        [ $i -le 10000 ] || { echo "no summary from the $2 dmatest threads"; return 1; }
+    done
     cat $DMATEST/wait >/dev/null
     [ "$(cat $DMATEST/run)" = N ] || { echo "dmatest still runs after wait"; return 1; }
     dmesg | tail -n +$((before + 1)) >/tmp/dmatest.log
