@@ -351,14 +351,10 @@ fn judge_oops(
         return;
     }
     let function = trace.pc_function().unwrap_or("no `pc :` line");
-    let address = trace
-        .fault_address
-        .map_or("no address".to_string(), |a| format!("{a:#x}"));
-    let expected = target
-        .address
-        .map(|a| format!("{a:#x}"))
-        .unwrap_or_default();
-    verdict.reported = Some(if address == expected {
+    let hex = |a: Option<u64>| a.map_or("no address".to_string(), |a| format!("{a:#x}"));
+    let address = hex(trace.fault_address);
+    let matches = trace.fault_address == target.address;
+    verdict.reported = Some(if matches {
         format!(
             "{function}: {} {} {} through a NULL base (address {address})",
             target.device, target.register, target.access
@@ -366,10 +362,11 @@ fn judge_oops(
     } else {
         format!("{function}: address {address}")
     });
-    if function != target.function || address != expected {
+    if function != target.function || !matches {
         reasons.push(format!(
-            "the guest's oops is in {function} at {address}, the fix's in {} at {expected}",
-            target.function
+            "the guest's oops is in {function} at {address}, the fix's in {} at {}",
+            target.function,
+            hex(target.address)
         ));
     }
 }
